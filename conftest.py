@@ -1,0 +1,1 @@
+"""Repository root: makes `core`, `server`, `snapshots` and `bench` importable in tests."""
