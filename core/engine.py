@@ -1,0 +1,387 @@
+"""The engine: one object that owns contacts, event columns and segments.
+
+Every write goes through here under one writer lock, in a fixed order, so that replaying the
+same journal records against the same starting state gives the same state (the durability
+layer relies on it). Readers take immutable versions from the store and never block writers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+from core.contacts import Contact, ContactBook
+from core.errors import InvalidArgument, NotFound
+from core.events import Event, flatten, parse_event
+from core.history import StoredEvent, contact_events, recent_events
+from core.identifiers import Identifier, TypeMapping, parse_identifier_spec, parse_ref
+from core.mapping import resolve
+from core.store import EventStore, EventTypeInfo
+
+DEDUP_WINDOW_MS = 24 * 3600 * 1000
+DAY_MS = 24 * 3600 * 1000
+
+
+def wall_clock_ms() -> int:
+    """The server clock, epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+class Ticket(Protocol):
+    def wait(self) -> None: ...
+
+
+class Journal(Protocol):
+    """Where writes are recorded before they are acknowledged (the write-ahead log)."""
+
+    def append(self, op: str, payload: dict[str, Any]) -> Ticket: ...
+
+
+class _Done:
+    def wait(self) -> None:
+        return None
+
+
+class NullJournal:
+    """Records nothing: an engine without durability."""
+
+    def append(self, op: str, payload: dict[str, Any]) -> Ticket:
+        return _Done()
+
+
+@dataclass(slots=True)
+class EventOutcome:
+    index: int
+    status: str  # accepted | duplicate | rejected
+    error: str = ""
+    field: str = ""
+    contact_id: int = 0
+    identifier: str = ""
+    created: bool = False
+    attached: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class IngestReport:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    outcomes: list[EventOutcome] = field(default_factory=list)
+    changes: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ContactOutcome:
+    index: int
+    contact_id: int = 0
+    created: bool = False
+    error: str = ""
+    field: str = ""
+    conflicts: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class UpsertReport:
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    outcomes: list[ContactOutcome] = field(default_factory=list)
+
+
+class Engine:
+    """Contacts, events and segments in memory; the single entry point for every operation."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], int] | None = None,
+        shard_bits: int = 20,
+        journal: Journal | None = None,
+    ) -> None:
+        self.clock: Callable[[], int] = clock or wall_clock_ms
+        self.contacts = ContactBook()
+        self.store = EventStore(shard_bits=shard_bits)
+        self.journal: Journal = journal or NullJournal()
+        self.ready = False
+        self._lock = threading.RLock()
+        # (type, eventId) -> accept time (ms); insertion order is accept order.
+        self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
+        from core.segments.registry import SegmentRegistry
+
+        self.segments = SegmentRegistry(self)
+
+    # ------------------------------------------------------------------ events
+
+    def ingest(
+        self,
+        docs: Sequence[Mapping[str, Any] | InvalidArgument],
+        *,
+        dry_run: bool = False,
+        now_ms: int | None = None,
+    ) -> IngestReport:
+        """Validates, maps and stores a batch; each event succeeds or fails on its own."""
+        report = IngestReport()
+        with self._lock:
+            now = self.clock() if now_ms is None else now_ms
+            stored: list[dict[str, Any]] = []
+            touched: dict[str, set[int]] = {}
+            for index, doc in enumerate(docs):
+                outcome = self._ingest_one(index, doc, now, dry_run, stored, touched)
+                report.outcomes.append(outcome)
+                if outcome.status == "accepted":
+                    report.accepted += 1
+                elif outcome.status == "duplicate":
+                    report.duplicates += 1
+                else:
+                    report.rejected += 1
+            ticket = self.journal.append("ingest", {"now_ms": now, "docs": stored}) if stored else _Done()
+            if touched:
+                report.changes = self.segments.on_events(touched, now)
+        ticket.wait()
+        return report
+
+    def _ingest_one(
+        self,
+        index: int,
+        doc: Mapping[str, Any] | InvalidArgument,
+        now: int,
+        dry_run: bool,
+        stored: list[dict[str, Any]],
+        touched: dict[str, set[int]],
+    ) -> EventOutcome:
+        try:
+            if isinstance(doc, InvalidArgument):
+                raise doc
+            event = parse_event(doc)
+            if event.ts_ms is None:
+                event.ts_ms = now
+            if event.event_id is not None and self._is_duplicate(event, now):
+                return EventOutcome(index, "duplicate")
+            mapping = self.store.mapping(event.type) if event.type in self.store.type_keys() else TypeMapping()
+            res = resolve(self.contacts, event, mapping, now, dry_run=dry_run)
+        except InvalidArgument as exc:
+            return EventOutcome(index, "rejected", error=str(exc), field=exc.field)
+        if not dry_run:
+            self.store.append(event.type, res.contact_id, event.ts_ms, flatten(event.params))
+            if event.event_id is not None:
+                self._seen[(event.type, event.event_id)] = now
+            stored.append(_normalised_doc(event))
+            if res.contact_id:
+                touched.setdefault(event.type, set()).add(res.contact_id)
+        return EventOutcome(
+            index,
+            "accepted",
+            contact_id=res.contact_id,
+            identifier=res.identifier,
+            created=res.created,
+            attached=tuple(res.attached),
+            conflicts=tuple(res.conflicts),
+        )
+
+    def _is_duplicate(self, event: Event, now: int) -> bool:
+        while self._seen:
+            key, seen_at = next(iter(self._seen.items()))
+            if now - seen_at < DEDUP_WINDOW_MS:
+                break
+            self._seen.popitem(last=False)
+        return (event.type, event.event_id) in self._seen  # type: ignore[comparison-overlap]
+
+    def event_types(self, key: str | None = None) -> list[EventTypeInfo]:
+        if key is not None:
+            return [self.store.type_info(key)]
+        return self.store.types()
+
+    def event_history(
+        self, key: str, page_size: int, page_token: str | None
+    ) -> tuple[list[StoredEvent], str | None]:
+        if key not in self.store.type_keys():
+            raise NotFound(f"event type {key!r} does not exist")
+        if page_size <= 0:
+            page_size = 100
+        if page_size > 10_000:
+            raise InvalidArgument("page_size", "at most 10000")
+        return recent_events(self.store, key, page_size, page_token or None)
+
+    def set_event_type_config(
+        self, key: str, mapping: Mapping[str, str], contact_key_name: str, retention_days: int
+    ) -> EventTypeInfo:
+        """Sets a type's custom mapping and retention (0: keep forever); creates the type."""
+        if not key or len(key) > 128:
+            raise InvalidArgument("event_type_key", "must be 1-128 characters")
+        for name, spec in mapping.items():
+            if not name:
+                raise InvalidArgument("config.mapping", "parameter names must not be empty")
+            parse_identifier_spec(spec, f"config.mapping[{name}]")
+        if retention_days < 0:
+            raise InvalidArgument("config.retention_days", "must not be negative")
+        type_mapping = TypeMapping(
+            params=dict(mapping), contact_key_name=contact_key_name or TypeMapping().contact_key_name
+        )
+        with self._lock:
+            retention = retention_days * DAY_MS if retention_days else None
+            self.store.set_config(key, type_mapping, retention)
+            ticket = self.journal.append(
+                "type_config",
+                {
+                    "key": key,
+                    "mapping": dict(mapping),
+                    "contact_key_name": contact_key_name,
+                    "retention_days": retention_days,
+                },
+            )
+            if retention:
+                self.store.apply_retention(self.clock())
+        ticket.wait()
+        return self.store.type_info(key)
+
+    def apply_retention(self, now_ms: int | None = None) -> int:
+        with self._lock:
+            now = self.clock() if now_ms is None else now_ms
+            dropped = self.store.apply_retention(now)
+            ticket = self.journal.append("retention", {"now_ms": now}) if dropped else _Done()
+        ticket.wait()
+        return dropped
+
+    # ---------------------------------------------------------------- contacts
+
+    def upsert_contacts(
+        self, docs: Sequence[Mapping[str, Any] | InvalidArgument], *, source: str = "Api", now_ms: int | None = None
+    ) -> UpsertReport:
+        report = UpsertReport()
+        with self._lock:
+            now = self.clock() if now_ms is None else now_ms
+            applied: list[Mapping[str, Any]] = []
+            changed: set[int] = set()
+            for index, doc in enumerate(docs):
+                try:
+                    if isinstance(doc, InvalidArgument):
+                        raise doc
+                    cid, created, conflicts = self.contacts.upsert(doc, source, now)
+                except InvalidArgument as exc:
+                    report.rejected += 1
+                    report.outcomes.append(ContactOutcome(index, error=str(exc), field=exc.field))
+                    continue
+                applied.append(doc)
+                changed.add(cid)
+                report.created += created
+                report.updated += not created
+                report.outcomes.append(ContactOutcome(index, cid, created, conflicts=tuple(conflicts)))
+            ticket = (
+                self.journal.append("upsert", {"now_ms": now, "source": source, "docs": applied})
+                if applied
+                else _Done()
+            )
+            if changed:
+                self.segments.on_contacts(changed, now, cause="contact")
+        ticket.wait()
+        return report
+
+    def resolve_ref(self, ref: int | str) -> int:
+        """A contact id from an id or a "kind:value" reference; NotFound when nobody has it."""
+        target: int | Identifier
+        if isinstance(ref, int):
+            target = ref
+        else:
+            target = parse_ref(ref)
+        if isinstance(target, int):
+            if not self.contacts.exists(target):
+                raise NotFound(f"contact {target} does not exist")
+            return target
+        found = self.contacts.find(target)
+        if found is None:
+            raise NotFound(f"no contact has {target.ref()}")
+        return found
+
+    def get_contact(self, ref: int | str) -> Contact:
+        return self.contacts.get(self.resolve_ref(ref))
+
+    def contact_events(self, contact_id: int, limit: int) -> list[StoredEvent]:
+        return contact_events(self.store, contact_id, limit)
+
+    def merge_contacts(self, into: int | str, source: int | str) -> tuple[Contact, int]:
+        with self._lock:
+            into_id, from_id = self.resolve_ref(into), self.resolve_ref(source)
+            if into_id == from_id:
+                raise InvalidArgument("from", "cannot merge a contact into itself")
+            self.contacts.merge(into_id, from_id)
+            moved = self.store.move_contact(from_id, into_id)
+            ticket = self.journal.append("merge", {"into": into_id, "from": from_id})
+            self.segments.on_merge(into_id, from_id, self.clock())
+            merged = self.contacts.get(into_id)
+        ticket.wait()
+        return merged, moved
+
+    def erase_contact(self, ref: int | str) -> tuple[int, int]:
+        with self._lock:
+            cid = self.resolve_ref(ref)
+            self.contacts.erase(cid)
+            erased = self.store.erase_contact(cid)
+            ticket = self.journal.append("erase", {"contact_id": cid})
+            self.segments.on_erase(cid, self.clock())
+        ticket.wait()
+        return cid, erased
+
+    # ---------------------------------------------------------------- segments
+
+    def evaluate(self, definition: Mapping[str, Any] | Any, as_of_ms: int | None = None) -> Any:
+        """Members (a BitMap) of an ad-hoc definition at `as_of_ms` (default: now)."""
+        return self.segments.evaluate(definition, self.clock() if as_of_ms is None else as_of_ms)
+
+    def put_segment(self, doc: Mapping[str, Any], *, create_only: bool = False) -> tuple[Any, bool]:
+        with self._lock:
+            info, created = self.segments.put(doc, self.clock(), create_only=create_only)
+            ticket = self.journal.append("segment_put", {"doc": dict(doc), "now_ms": self.clock()})
+        ticket.wait()
+        return info, created
+
+    def delete_segment(self, name: str) -> None:
+        with self._lock:
+            self.segments.delete(name)
+            ticket = self.journal.append("segment_delete", {"name": name})
+        ticket.wait()
+
+    # ---------------------------------------------------------------- replay
+
+    def replay(self, op: str, payload: Mapping[str, Any]) -> None:
+        """Applies one journal record again (recovery). Records nothing."""
+        journal, self.journal = self.journal, NullJournal()
+        try:
+            if op == "ingest":
+                self.ingest(payload["docs"], now_ms=payload["now_ms"])
+            elif op == "upsert":
+                self.upsert_contacts(payload["docs"], source=payload["source"], now_ms=payload["now_ms"])
+            elif op == "merge":
+                self.merge_contacts(int(payload["into"]), int(payload["from"]))
+            elif op == "erase":
+                self.erase_contact(int(payload["contact_id"]))
+            elif op == "type_config":
+                self.set_event_type_config(
+                    payload["key"], payload["mapping"], payload["contact_key_name"], payload["retention_days"]
+                )
+            elif op == "retention":
+                self.apply_retention(payload["now_ms"])
+            elif op == "segment_put":
+                with self._lock:
+                    self.segments.put(payload["doc"], payload["now_ms"])
+            elif op == "segment_delete":
+                self.delete_segment(payload["name"])
+            else:
+                raise ValueError(f"unknown journal record {op!r}")
+        finally:
+            self.journal = journal
+
+
+def _normalised_doc(event: Event) -> dict[str, Any]:
+    """The accepted event as it is journalled: object params, server timestamp filled in."""
+    doc: dict[str, Any] = {"eventTypeKey": event.type, "timestamp": event.ts_ms, "params": event.params}
+    if event.key_value is not None:
+        doc["keyValue"] = event.key_value
+    if event.event_id is not None:
+        doc["eventId"] = event.event_id
+    if event.system:
+        doc["system"] = True
+    return doc
