@@ -1,0 +1,1 @@
+"""Segment definitions: parsing (definition), parsed form (plan), evaluation and the registry."""
