@@ -1,0 +1,198 @@
+"""Per-contact aggregates over the rows of each contact run that lie in a time window.
+
+Common arguments: `run_start` int64[m+1] (rows of run j are run_start[j]:run_start[j+1],
+ts-sorted), `ts_ms` int64[n], `row_mask` bool[n] (rows passing the filters; ignored when
+`use_mask` is False), window [lo_ms, hi_ms). Entry streams (`entry_row` int32 ascending,
+one value per entry, several entries per row when a path crosses an array) attach values to
+rows; a NaN value is "no value" and is skipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.kernels import KernelArgumentError
+from core.kernels.jit import jit
+from core.kernels.runs import _lower_bound
+
+_EMPTY_MASK = np.zeros(0, dtype=np.bool_)
+
+
+@jit
+def _count_in_window(
+    run_start: np.ndarray, ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int
+) -> np.ndarray:
+    m = run_start.shape[0] - 1
+    out = np.zeros(m, np.int64)
+    for j in range(m):
+        a = _lower_bound(ts_ms, run_start[j], run_start[j + 1], lo_ms)
+        b = _lower_bound(ts_ms, a, run_start[j + 1], hi_ms)
+        if not use_mask:
+            out[j] = b - a
+        else:
+            c = 0
+            for r in range(a, b):
+                if row_mask[r]:
+                    c += 1
+            out[j] = c
+    return out
+
+
+def _mask_args(row_mask: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
+    if row_mask is None:
+        return _EMPTY_MASK, False
+    row_mask = np.ascontiguousarray(row_mask, dtype=np.bool_)
+    if row_mask.shape != (n,):
+        raise KernelArgumentError("row_mask", f"must have one entry per row ({n})")
+    return row_mask, True
+
+
+def _run_args(run_start: np.ndarray, ts_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    run_start = np.ascontiguousarray(run_start, dtype=np.int64)
+    ts_ms = np.ascontiguousarray(ts_ms, dtype=np.int64)
+    if run_start.ndim != 1 or run_start.shape[0] < 1:
+        raise KernelArgumentError("run_start", "must be a one-dimensional array of m+1 offsets")
+    if run_start[-1] != ts_ms.shape[0]:
+        raise KernelArgumentError("run_start", "last offset must equal the number of rows")
+    return run_start, ts_ms
+
+
+def _entry_args(entry_row: np.ndarray, entry_value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    entry_row = np.ascontiguousarray(entry_row, dtype=np.int32)
+    entry_value = np.ascontiguousarray(entry_value, dtype=np.float64)
+    if entry_row.shape != entry_value.shape or entry_row.ndim != 1:
+        raise KernelArgumentError("entry_value", "must have one value per entry row")
+    return entry_row, entry_value
+
+
+def count_in_window(
+    run_start: np.ndarray, ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int, hi_ms: int
+) -> np.ndarray:
+    """Per run: the number of rows with lo_ms <= ts < hi_ms that pass `row_mask` (None: all)."""
+    run_start, ts_ms = _run_args(run_start, ts_ms)
+    mask, use = _mask_args(row_mask, ts_ms.shape[0])
+    return _count_in_window(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms))
+
+
+@jit
+def _value_stats(
+    run_start: np.ndarray,
+    ts_ms: np.ndarray,
+    row_mask: np.ndarray,
+    use_mask: bool,
+    lo_ms: int,
+    hi_ms: int,
+    entry_row: np.ndarray,
+    entry_value: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    m = run_start.shape[0] - 1
+    ne = entry_row.shape[0]
+    count = np.zeros(m, np.int64)
+    total = np.zeros(m, np.float64)
+    low = np.full(m, np.nan)
+    high = np.full(m, np.nan)
+    e = 0
+    for j in range(m):
+        a = _lower_bound(ts_ms, run_start[j], run_start[j + 1], lo_ms)
+        b = _lower_bound(ts_ms, a, run_start[j + 1], hi_ms)
+        if a >= b:
+            continue
+        e = _lower_bound(entry_row, e, ne, a)
+        c = 0
+        s = 0.0
+        mn = np.inf
+        mx = -np.inf
+        while e < ne and entry_row[e] < b:
+            x = entry_value[e]
+            if x == x and (not use_mask or row_mask[entry_row[e]]):
+                c += 1
+                s += x
+                if x < mn:
+                    mn = x
+                if x > mx:
+                    mx = x
+            e += 1
+        count[j] = c
+        total[j] = s
+        if c > 0:
+            low[j] = mn
+            high[j] = mx
+    return count, total, low, high
+
+
+def value_stats(
+    run_start: np.ndarray,
+    ts_ms: np.ndarray,
+    row_mask: np.ndarray | None,
+    lo_ms: int,
+    hi_ms: int,
+    entry_row: np.ndarray,
+    entry_value: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per run, over the non-NaN entry values of rows in the window passing the mask:
+    (count int64, sum float64 in entry order, min, max; NaN when count is 0)."""
+    run_start, ts_ms = _run_args(run_start, ts_ms)
+    mask, use = _mask_args(row_mask, ts_ms.shape[0])
+    entry_row, entry_value = _entry_args(entry_row, entry_value)
+    return _value_stats(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms), entry_row, entry_value)
+
+
+@jit
+def _distinct_in_window(
+    run_start: np.ndarray,
+    ts_ms: np.ndarray,
+    row_mask: np.ndarray,
+    use_mask: bool,
+    lo_ms: int,
+    hi_ms: int,
+    entry_row: np.ndarray,
+    entry_key: np.ndarray,
+) -> np.ndarray:
+    m = run_start.shape[0] - 1
+    ne = entry_row.shape[0]
+    out = np.zeros(m, np.int64)
+    buf = np.empty(64, np.float64)
+    e = 0
+    for j in range(m):
+        a = _lower_bound(ts_ms, run_start[j], run_start[j + 1], lo_ms)
+        b = _lower_bound(ts_ms, a, run_start[j + 1], hi_ms)
+        if a >= b:
+            continue
+        e = _lower_bound(entry_row, e, ne, a)
+        k = 0
+        while e < ne and entry_row[e] < b:
+            x = entry_key[e]
+            if x == x and (not use_mask or row_mask[entry_row[e]]):
+                if k == buf.shape[0]:
+                    bigger = np.empty(2 * k, np.float64)
+                    bigger[:k] = buf
+                    buf = bigger
+                buf[k] = x + 0.0  # -0.0 and 0.0 are one value
+                k += 1
+            e += 1
+        if k == 0:
+            continue
+        keys = np.sort(buf[:k])
+        d = 1
+        for i in range(1, k):
+            if keys[i] != keys[i - 1]:
+                d += 1
+        out[j] = d
+    return out
+
+
+def distinct_in_window(
+    run_start: np.ndarray,
+    ts_ms: np.ndarray,
+    row_mask: np.ndarray | None,
+    lo_ms: int,
+    hi_ms: int,
+    entry_row: np.ndarray,
+    entry_key: np.ndarray,
+) -> np.ndarray:
+    """Per run: the number of distinct non-NaN keys among entries of rows in the window
+    passing the mask (keys of one kind: numbers by value, string codes, booleans 0/1)."""
+    run_start, ts_ms = _run_args(run_start, ts_ms)
+    mask, use = _mask_args(row_mask, ts_ms.shape[0])
+    entry_row, entry_key = _entry_args(entry_row, entry_key)
+    return _distinct_in_window(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms), entry_row, entry_key)

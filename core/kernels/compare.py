@@ -1,0 +1,86 @@
+"""Compare per-run values with a comparison and collect the contacts on one side of it.
+
+A comparison is a range [lo, hi] (either bound open: *_inc False; infinite bounds for none)
+plus a sorted set of excluded values (`ne`). NaN is "no value" and never holds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.kernels import KernelArgumentError
+from core.kernels.filters import _in_range, _in_sorted
+from core.kernels.jit import jit
+
+
+@jit
+def _holds(x: float, lo: float, lo_inc: bool, hi: float, hi_inc: bool, excluded: np.ndarray) -> bool:
+    if x != x:
+        return False
+    if not _in_range(x, lo, lo_inc, hi, hi_inc):
+        return False
+    return excluded.shape[0] == 0 or not _in_sorted(x, excluded)
+
+
+@jit
+def _select_runs(
+    run_contact: np.ndarray,
+    values: np.ndarray,
+    lo: float,
+    lo_inc: bool,
+    hi: float,
+    hi_inc: bool,
+    excluded: np.ndarray,
+    want: bool,
+) -> np.ndarray:
+    m = values.shape[0]
+    keep = np.empty(m, np.bool_)
+    k = 0
+    for j in range(m):
+        h = _holds(values[j], lo, lo_inc, hi, hi_inc, excluded) == want
+        keep[j] = h
+        if h:
+            k += 1
+    out = np.empty(k, np.uint32)
+    i = 0
+    for j in range(m):
+        if keep[j]:
+            out[i] = run_contact[j]
+            i += 1
+    return out
+
+
+def select_runs(
+    run_contact: np.ndarray,
+    values: np.ndarray,
+    lo: float,
+    lo_inc: bool,
+    hi: float,
+    hi_inc: bool,
+    excluded: np.ndarray,
+    want: bool = True,
+) -> np.ndarray:
+    """Contacts (uint32, in run order) whose value holds the comparison (want=True) or does not."""
+    run_contact = np.ascontiguousarray(run_contact, dtype=np.uint32)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if run_contact.shape != values.shape or values.ndim != 1:
+        raise KernelArgumentError("values", "must have one value per run")
+    excluded = np.unique(np.ascontiguousarray(excluded, dtype=np.float64))
+    return _select_runs(run_contact, values, float(lo), bool(lo_inc), float(hi), bool(hi_inc), excluded, bool(want))
+
+
+@jit
+def _holds_each(
+    values: np.ndarray, lo: float, lo_inc: bool, hi: float, hi_inc: bool, excluded: np.ndarray
+) -> np.ndarray:
+    out = np.empty(values.shape[0], np.bool_)
+    for j in range(values.shape[0]):
+        out[j] = _holds(values[j], lo, lo_inc, hi, hi_inc, excluded)
+    return out
+
+
+def holds_each(values: np.ndarray, lo: float, lo_inc: bool, hi: float, hi_inc: bool, excluded: np.ndarray) -> np.ndarray:
+    """Per value: whether it holds the comparison."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    excluded = np.unique(np.ascontiguousarray(excluded, dtype=np.float64))
+    return _holds_each(values, float(lo), bool(lo_inc), float(hi), bool(hi_inc), excluded)
