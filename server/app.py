@@ -1,0 +1,195 @@
+"""App wiring: the gRPC server (servicer, health, reflection) and the `serve` loop.
+
+Health follows the engine: the overall service ("") and segmentd.v1.Segmentd report
+NOT_SERVING until `engine.ready`, SERVING after, and NOT_SERVING again from the moment the
+server starts stopping. Until the engine is ready every segmentd RPC answers UNAVAILABLE;
+health and reflection always answer, so `grpcurl` and orchestrators work from the start.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from core.engine import Engine
+from core.errors import Unavailable
+from server.pb import segmentd_pb2 as pb
+from server.pb import segmentd_pb2_grpc as pb_grpc
+from server.servicer import Servicer
+
+log = logging.getLogger("segmentd")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Segmentd"].full_name  # "segmentd.v1.Segmentd"
+# Room for a full 10,000-event batch (events up to 1 MiB each are rare; 64 MiB is the cap).
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+READY_POLL_S = 0.02
+DEFAULT_LISTEN = "127.0.0.1:50051"
+
+
+class ReadinessGate(grpc.ServerInterceptor):
+    """Answers UNAVAILABLE to segmentd RPCs until the engine is ready."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._prefix = f"/{SERVICE_NAME}/"
+
+    def intercept_service(
+        self, continuation: Callable[[Any], grpc.RpcMethodHandler | None], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(details)
+        if handler is None or self._engine.ready or not details.method.startswith(self._prefix):  # type: ignore[attr-defined]
+            return handler
+        return _refusing(handler)
+
+
+def _refusing(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that answers UNAVAILABLE."""
+
+    def refuse(request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(grpc.StatusCode.UNAVAILABLE, "segmentd is starting; retry when its health check says SERVING")
+
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse, **kwargs)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(refuse, **kwargs)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(refuse, **kwargs)
+    return grpc.unary_unary_rpc_method_handler(refuse, **kwargs)
+
+
+class SegmentdServer(grpc.Server):
+    """A grpc.Server whose health status follows the engine's readiness and its own stop."""
+
+    def __init__(self, inner: grpc.Server, engine: Engine, health_servicer: health.HealthServicer) -> None:
+        self._inner = inner
+        self._engine = engine
+        self.health = health_servicer
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._inner.start()
+        self._watcher = threading.Thread(target=self._watch_readiness, name="segmentd-readiness", daemon=True)
+        self._watcher.start()
+
+    def _watch_readiness(self) -> None:
+        while not self._stopping.is_set():
+            if self._engine.ready:
+                for name in ("", SERVICE_NAME):
+                    self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+                log.info("serving")
+                return
+            self._stopping.wait(READY_POLL_S)
+
+    def stop(self, grace: float | None) -> threading.Event:
+        """Reports NOT_SERVING at once, then stops taking calls and lets running ones finish."""
+        self._stopping.set()
+        self.health.enter_graceful_shutdown()
+        return self._inner.stop(grace)
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return self._inner.wait_for_termination(timeout)
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Sequence[Any]) -> None:
+        self._inner.add_generic_rpc_handlers(generic_rpc_handlers)
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: Any) -> None:
+        self._inner.add_registered_method_handlers(service_name, method_handlers)
+
+    def add_insecure_port(self, address: str) -> int:
+        return self._inner.add_insecure_port(address)
+
+    def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
+        return self._inner.add_secure_port(address, server_credentials)
+
+
+def build_server(engine: Engine, listen: str = "127.0.0.1:0", *, max_workers: int = 16) -> tuple[SegmentdServer, int]:
+    """A server for `engine` bound to `listen` (port 0 picks a free one); not started.
+
+    Returns the server and the bound port. Raises Unavailable when the address cannot be bound.
+    """
+    inner = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="segmentd-rpc"),
+        interceptors=[ReadinessGate(engine)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
+        ],
+    )
+    pb_grpc.add_SegmentdServicer_to_server(Servicer(engine), inner)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, inner)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), inner
+    )
+    try:
+        port = inner.add_insecure_port(listen)
+    except RuntimeError as exc:
+        raise Unavailable(f"cannot listen on {listen}: {exc}") from None
+    if port == 0:
+        raise Unavailable(f"cannot listen on {listen}: the address is taken or not local")
+    return SegmentdServer(inner, engine, health_servicer), port
+
+
+def serve(
+    listen: str = DEFAULT_LISTEN,
+    *,
+    data_dir: Path | None = None,
+    demo: bool = False,
+    grace_s: float = 5.0,
+    announce: Callable[[str], None] | None = None,
+) -> int:
+    """Runs segmentd until SIGTERM or SIGINT; returns the process exit status.
+
+    The server answers health checks (NOT_SERVING) while the engine starts and the demo
+    loads, then SERVING until a signal arrives, then stops gracefully within `grace_s`.
+    """
+    say = announce or _say
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    engine = Engine()
+    server, port = build_server(engine, listen)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    address = f"{listen.rsplit(':', 1)[0]}:{port}"
+    log.info("listening on %s (starting)", address)
+    summary = None
+    if demo:
+        from server import demo as demo_data
+
+        summary = demo_data.load(engine)
+    engine.ready = True
+    say(f"segmentd serving on {address}")
+    if summary is not None:
+        say(summary.describe(address))
+    while not stop.wait(0.5):
+        pass
+    server.stop(grace_s).wait(grace_s + 1.0)
+    log.info("stopped")
+    return 0
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)

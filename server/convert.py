@@ -1,0 +1,319 @@
+"""Proto messages <-> the Python values the engine takes and returns.
+
+Events and contacts go to the engine as the JSON documents of spec/EVENTS.md (plain dicts),
+whether they arrived as messages or as JSON Lines; what comes back (contacts, stored events,
+event types, per-item outcomes) is turned into messages here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Mapping
+
+from google.protobuf import json_format, struct_pb2
+
+from core.errors import InvalidArgument
+from server.pb import segmentd_pb2 as pb
+
+# Largest magnitude below which every integer is an exact double (2^53).
+EXACT_INT_LIMIT = 2**53
+DAY_MS = 86_400_000
+
+Doc = dict[str, Any]
+DocOrError = Mapping[str, Any] | InvalidArgument
+
+STATUS_CODES = {
+    "accepted": pb.EventResult.ACCEPTED,
+    "duplicate": pb.EventResult.DUPLICATE,
+    "rejected": pb.EventResult.REJECTED,
+}
+
+# core.columns.Kind member names -> the kind names of the wire API.
+KIND_NAMES = {"NUM": "number", "STR": "string", "BOOL": "boolean", "NODE": "object"}
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def integral(value: Any) -> Any:
+    """`value` with every integral double within 2^53 turned into an int (protobuf has only doubles)."""
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) <= EXACT_INT_LIMIT:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    return value
+
+
+def value_to_python(value: struct_pb2.Value) -> Any:
+    """A google.protobuf.Value as a Python value; integral numbers become ints."""
+    return integral(json_format.MessageToDict(value))
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as plain JSON types (numpy scalars, dates and tuples included)."""
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return jsonable(item())
+    return str(value)
+
+
+def python_to_value(value: Any) -> struct_pb2.Value:
+    """A Python (JSON-like) value as a google.protobuf.Value."""
+    return json_format.ParseDict(jsonable(value), struct_pb2.Value())
+
+
+def python_to_struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
+    """A Python mapping as a google.protobuf.Struct."""
+    struct = struct_pb2.Struct()
+    struct.update(jsonable(value))
+    return struct
+
+
+# ----------------------------------------------------------------------------- events in
+
+
+def event_to_doc(event: pb.Event) -> Doc:
+    """An Event message as the event JSON document of EVENTS.md section 1."""
+    doc: Doc = {"eventTypeKey": event.event_type_key}
+    if event.key_value:
+        doc["keyValue"] = event.key_value
+    if event.event_id:
+        doc["eventId"] = event.event_id
+    if event.HasField("timestamp"):
+        ts = value_to_python(event.timestamp)
+        if ts is not None:
+            doc["timestamp"] = ts
+    if event.system:
+        doc["system"] = True
+    if event.HasField("params"):
+        params = value_to_python(event.params)
+        if params is not None:
+            doc["params"] = params
+    return doc
+
+
+def jsonl_to_docs(data: bytes, field: str = "jsonl") -> list[DocOrError]:
+    """One document per non-blank line of `data`, in order.
+
+    A line that is not a JSON object becomes ``InvalidArgument("jsonl[N]", ...)`` at its
+    position (N is the 1-based line number within `data`), so the engine reports it there.
+    """
+    docs: list[DocOrError] = []
+    for line_no, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            docs.append(InvalidArgument(f"{field}[{line_no}]", f"not valid JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        except ValueError as exc:  # bytes that are not UTF-8
+            docs.append(InvalidArgument(f"{field}[{line_no}]", f"not valid JSON: {exc}"))
+            continue
+        if not isinstance(doc, dict):
+            docs.append(InvalidArgument(f"{field}[{line_no}]", "must be a JSON object"))
+            continue
+        docs.append(doc)
+    return docs
+
+
+def event_batch(request: pb.IngestEventsRequest) -> list[DocOrError]:
+    """The documents of a batch: `events` first, then the lines of `jsonl`."""
+    docs: list[DocOrError] = [event_to_doc(e) for e in request.events]
+    if request.jsonl:
+        docs.extend(jsonl_to_docs(request.jsonl))
+    return docs
+
+
+# ----------------------------------------------------------------------------- events out
+
+
+def outcome_to_pb(outcome: Any, index_offset: int = 0) -> pb.EventResult:
+    """An engine EventOutcome as an EventResult; `index_offset` shifts its position."""
+    return pb.EventResult(
+        index=outcome.index + index_offset,
+        status=STATUS_CODES[outcome.status],
+        error=outcome.error,
+        field=outcome.field,
+        contact_id=outcome.contact_id,
+        identifier=outcome.identifier,
+        contact_created=outcome.created,
+        attached=list(outcome.attached),
+        conflicts=list(outcome.conflicts),
+    )
+
+
+def change_to_pb(change: Any) -> pb.MembershipChange:
+    """A membership change of the segment engine (attributes named as in the proto)."""
+    return pb.MembershipChange(
+        sequence=change.sequence,
+        segment=change.segment,
+        contact_id=change.contact_id,
+        entered=change.entered,
+        at_ms=change.at_ms,
+        cause=change.cause,
+    )
+
+
+def add_report(
+    reply: pb.IngestEventsResponse,
+    report: Any,
+    *,
+    index_offset: int = 0,
+    all_results: bool = False,
+    changes: bool = False,
+) -> None:
+    """Adds an engine IngestReport to `reply`: counts summed, results appended.
+
+    Rejected events are always listed; every event is listed when `all_results`.
+    """
+    reply.accepted += report.accepted
+    reply.duplicates += report.duplicates
+    reply.rejected += report.rejected
+    for outcome in report.outcomes:
+        if all_results or outcome.status == "rejected":
+            reply.results.append(outcome_to_pb(outcome, index_offset))
+    if changes:
+        reply.changes.extend(change_to_pb(c) for c in getattr(report, "changes", ()) or ())
+
+
+def stored_event_to_pb(event: Any) -> pb.StoredEvent:
+    """A core StoredEvent as a message (`sequence` is its arrival number)."""
+    return pb.StoredEvent(
+        event_type_key=event.type,
+        contact_id=event.contact_id,
+        ts_ms=event.ts_ms,
+        params=python_to_struct(event.params or {}),
+        sequence=event.arrival,
+    )
+
+
+def kind_name(kind: Any) -> str:
+    """The wire name (number/string/boolean/object) of a core.columns.Kind."""
+    name = getattr(kind, "name", None)
+    if name in KIND_NAMES:
+        return KIND_NAMES[name]
+    return str(getattr(kind, "value", kind)).lower()
+
+
+def event_type_to_pb(info: Any) -> pb.EventType:
+    """A core EventTypeInfo as an EventType message."""
+    retention_ms = info.retention_ms or 0
+    config = pb.EventTypeConfig(
+        mapping=dict(info.mapping.params),
+        contact_key_name=info.mapping.contact_key_name,
+        retention_days=retention_ms // DAY_MS,
+    )
+    return pb.EventType(
+        key=info.key,
+        count=info.count,
+        paths=[
+            pb.ParamPath(
+                path=p.path,
+                kind=kind_name(p.kind),
+                count=p.count,
+                examples=[python_to_value(x) for x in p.examples],
+            )
+            for p in info.paths
+        ],
+        config=config,
+        first_ts_ms=info.first_ts_ms or 0,
+        last_ts_ms=info.last_ts_ms or 0,
+    )
+
+
+# ----------------------------------------------------------------------------- contacts
+
+
+def contact_input_to_doc(contact: pb.ContactInput) -> Doc:
+    """A ContactInput as the contact JSON of EVENTS.md section 2 (empty fields left out)."""
+    doc: Doc = {}
+    if contact.contact_id:
+        doc["contactId"] = contact.contact_id
+    if contact.external_id:
+        doc["externalId"] = contact.external_id
+    if contact.email:
+        doc["email"] = contact.email
+    if contact.phone:
+        doc["phone"] = contact.phone
+    if contact.push_tokens:
+        doc["pushTokens"] = list(contact.push_tokens)
+    if contact.keys:
+        doc["keys"] = dict(contact.keys)
+    if contact.HasField("fields"):
+        doc["fields"] = integral(json_format.MessageToDict(contact.fields))
+    return doc
+
+
+def contact_batch(request: pb.UpsertContactsRequest) -> list[DocOrError]:
+    """The documents of an upsert: `contacts` first, then the lines of `jsonl`."""
+    docs: list[DocOrError] = [contact_input_to_doc(c) for c in request.contacts]
+    if request.jsonl:
+        docs.extend(jsonl_to_docs(request.jsonl))
+    return docs
+
+
+def contact_to_pb(contact: Any) -> pb.Contact:
+    """A core Contact as a Contact message."""
+    return pb.Contact(
+        contact_id=contact.contact_id,
+        external_id=contact.external_id or "",
+        email=contact.email or "",
+        phone=contact.phone or "",
+        push_tokens=list(contact.push_tokens or ()),
+        keys=dict(contact.keys or {}),
+        anonymous_keys=list(contact.anonymous_keys or ()),
+        fields=python_to_struct(contact.fields or {}),
+        created_at_ms=contact.created_at_ms or 0,
+        source=contact.source or "",
+    )
+
+
+def contact_outcome_to_pb(outcome: Any) -> pb.ContactResult:
+    """An engine ContactOutcome as a ContactResult."""
+    return pb.ContactResult(
+        index=outcome.index,
+        contact_id=outcome.contact_id,
+        created=outcome.created,
+        error=outcome.error,
+        field=outcome.field,
+        conflicts=list(outcome.conflicts),
+    )
+
+
+def upsert_reply(report: Any) -> pb.UpsertContactsResponse:
+    """An engine UpsertReport as the reply: counts and one result per contact."""
+    return pb.UpsertContactsResponse(
+        created=report.created,
+        updated=report.updated,
+        rejected=report.rejected,
+        results=[contact_outcome_to_pb(o) for o in report.outcomes],
+    )
+
+
+def ref_of(ref: pb.ContactRef, field: str) -> int | str:
+    """The engine reference (an id, or "kind:value") of a ContactRef named `field`."""
+    if ref.contact_id and ref.ref:
+        raise InvalidArgument(field, "give contact_id or ref, not both")
+    if ref.contact_id:
+        return ref.contact_id
+    text = ref.ref.strip()
+    if not text:
+        raise InvalidArgument(field, "a contact_id or a ref (kind:value) is required")
+    if text.isdigit():
+        return int(text)
+    return text
+

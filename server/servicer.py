@@ -1,0 +1,145 @@
+"""The segmentd.v1.Segmentd servicer: request -> convert -> engine -> convert -> reply.
+
+One mixin per area of the API (events, contacts); `Servicer` puts them together on the
+generated base, whose methods answer UNIMPLEMENTED for areas not wired in. A new area is a
+mixin added to `Servicer`'s bases; `guarded` maps its errors like every other RPC.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import grpc
+
+from core.engine import Engine
+from core.errors import InvalidArgument
+from server import convert
+from server.pb import segmentd_pb2 as pb
+from server.pb import segmentd_pb2_grpc as pb_grpc
+from server.status import field_prefix, guarded
+
+MAX_BATCH_EVENTS = 10_000
+DEFAULT_RECENT_EVENTS = 20
+MAX_RECENT_EVENTS = 10_000
+
+
+def check_batch_size(count: int, field: str) -> None:
+    """Refuses a batch of more than MAX_BATCH_EVENTS events as a whole."""
+    if count > MAX_BATCH_EVENTS:
+        raise InvalidArgument(
+            field, f"a batch holds at most {MAX_BATCH_EVENTS} events, this one has {count}; nothing was stored"
+        )
+
+
+class EventsService:
+    """IngestEvents, StreamEvents, ListEventTypes, GetEventHistory, SetEventTypeConfig."""
+
+    engine: Engine
+
+    def IngestEvents(self, request: pb.IngestEventsRequest, context: grpc.ServicerContext) -> pb.IngestEventsResponse:
+        docs = convert.event_batch(request)
+        check_batch_size(len(docs), "events")
+        report = self.engine.ingest(docs, dry_run=request.dry_run)
+        reply = pb.IngestEventsResponse(all_results=request.dry_run)
+        convert.add_report(reply, report, all_results=request.dry_run, changes=request.report_changes)
+        return reply
+
+    def StreamEvents(
+        self, request_iterator: Iterable[pb.StreamEventsRequest], context: grpc.ServicerContext
+    ) -> pb.IngestEventsResponse:
+        reply = pb.IngestEventsResponse(all_results=True)
+        position = 0  # events of earlier batches: results count across the whole stream
+        for number, message in enumerate(request_iterator):
+            docs = convert.event_batch(message.batch)
+            if len(docs) > MAX_BATCH_EVENTS:
+                raise InvalidArgument(
+                    "batch.events",
+                    f"message {number} of the stream has {len(docs)} events, at most {MAX_BATCH_EVENTS} in one"
+                    f" batch; it was not stored ({reply.accepted} events of earlier messages were)",
+                )
+            report = self.engine.ingest(docs, dry_run=message.batch.dry_run)
+            reply.all_results &= message.batch.dry_run
+            convert.add_report(
+                reply,
+                report,
+                index_offset=position,
+                all_results=message.batch.dry_run,
+                changes=message.batch.report_changes,
+            )
+            position += len(docs)
+        reply.all_results &= position > 0
+        return reply
+
+    def ListEventTypes(
+        self, request: pb.ListEventTypesRequest, context: grpc.ServicerContext
+    ) -> pb.ListEventTypesResponse:
+        infos = self.engine.event_types(request.key or None)
+        return pb.ListEventTypesResponse(event_types=[convert.event_type_to_pb(i) for i in infos])
+
+    def GetEventHistory(
+        self, request: pb.GetEventHistoryRequest, context: grpc.ServicerContext
+    ) -> pb.GetEventHistoryResponse:
+        if not request.event_type_key:
+            raise InvalidArgument("event_type_key", "required")
+        events, token = self.engine.event_history(
+            request.event_type_key, request.page_size, request.page_token or None
+        )
+        return pb.GetEventHistoryResponse(
+            events=[convert.stored_event_to_pb(e) for e in events], next_page_token=token or ""
+        )
+
+    def SetEventTypeConfig(
+        self, request: pb.SetEventTypeConfigRequest, context: grpc.ServicerContext
+    ) -> pb.SetEventTypeConfigResponse:
+        config = request.config
+        info = self.engine.set_event_type_config(
+            request.event_type_key, dict(config.mapping), config.contact_key_name, config.retention_days
+        )
+        return pb.SetEventTypeConfigResponse(event_type=convert.event_type_to_pb(info))
+
+
+class ContactsService:
+    """UpsertContacts, GetContact, MergeContacts, EraseContact."""
+
+    engine: Engine
+
+    def UpsertContacts(
+        self, request: pb.UpsertContactsRequest, context: grpc.ServicerContext
+    ) -> pb.UpsertContactsResponse:
+        report = self.engine.upsert_contacts(convert.contact_batch(request))
+        return convert.upsert_reply(report)
+
+    def GetContact(self, request: pb.GetContactRequest, context: grpc.ServicerContext) -> pb.GetContactResponse:
+        limit = request.recent_events or DEFAULT_RECENT_EVENTS
+        if limit > MAX_RECENT_EVENTS:
+            raise InvalidArgument("recent_events", f"at most {MAX_RECENT_EVENTS}, got {limit}")
+        with field_prefix("contact"):
+            contact = self.engine.get_contact(convert.ref_of(request.contact, ""))
+        events = self.engine.contact_events(contact.contact_id, limit)
+        return pb.GetContactResponse(
+            contact=convert.contact_to_pb(contact),
+            recent_events=[convert.stored_event_to_pb(e) for e in events],
+        )
+
+    def MergeContacts(
+        self, request: pb.MergeContactsRequest, context: grpc.ServicerContext
+    ) -> pb.MergeContactsResponse:
+        with field_prefix("into"):
+            into = self.engine.resolve_ref(convert.ref_of(request.into, ""))
+        with field_prefix("from"):
+            source = self.engine.resolve_ref(convert.ref_of(getattr(request, "from"), ""))
+        contact, moved = self.engine.merge_contacts(into, source)
+        return pb.MergeContactsResponse(contact=convert.contact_to_pb(contact), events_moved=moved)
+
+    def EraseContact(self, request: pb.EraseContactRequest, context: grpc.ServicerContext) -> pb.EraseContactResponse:
+        with field_prefix("contact"):
+            contact_id, erased = self.engine.erase_contact(convert.ref_of(request.contact, ""))
+        return pb.EraseContactResponse(contact_id=contact_id, events_erased=erased)
+
+
+@guarded(pb_grpc.SegmentdServicer)
+class Servicer(EventsService, ContactsService, pb_grpc.SegmentdServicer):
+    """segmentd.v1.Segmentd over one Engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
