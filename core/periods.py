@@ -125,6 +125,8 @@ def _ago_ms(now_ms: int, unit: str, n: int, tz: str) -> int:
     """now minus n units: calendar months, fixed durations otherwise."""
     if unit == "months":
         return months_before(now_ms, n, tz)
+    if unit not in _FIXED_MS:
+        raise InvalidArgument("period", f"unknown unit {unit!r}")
     return max(now_ms - n * _FIXED_MS[unit], NO_LOWER)
 
 

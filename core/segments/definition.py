@@ -18,7 +18,6 @@ from core.periods import zone
 from core.segments.plan import (
     ATTRIBUTE_OPS,
     CALENDAR_UNITS,
-    CMP_MEASURES,
     DURATION_UNITS,
     FILTER_OPS,
     IDENTIFIER_KINDS,
@@ -159,8 +158,9 @@ def _instant_ms(v: Any, path: str) -> int:
 
 def format_instant(ms: int) -> str:
     """Epoch ms as RFC 3339 UTC text with milliseconds."""
-    moment = _EPOCH + dt.timedelta(milliseconds=ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = _EPOCH + dt.timedelta(milliseconds=ms)
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+            f".{m.microsecond // 1000:03d}Z")
 
 
 # --- conditions ------------------------------------------------------------------------
@@ -381,8 +381,8 @@ def _event(obj: Mapping[str, Any], path: str) -> EventCond:
         if spec.get("param") is None:
             raise InvalidArgument(f"{at}.param", "required")
         param = _path(spec["param"], f"{at}.param")
+    # every remaining measure (CMP_MEASURES) compares a number
     cmp = _cmp(spec, at, ("param",) if measure in PARAM_MEASURES else ())
-    assert measure in CMP_MEASURES
     return EventCond(etype, period, where, measure, param=param, cmp=cmp)
 
 
@@ -489,6 +489,8 @@ def find_cycle(name: str, refs_of: Callable[[str], set[str]]) -> list[str] | Non
 
 def _num(x: float) -> int | float:
     """Integral floats as ints so the JSON reads as written."""
+    if isinstance(x, int):
+        return x
     return int(x) if x.is_integer() and abs(x) < 2**53 else x
 
 

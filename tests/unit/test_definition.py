@@ -25,6 +25,7 @@ from core.segments.plan import (
     AnyOf,
     AttrCond,
     Cmp,
+    Definition,
     EventCond,
     Filter,
     IdentCond,
@@ -610,3 +611,24 @@ def test_generated_definitions_round_trip(cond: dict[str, Any], tz: str) -> None
     assert parse_definition(once) == defn
     assert definition_to_json(parse_definition(once)) == once
     assert references(defn) == {n.name for _, n in paths(defn) if isinstance(n, SegmentRef)}
+
+
+def test_between_instants_round_trip_at_the_ends_of_the_calendar() -> None:
+    period = {"between": {"from": "0001-01-01T00:00:00Z", "to": "0999-05-01T10:00:00.1239+00:00"}}
+    defn = parse_definition(seg(ev(period=period)))
+    written = definition_to_json(defn)["condition"]["event"]["period"]["between"]
+    assert written == {"from": "0001-01-01T00:00:00.000Z", "to": "0999-05-01T10:00:00.123Z"}
+    assert parse_definition(definition_to_json(defn)) == defn
+    assert rejected(seg(ev(period={"between": {"from": "0001-01-01T00:00:00+01:00", "to": 5}}))).field == \
+        "condition.event.period.between.from"
+
+
+def test_hand_built_definitions_serialise() -> None:
+    cond = All((EventCond("t", Period("last", "days", 2), (Filter("n", "in", (1, "a")),), "count", cmp=Cmp(gte=2)),
+                AttrCond("age", "between", (18, 30))))
+    doc = definition_to_json(Definition("h", "", "", (), "UTC", cond, None))
+    assert doc["condition"] == {"all": [
+        {"event": {"type": "t", "period": {"last": {"days": 2}}, "where": [{"param": "n", "op": "in", "value": [1, "a"]}],
+                   "count": {"gte": 2}}},
+        {"attribute": {"field": "age", "op": "between", "value": [18, 30]}}]}
+    assert parse_definition(doc).condition == cond
