@@ -1,0 +1,572 @@
+"""The contact book: dense contact ids, identifier -> contact maps, and contact fields.
+
+Ids are assigned densely from 1 and never reused. Every identifier belongs to at most one
+contact; a contact holds at most one externalId, email, phone and value per key name, and
+any number of push tokens and anonymous keys. Fields are kept column-wise (field name ->
+{contact id -> value}) so a segment reads one field without touching every contact.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from core.errors import InvalidArgument, NotFound
+from core.events import check_text
+from core.identifiers import (
+    SINGLE_VALUED,
+    IdKind,
+    Identifier,
+    check_key_name,
+    make_identifier,
+    scalar_text,
+)
+
+SOURCES = ("Event", "Import", "Api")  # stored as codes 1, 2, 3 (0: no contact)
+TEXT_FIELDS = ("firstName", "lastName", "gender", "city", "country")
+RESERVED_FIELDS = ("createdAt", "source")
+CONTACT_DOC_KEYS = ("contactId", "externalId", "email", "phone", "pushTokens", "keys", "fields")
+MULTI_VALUED = (IdKind.PUSH_TOKEN, IdKind.ANONYMOUS)
+STATE_FORMAT = 1
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
+
+
+@dataclass(slots=True)
+class Contact:
+    """A read-only copy of one contact."""
+
+    contact_id: int
+    external_id: str | None
+    email: str | None
+    phone: str | None
+    push_tokens: list[str]
+    keys: dict[str, str]
+    anonymous_keys: list[str]
+    fields: dict[str, Any]
+    created_at_ms: int
+    source: str  # "Event" | "Import" | "Api"
+
+
+def check_birthday(value: Any, field: str) -> str:
+    """A YYYY-MM-DD calendar date, returned as given."""
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise InvalidArgument(field, "must be a date written YYYY-MM-DD")
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(field, f"{value!r} is not a calendar date") from None
+    return value
+
+
+def check_fields(raw: Any, field: str = "fields") -> dict[str, Any]:
+    """Validated field updates; a None value means "remove the field"."""
+    if not isinstance(raw, Mapping):
+        raise InvalidArgument(field, "must be an object")
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidArgument(field, "field names must be non-empty strings")
+        path = f"{field}.{name}"
+        check_text(name, path)
+        if name in RESERVED_FIELDS:
+            raise InvalidArgument(path, "is set by the service")
+        if value is None:
+            out[name] = None
+        elif name == "birthday":
+            out[name] = check_birthday(value, path)
+        elif name in TEXT_FIELDS:
+            if not isinstance(value, str):
+                raise InvalidArgument(path, "must be a string")
+            check_text(value, path)
+            out[name] = value
+        elif isinstance(value, str):
+            check_text(value, path)
+            out[name] = value
+        elif isinstance(value, bool):
+            out[name] = value
+        elif isinstance(value, (int, float)):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidArgument(path, "numbers must be finite")
+            if isinstance(value, int) and value.bit_length() > 63:
+                raise InvalidArgument(path, "integers must fit in 64 bits")
+            out[name] = value
+        else:
+            raise InvalidArgument(path, "must be a string, number, boolean or date")
+    return out
+
+
+def _source_code(source: str) -> int:
+    if source not in SOURCES:
+        raise InvalidArgument("source", f"must be one of {', '.join(SOURCES)}")
+    return SOURCES.index(source) + 1
+
+
+def _ident_text(value: Any, field: str, kind: IdKind, key_name: str = "") -> Identifier:
+    if isinstance(value, str):
+        check_text(value, field)
+        text: str | None = value
+    elif kind in (IdKind.EMAIL, IdKind.PUSH_TOKEN):
+        text = None
+    else:
+        text = scalar_text(value)
+        if isinstance(value, float):
+            text = None
+    ident = None if text is None else make_identifier(kind, text, key_name)
+    if ident is None:
+        raise InvalidArgument(field, f"must be a non-empty {kind.value}")
+    return ident
+
+
+def parse_contact_doc(doc: Mapping[str, Any]) -> tuple[int | None, list[Identifier], dict[str, Any]]:
+    """(contactId or None, identifiers in lookup order, field updates) of a contact document."""
+    if not isinstance(doc, Mapping):
+        raise InvalidArgument("", "a contact must be a JSON object")
+    for key in doc:
+        if key not in CONTACT_DOC_KEYS:
+            raise InvalidArgument(str(key), "unknown field")
+    contact_id: int | None = None
+    raw_id = doc.get("contactId")
+    if raw_id is not None:
+        if isinstance(raw_id, str) and raw_id.isdigit():
+            raw_id = int(raw_id)
+        if not isinstance(raw_id, int) or isinstance(raw_id, bool) or raw_id <= 0:
+            raise InvalidArgument("contactId", "must be a positive integer")
+        contact_id = raw_id
+    idents: list[Identifier] = []
+    for key, kind in (("externalId", IdKind.EXTERNAL_ID), ("email", IdKind.EMAIL), ("phone", IdKind.PHONE)):
+        if doc.get(key) is not None:
+            idents.append(_ident_text(doc[key], key, kind))
+    tokens = doc.get("pushTokens")
+    if tokens is not None:
+        if not isinstance(tokens, (list, tuple)):
+            raise InvalidArgument("pushTokens", "must be a list of strings")
+        for i, token in enumerate(tokens):
+            idents.append(_ident_text(token, f"pushTokens[{i}]", IdKind.PUSH_TOKEN))
+    keys = doc.get("keys")
+    if keys is not None:
+        if not isinstance(keys, Mapping):
+            raise InvalidArgument("keys", "must be an object of key name -> value")
+        for name, value in keys.items():
+            path = f"keys.{name}"
+            if not isinstance(name, str):
+                raise InvalidArgument("keys", "key names must be strings")
+            check_key_name(name, path)
+            check_text(name, path)
+            idents.append(_ident_text(value, path, IdKind.KEY, name))
+    raw_fields = doc.get("fields")
+    fields = {} if raw_fields is None else check_fields(raw_fields)
+    return contact_id, idents, fields
+
+
+def _slot(ident: Identifier) -> Slot:
+    return (ident.kind, ident.key_name)
+
+
+class ContactBook:
+    """Dense ids from 1, never reused; identifier -> id maps; fields."""
+
+    def __init__(self) -> None:
+        self._max_id = 0
+        self._live = 0
+        self._conflicts = 0
+        # Per-contact arrays indexed by id, valid for ids 1..max_id; capacity grows by doubling.
+        self._alive = np.zeros(64, dtype=np.bool_)
+        self._created_ms = np.zeros(64, dtype=np.int64)
+        self._source = np.zeros(64, dtype=np.uint8)
+        self._owner: dict[Slot, dict[str, int]] = {}  # identifier value -> contact id
+        self._single: dict[Slot, dict[int, str]] = {}  # contact id -> value (SINGLE_VALUED)
+        self._multi: dict[IdKind, dict[int, list[str]]] = {}  # contact id -> values, never []
+        self._fields: dict[str, dict[int, Any]] = {}  # field name -> {contact id -> value}
+
+    # ------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        return self._live
+
+    @property
+    def max_id(self) -> int:
+        """The highest id ever assigned (0 if none)."""
+        return self._max_id
+
+    @property
+    def conflicts(self) -> int:
+        """Identifier conflicts seen so far (an identifier of one contact offered to another)."""
+        return self._conflicts
+
+    def exists(self, contact_id: int) -> bool:
+        return 0 < contact_id <= self._max_id and bool(self._alive[contact_id])
+
+    def _require(self, contact_id: int) -> None:
+        if not self.exists(contact_id):
+            raise NotFound(f"contact {contact_id} does not exist")
+
+    def find(self, ident: Identifier) -> int | None:
+        """The contact holding `ident`; for a contactId, that id if the contact exists."""
+        if ident.kind is IdKind.CONTACT_ID:
+            cid = int(ident.value)
+            return cid if self.exists(cid) else None
+        owners = self._owner.get(_slot(ident))
+        return None if owners is None else owners.get(ident.value)
+
+    def value_of(self, contact_id: int, kind: IdKind, key_name: str = "") -> str | None:
+        """The contact's identifier of a single-valued kind (KEY: of that key name), or None."""
+        values = self._single.get((kind, key_name if kind is IdKind.KEY else ""))
+        return None if values is None else values.get(contact_id)
+
+    def get(self, contact_id: int) -> Contact:
+        """A copy of the contact; NotFound when it does not exist."""
+        self._require(contact_id)
+        keys = {
+            name: values[contact_id]
+            for (kind, name), values in self._single.items()
+            if kind is IdKind.KEY and contact_id in values
+        }
+        fields = {name: values[contact_id] for name, values in self._fields.items() if contact_id in values}
+        return Contact(
+            contact_id=contact_id,
+            external_id=self.value_of(contact_id, IdKind.EXTERNAL_ID),
+            email=self.value_of(contact_id, IdKind.EMAIL),
+            phone=self.value_of(contact_id, IdKind.PHONE),
+            push_tokens=list(self._multi.get(IdKind.PUSH_TOKEN, {}).get(contact_id, ())),
+            keys=keys,
+            anonymous_keys=list(self._multi.get(IdKind.ANONYMOUS, {}).get(contact_id, ())),
+            fields=fields,
+            created_at_ms=int(self._created_ms[contact_id]),
+            source=SOURCES[int(self._source[contact_id]) - 1],
+        )
+
+    def identifiers(self, contact_id: int) -> list[Identifier]:
+        """Every identifier the contact holds (without its contact id)."""
+        self._require(contact_id)
+        out = [
+            Identifier(kind, values[contact_id], name)
+            for (kind, name), values in self._single.items()
+            if contact_id in values
+        ]
+        for kind, lists in self._multi.items():
+            out.extend(Identifier(kind, v) for v in lists.get(contact_id, ()))
+        return out
+
+    def ids(self) -> np.ndarray:
+        """Sorted ids (uint32) of the live contacts."""
+        return np.flatnonzero(self._alive[: self._max_id + 1]).astype(np.uint32)
+
+    def has_identifier_mask(self, kind: IdKind, key_name: str = "") -> np.ndarray:
+        """bool[max_id + 1]: the contact holds an identifier of `kind` (KEY with key_name "":
+        any contact key)."""
+        mask = np.zeros(self._max_id + 1, dtype=np.bool_)
+        kind = IdKind(kind)
+        if kind is IdKind.CONTACT_ID:
+            mask[:] = self._alive[: self._max_id + 1]
+            return mask
+        holders: list[Mapping[int, Any]]
+        if kind in MULTI_VALUED:
+            holders = [self._multi.get(kind, {})]
+        elif kind is IdKind.KEY and not key_name:
+            holders = [v for (k, _), v in self._single.items() if k is IdKind.KEY]
+        else:
+            holders = [self._single.get((kind, key_name if kind is IdKind.KEY else ""), {})]
+        for holder in holders:
+            if holder:
+                mask[np.fromiter(holder.keys(), dtype=np.int64, count=len(holder))] = True
+        return mask
+
+    def field_names(self) -> list[str]:
+        """Names of the fields some contact has, plus createdAt and source."""
+        return [name for name, values in self._fields.items() if values] + list(RESERVED_FIELDS)
+
+    def field_values(self, name: str) -> dict[int, Any]:
+        """Contact id -> value of one field, for the live contacts that have it.
+
+        ``createdAt`` is epoch milliseconds and ``source`` the source name, for every contact.
+        """
+        if name == "createdAt":
+            ids = self.ids()
+            return dict(zip(ids.tolist(), self._created_ms[ids].tolist()))
+        if name == "source":
+            ids = self.ids()
+            return {cid: SOURCES[code - 1] for cid, code in zip(ids.tolist(), self._source[ids].tolist())}
+        return dict(self._fields.get(name, {}))
+
+    # ------------------------------------------------------------ identifier plumbing
+
+    def _put(self, contact_id: int, ident: Identifier) -> None:
+        """Gives a free identifier to a contact (a single-valued slot must be empty)."""
+        slot = _slot(ident)
+        self._owner.setdefault(slot, {})[ident.value] = contact_id
+        if ident.kind in MULTI_VALUED:
+            self._multi.setdefault(ident.kind, {}).setdefault(contact_id, []).append(ident.value)
+        else:
+            self._single.setdefault(slot, {})[contact_id] = ident.value
+
+    def _drop_single(self, contact_id: int, slot: Slot) -> str | None:
+        values = self._single.get(slot)
+        value = None if values is None else values.pop(contact_id, None)
+        if value is not None:
+            del self._owner[slot][value]
+        return value
+
+    def _drop_multi(self, contact_id: int, kind: IdKind) -> list[str]:
+        values = self._multi.get(kind, {}).pop(contact_id, [])
+        owners = self._owner.get((kind, ""), {})
+        for value in values:
+            del owners[value]
+        return values
+
+    def can_attach(self, contact_id: int, ident: Identifier) -> bool:
+        """Whether attach would succeed (or the contact already holds `ident`)."""
+        if ident.kind is IdKind.CONTACT_ID:
+            return int(ident.value) == contact_id
+        owner = self.find(ident)
+        if owner is not None:
+            return owner == contact_id
+        if ident.kind in SINGLE_VALUED:
+            return self.value_of(contact_id, ident.kind, ident.key_name) is None
+        return True
+
+    def attach(self, contact_id: int, ident: Identifier) -> bool:
+        """Gives `ident` to the contact. False, and no change, when it belongs to another
+        contact or the contact already holds a different one of a single-valued kind."""
+        self._require(contact_id)
+        if not self.can_attach(contact_id, ident):
+            return False
+        if ident.kind is not IdKind.CONTACT_ID and self.find(ident) is None:
+            self._put(contact_id, ident)
+        return True
+
+    def record_conflicts(self, count: int) -> None:
+        """Counts identifier conflicts found by a caller (event mapping)."""
+        self._conflicts += count
+
+    # ------------------------------------------------------------ writing
+
+    def _grow(self, needed: int) -> None:
+        size = len(self._alive)
+        if needed < size:
+            return
+        while size <= needed:
+            size *= 2
+        for name in ("_alive", "_created_ms", "_source"):
+            old = getattr(self, name)
+            new = np.zeros(size, dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def create(
+        self,
+        idents: Sequence[Identifier],
+        source: str,
+        now_ms: int,
+        fields: Mapping[str, Any] | None = None,
+    ) -> int:
+        """A new contact holding those of `idents` it can (in order); returns its id."""
+        code = _source_code(source)
+        updates = check_fields(fields) if fields else {}
+        cid = self._max_id + 1
+        self._grow(cid)
+        self._max_id = cid
+        self._live += 1
+        self._alive[cid] = True
+        self._created_ms[cid] = now_ms
+        self._source[cid] = code
+        for ident in idents:
+            if ident.kind is not IdKind.CONTACT_ID and self.can_attach(cid, ident):
+                if self.find(ident) is None:
+                    self._put(cid, ident)
+        self._set_fields(cid, updates)
+        return cid
+
+    def _set_fields(self, contact_id: int, updates: Mapping[str, Any]) -> None:
+        for name, value in updates.items():
+            if value is None:
+                values = self._fields.get(name)
+                if values is not None:
+                    values.pop(contact_id, None)
+            else:
+                self._fields.setdefault(name, {})[contact_id] = value
+
+    def upsert(self, doc: Mapping[str, Any], source: str, now_ms: int) -> tuple[int, bool, list[str]]:
+        """Finds the contact by any identifier of `doc` and updates it, or creates one.
+
+        Returns (id, created, refs of identifiers that belong to another contact). The first
+        identifier that finds a contact decides (contactId, externalId, email, phone,
+        pushTokens, keys); externalId, email, phone and keys replace the contact's own when
+        free; fields merge (null removes one).
+        """
+        code = _source_code(source)
+        given_id, idents, updates = parse_contact_doc(doc)
+        if given_id is not None and not self.exists(given_id):
+            raise InvalidArgument("contactId", f"contact {given_id} does not exist")
+        owners = [self.find(ident) for ident in idents]
+        target = given_id
+        if target is None:
+            target = next((owner for owner in owners if owner is not None), None)
+        created = target is None
+        if target is None:
+            target = self.create((), SOURCES[code - 1], now_ms)
+        conflicts: list[str] = []
+        for ident in idents:
+            owner = self.find(ident)  # afresh: the doc may repeat an identifier
+            if owner == target:
+                continue
+            if owner is not None:
+                conflicts.append(ident.ref())
+                continue
+            if ident.kind in SINGLE_VALUED:
+                self._drop_single(target, _slot(ident))
+            self._put(target, ident)
+        self._set_fields(target, updates)
+        self._conflicts += len(conflicts)
+        return target, created, conflicts
+
+    def merge(self, into_id: int, from_id: int) -> None:
+        """Moves from's identifiers and fields to into (into's win) and removes from.
+
+        A single-valued identifier of from whose slot into already fills is released (and
+        counted as a conflict).
+        """
+        if into_id == from_id:
+            raise InvalidArgument("from", "cannot merge a contact into itself")
+        self._require(into_id)
+        self._require(from_id)
+        for slot in list(self._single):
+            value = self._drop_single(from_id, slot)
+            if value is None:
+                continue
+            if self._single[slot].get(into_id) is None:
+                self._put(into_id, Identifier(slot[0], value, slot[1]))
+            else:
+                self._conflicts += 1
+        for kind in MULTI_VALUED:
+            for value in self._drop_multi(from_id, kind):
+                self._put(into_id, Identifier(kind, value))
+        for values in self._fields.values():
+            if from_id in values:
+                value = values.pop(from_id)
+                values.setdefault(into_id, value)
+        self._kill(from_id)
+
+    def erase(self, contact_id: int) -> None:
+        """Removes the contact, its fields and identifiers (released); the id stays used."""
+        self._require(contact_id)
+        for slot in list(self._single):
+            self._drop_single(contact_id, slot)
+        for kind in MULTI_VALUED:
+            self._drop_multi(contact_id, kind)
+        for values in self._fields.values():
+            values.pop(contact_id, None)
+        self._kill(contact_id)
+
+    def _kill(self, contact_id: int) -> None:
+        self._alive[contact_id] = False
+        self._created_ms[contact_id] = 0
+        self._source[contact_id] = 0
+        self._live -= 1
+
+    # ------------------------------------------------------------ snapshots
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain data (dict, list, int, str, numpy arrays) that from_state restores exactly."""
+        n = self._max_id + 1
+        identifiers: list[dict[str, Any]] = []
+        for (kind, name), values in self._single.items():
+            identifiers.append(
+                {
+                    "kind": kind.value,
+                    "key_name": name,
+                    "ids": np.fromiter(values.keys(), dtype=np.uint32, count=len(values)),
+                    "values": list(values.values()),
+                }
+            )
+        for kind, lists in self._multi.items():
+            pairs = [(cid, v) for cid, vs in lists.items() for v in vs]
+            identifiers.append(
+                {
+                    "kind": kind.value,
+                    "key_name": "",
+                    "ids": np.array([cid for cid, _ in pairs], dtype=np.uint32),
+                    "values": [v for _, v in pairs],
+                }
+            )
+        fields = [
+            {
+                "name": name,
+                "ids": np.fromiter(values.keys(), dtype=np.uint32, count=len(values)),
+                "values": list(values.values()),
+            }
+            for name, values in self._fields.items()
+        ]
+        return {
+            "format": STATE_FORMAT,
+            "max_id": self._max_id,
+            "conflicts": self._conflicts,
+            "alive": self._alive[:n].copy(),
+            "created_at_ms": self._created_ms[:n].copy(),
+            "source": self._source[:n].copy(),
+            "identifiers": identifiers,
+            "fields": fields,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> "ContactBook":
+        """The book `to_state` described; InvalidArgument("state", ...) on a malformed state."""
+        try:
+            return cls._restore(state)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise InvalidArgument("state", f"malformed contact book state ({exc!r})") from None
+
+    @classmethod
+    def _restore(cls, state: Mapping[str, Any]) -> "ContactBook":
+        if state["format"] != STATE_FORMAT:
+            raise ValueError(f"unknown format {state['format']}")
+        book = cls()
+        max_id = int(state["max_id"])
+        n = max_id + 1
+        alive = np.asarray(state["alive"], dtype=np.bool_)
+        created = np.asarray(state["created_at_ms"], dtype=np.int64)
+        source = np.asarray(state["source"], dtype=np.uint8)
+        if alive.shape != (n,) or created.shape != (n,) or source.shape != (n,):
+            raise ValueError("per-contact arrays do not have max_id + 1 entries")
+        if alive[0] or int(source[alive].max(initial=1)) > len(SOURCES) or not source[alive].all():
+            raise ValueError("bad alive/source entries")
+        book._grow(n)
+        book._max_id = max_id
+        book._live = int(alive.sum())
+        book._conflicts = int(state["conflicts"])
+        book._alive[:n] = alive
+        book._created_ms[:n] = created
+        book._source[:n] = source
+        for entry in state["identifiers"]:
+            kind = IdKind(entry["kind"])
+            name = str(entry["key_name"])
+            ids = np.asarray(entry["ids"], dtype=np.int64).tolist()
+            values = list(entry["values"])
+            if len(ids) != len(values):
+                raise ValueError(f"{kind.value}: ids and values differ in length")
+            slot: Slot = (kind, name)
+            book._owner.setdefault(slot, {})
+            if kind in MULTI_VALUED:
+                book._multi.setdefault(kind, {})
+            else:
+                book._single.setdefault(slot, {})
+            for cid, value in zip(ids, values):
+                if not book.exists(cid) or not isinstance(value, str) or value in book._owner[slot]:
+                    raise ValueError(f"{kind.value}: bad entry for contact {cid}")
+                if kind not in MULTI_VALUED and cid in book._single[slot]:
+                    raise ValueError(f"{kind.value}: two values for contact {cid}")
+                book._put(cid, Identifier(kind, value, name))
+        for entry in state["fields"]:
+            ids = np.asarray(entry["ids"], dtype=np.int64).tolist()
+            values = list(entry["values"])
+            if len(ids) != len(values) or not all(book.exists(cid) for cid in ids):
+                raise ValueError(f"field {entry['name']!r}: bad entries")
+            book._fields[str(entry["name"])] = dict(zip(ids, values))
+        return book
