@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from google.protobuf import json_format, struct_pb2
 
+from core.columns import KIND_NAMES
 from core.errors import InvalidArgument
 from server.pb import segmentd_pb2 as pb
 
@@ -29,8 +30,6 @@ STATUS_CODES = {
     "rejected": pb.EventResult.REJECTED,
 }
 
-# core.columns.Kind member names -> the kind names of the wire API.
-KIND_NAMES = {"NUM": "number", "STR": "string", "BOOL": "boolean", "NODE": "object"}
 
 
 # ----------------------------------------------------------------------------- values
@@ -201,14 +200,6 @@ def stored_event_to_pb(event: Any) -> pb.StoredEvent:
     )
 
 
-def kind_name(kind: Any) -> str:
-    """The wire name (number/string/boolean/object) of a core.columns.Kind."""
-    name = getattr(kind, "name", None)
-    if name in KIND_NAMES:
-        return KIND_NAMES[name]
-    return str(getattr(kind, "value", kind)).lower()
-
-
 def event_type_to_pb(info: Any) -> pb.EventType:
     """A core EventTypeInfo as an EventType message."""
     retention_ms = info.retention_ms or 0
@@ -223,7 +214,7 @@ def event_type_to_pb(info: Any) -> pb.EventType:
         paths=[
             pb.ParamPath(
                 path=p.path,
-                kind=kind_name(p.kind),
+                kind=KIND_NAMES[p.kind],
                 count=p.count,
                 examples=[python_to_value(x) for x in p.examples],
             )
