@@ -1,0 +1,365 @@
+"""Column building blocks: value kinds, the string dictionary, growable buffers, path columns.
+
+A path column holds every value one parameter path took in one table version, in COO layout:
+entry i belongs to row `row[i]`; rows ascend, and a row has several entries when its path
+crosses an array (in document order). Columns are immutable once built; growth happens in
+`GrowableArray`s whose published views never change.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from dataclasses import dataclass
+from enum import IntEnum
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+ROW_DTYPE = np.dtype(np.int32)
+ITEM_DTYPE = np.dtype(np.int32)
+# An items ordinal of -1: the entry does not cross an array at that prefix (the same path
+# was an array in some events and a plain object in others).
+NO_ITEM = -1
+
+
+class Kind(IntEnum):
+    """The kind of value one column holds; the same path may have one column per kind."""
+
+    NUM = 0
+    STR = 1
+    BOOL = 2
+    NODE = 3  # an object present at the path; no value
+
+
+VALUE_DTYPES: dict[Kind, np.dtype] = {
+    Kind.NUM: np.dtype(np.float64),
+    Kind.STR: np.dtype(np.int32),
+    Kind.BOOL: np.dtype(np.int8),
+    Kind.NODE: np.dtype(np.int8),  # always empty
+}
+
+KIND_NAMES: dict[Kind, str] = {
+    Kind.NUM: "number",
+    Kind.STR: "string",
+    Kind.BOOL: "boolean",
+    Kind.NODE: "object",
+}
+
+
+def kind_of(value: object) -> Kind:
+    """The column kind of a leaf value (bool before int: a bool is not a number here)."""
+    if value is None:
+        return Kind.NODE
+    if isinstance(value, bool):
+        return Kind.BOOL
+    if isinstance(value, (int, float)):
+        return Kind.NUM
+    if isinstance(value, str):
+        return Kind.STR
+    raise TypeError(f"unsupported leaf value type {type(value).__name__}")
+
+
+def _parse_number(s: str) -> float:
+    """`s` as a finite number, NaN when it is not one (no underscores, inf or nan words)."""
+    if "_" in s:
+        return math.nan
+    try:
+        x = float(s)
+    except ValueError:
+        return math.nan
+    return x if math.isfinite(x) else math.nan
+
+
+class GrowableArray:
+    """An append-only numpy buffer with amortised O(1) growth.
+
+    `view(n)` is a read-only view of the first n items. Growth copies into a new buffer and
+    only ever writes at positions >= len, so a view handed out earlier never changes.
+    """
+
+    __slots__ = ("_buf", "_n")
+
+    def __init__(self, dtype: np.dtype | type, capacity: int = 8) -> None:
+        self._buf = np.empty(max(capacity, 1), dtype=dtype)
+        self._n = 0
+
+    @classmethod
+    def of(cls, values: np.ndarray, dtype: np.dtype | type | None = None) -> "GrowableArray":
+        """A growable array holding a copy of `values`."""
+        arr = np.asarray(values, dtype=dtype)
+        out = cls(arr.dtype, capacity=max(8, arr.shape[0]))
+        out.extend(arr)
+        return out
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._buf.dtype
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the allocated buffer (capacity, not length)."""
+        return int(self._buf.nbytes)
+
+    def _reserve(self, need: int) -> None:
+        cap = self._buf.shape[0]
+        if need <= cap:
+            return
+        new_cap = max(need, cap * 2)
+        buf = np.empty(new_cap, dtype=self._buf.dtype)
+        buf[: self._n] = self._buf[: self._n]
+        self._buf = buf
+
+    def append(self, value: Any) -> None:
+        """Adds one item at the end."""
+        n = self._n
+        if n == self._buf.shape[0]:
+            self._reserve(n + 1)
+        self._buf[n] = value
+        self._n = n + 1
+
+    def extend(self, values: Any) -> None:
+        """Adds every item of `values` (any array-like) at the end."""
+        arr = np.asarray(values, dtype=self._buf.dtype)
+        k = arr.shape[0]
+        if k == 0:
+            return
+        self._reserve(self._n + k)
+        self._buf[self._n : self._n + k] = arr
+        self._n += k
+
+    def fill(self, value: Any, count: int) -> None:
+        """Adds `count` copies of `value`."""
+        if count <= 0:
+            return
+        self._reserve(self._n + count)
+        self._buf[self._n : self._n + count] = value
+        self._n += count
+
+    def view(self, n: int | None = None) -> np.ndarray:
+        """Read-only view of the first n items (all items when n is None)."""
+        n = self._n if n is None else n
+        if not 0 <= n <= self._n:
+            raise IndexError(f"view of {n} items of a {self._n}-item array")
+        out = self._buf[:n]
+        out.flags.writeable = False
+        return out
+
+    def copy(self, start: int = 0) -> np.ndarray:
+        """A fresh, owned copy of items [start, len)."""
+        return self._buf[start : self._n].copy()
+
+
+class StringDictionary:
+    """Store-wide string codes: dense from 0, never reused.
+
+    A code whose last referencing entry is removed can be released (erase, retention): its
+    string is forgotten and `lookup` no longer finds it; `decode` of a released code gives "".
+    The single writer encodes and releases; readers may call decode, lookup and numeric at any
+    time.
+    """
+
+    def __init__(self) -> None:
+        self._strings: list[str | None] = []
+        self._codes: dict[str, int] = {}
+        self._numeric = GrowableArray(np.float64, capacity=64)
+        self._numeric_lock = threading.Lock()
+        self._refs = GrowableArray(np.int64, capacity=64)  # stored entries holding each code
+        self._text_bytes = 0  # sum of sys.getsizeof of the live strings
+
+    def __len__(self) -> int:
+        return len(self._strings)
+
+    def encode(self, s: str) -> int:
+        """The code of `s`, assigning the next one when `s` is new."""
+        code = self._codes.get(s)
+        if code is None:
+            code = len(self._strings)
+            self._strings.append(s)
+            self._codes[s] = code
+            self._text_bytes += sys.getsizeof(s)
+        return code
+
+    def acquire(self, s: str) -> int:
+        """`encode(s)`, counting one more stored entry that holds the code."""
+        code = self.encode(s)
+        refs = self._refs
+        if code >= len(refs):
+            refs.fill(0, code + 1 - len(refs))
+        refs._buf[code] += 1
+        return code
+
+    def drop_refs(self, codes: np.ndarray) -> int:
+        """Counts one entry fewer per item of `codes`; releases codes no entry holds. Returns how many."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.shape[0] == 0:
+            return 0
+        uniq, counts = np.unique(codes, return_counts=True)
+        refs = self._refs._buf
+        refs[uniq] -= counts
+        dead = uniq[refs[uniq] <= 0]
+        refs[dead] = 0
+        self.release(dead)
+        return int(dead.shape[0])
+
+    def set_refs(self, refs: np.ndarray) -> None:
+        """Replaces the reference counts (after a restore: one count per stored entry)."""
+        counts = np.zeros(len(self._strings), dtype=np.int64)
+        refs = np.asarray(refs, dtype=np.int64)
+        counts[: refs.shape[0]] = refs[: counts.shape[0]]
+        self._refs = GrowableArray.of(counts)
+
+    def refs(self, code: int) -> int:
+        """How many stored entries hold `code`."""
+        return int(self._refs._buf[code]) if code < len(self._refs) else 0
+
+    def decode(self, code: int) -> str:
+        """The string of `code` ("" for a released code)."""
+        s = self._strings[code]
+        return "" if s is None else s
+
+    def lookup(self, s: str) -> int | None:
+        """The code of `s` when it is known, else None."""
+        return self._codes.get(s)
+
+    def live(self, code: int) -> bool:
+        """Whether `code` still names a string (it was not released)."""
+        return self._strings[code] is not None
+
+    def release(self, codes: np.ndarray) -> None:
+        """Forgets the strings of `codes` (no stored entry refers to them any more)."""
+        for code in np.asarray(codes, dtype=np.int64).tolist():
+            s = self._strings[code]
+            if s is None:
+                continue
+            self._strings[code] = None
+            del self._codes[s]
+            self._text_bytes -= sys.getsizeof(s)
+
+    def numeric(self) -> np.ndarray:
+        """float64 per code: the string as a finite number, NaN when it is not one."""
+        with self._numeric_lock:
+            known = len(self._numeric)
+            total = len(self._strings)
+            if known < total:
+                parsed = [
+                    math.nan if s is None else _parse_number(s) for s in self._strings[known:total]
+                ]
+                self._numeric.extend(np.asarray(parsed, dtype=np.float64))
+            return self._numeric.view(total)
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory: string objects, the code map and the numeric cache."""
+        n = len(self._strings)
+        # list slot (8) + dict entry and index (about 3 words plus slack) per code
+        return (
+            self._text_bytes + n * 8 + len(self._codes) * 40 + self._numeric.nbytes + self._refs.nbytes
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        """Live strings as one UTF-8 blob with offsets; released codes are left out."""
+        live = [code for code, s in enumerate(self._strings) if s is not None]
+        encoded = [
+            self._strings[code].encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
+            for code in live
+        ]
+        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        blob = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
+        return {
+            "size": len(self._strings),
+            "codes": np.asarray(live, dtype=np.int64),
+            "offsets": offsets,
+            "blob": blob,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> "StringDictionary":
+        """The dictionary `to_state` described."""
+        out = cls()
+        size = int(state["size"])
+        codes = np.asarray(state["codes"], dtype=np.int64)
+        offsets = np.asarray(state["offsets"], dtype=np.int64)
+        blob = np.asarray(state["blob"], dtype=np.uint8).tobytes()
+        strings: list[str | None] = [None] * size
+        for i, code in enumerate(codes.tolist()):
+            s = blob[offsets[i] : offsets[i + 1]].decode("utf-8", "surrogatepass")
+            strings[code] = s
+            out._codes[s] = code
+            out._text_bytes += sys.getsizeof(s)
+        out._strings = strings
+        return out
+
+
+_EMPTY_ITEMS: Mapping[str, np.ndarray] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class PathColumn:
+    """Every value of one (path, kind) in one table version (COO layout).
+
+    `row` (int32) ascends; `values` is aligned with it (NUM float64, STR int32 codes, BOOL int8,
+    NODE empty); `items[prefix]` gives, per entry, the ordinal of the array element it lies in
+    at that prefix (NO_ITEM when that entry's path does not cross an array there).
+    """
+
+    path: str
+    kind: Kind
+    row: np.ndarray
+    values: np.ndarray
+    items: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.row.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.row.nbytes + self.values.nbytes + sum(a.nbytes for a in self.items.values()))
+
+    def entries(self, lo: int, hi: int) -> tuple[int, int]:
+        """Entry range [a, b) of the rows [lo, hi)."""
+        a, b = np.searchsorted(self.row, (lo, hi), side="left")
+        return int(a), int(b)
+
+
+def frozen(arr: np.ndarray) -> np.ndarray:
+    """`arr` marked read-only (columns are shared between versions and threads)."""
+    arr.flags.writeable = False
+    return arr
+
+
+def make_column(
+    path: str,
+    kind: Kind,
+    row: np.ndarray,
+    values: np.ndarray | None = None,
+    items: Mapping[str, np.ndarray] | None = None,
+) -> PathColumn:
+    """A PathColumn with dtypes coerced and arrays frozen; NODE columns get empty values."""
+    row = frozen(np.asarray(row, dtype=ROW_DTYPE))
+    if kind == Kind.NODE or values is None:
+        vals = np.zeros(0, dtype=VALUE_DTYPES[kind])
+    else:
+        vals = np.asarray(values, dtype=VALUE_DTYPES[kind])
+    vals = frozen(vals)
+    if kind != Kind.NODE and vals.shape != row.shape:
+        raise ValueError(f"column {path}: {vals.shape[0]} values for {row.shape[0]} entries")
+    if not items:
+        return PathColumn(path, kind, row, vals, _EMPTY_ITEMS)
+    fixed = {p: frozen(np.asarray(a, dtype=ITEM_DTYPE)) for p, a in items.items()}
+    for p, a in fixed.items():
+        if a.shape != row.shape:
+            raise ValueError(f"column {path}: items at {p} do not align with entries")
+    return PathColumn(path, kind, row, vals, MappingProxyType(fixed))
+
+
+def empty_column(path: str, kind: Kind) -> PathColumn:
+    """A column with no entries."""
+    return make_column(path, kind, np.zeros(0, dtype=ROW_DTYPE))

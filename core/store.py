@@ -1,0 +1,506 @@
+"""The event store: per event type, one table per contact shard, plus per-type path statistics.
+
+Shard k of a type holds the events of contacts [k << shard_bits, (k+1) << shard_bits); contact
+0 holds system events. One writer at a time changes the store (a store lock enforces it);
+readers take immutable table versions and never wait for ingest.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from core.columns import Kind, PathColumn, StringDictionary, make_column
+from core.errors import InvalidArgument, NotFound
+from core.identifiers import TypeMapping
+from core.tables import (
+    ColumnKey,
+    Prepared,
+    Table,
+    TableVersion,
+    concat_versions,
+    empty_version,
+    encode_strings,
+    filter_rows,
+    make_version,
+    prepare_leaves,
+    removed_entries,
+    slice_rows,
+    sort_rows,
+)
+
+STATE_FORMAT = 1
+MAX_EXAMPLES = 5
+_EXACT_INT = 2**53
+
+
+@dataclass(frozen=True)
+class PathInfo:
+    path: str
+    kind: Kind
+    count: int  # events carrying the path with this kind
+    examples: tuple[Any, ...]  # up to 5 distinct values, decoded
+
+
+@dataclass(frozen=True)
+class EventTypeInfo:
+    key: str
+    count: int
+    paths: tuple[PathInfo, ...]
+    mapping: TypeMapping
+    retention_ms: int | None  # None: kept forever
+    first_ts_ms: int | None  # None when the type holds no events
+    last_ts_ms: int | None
+
+
+class _PathStats:
+    __slots__ = ("count", "examples")
+
+    def __init__(self, count: int = 0, examples: list[Any] | None = None) -> None:
+        self.count = count
+        self.examples: list[Any] = examples or []  # NUM float, BOOL 0/1, STR code
+
+
+class _TypeState:
+    """One event type: config, tables by shard (replaced, never mutated, so readers may iterate)."""
+
+    __slots__ = ("key", "mapping", "retention_ms", "tables", "paths", "count", "first_ts", "last_ts")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.mapping = TypeMapping()
+        self.retention_ms: int | None = None
+        self.tables: dict[int, Table] = {}
+        self.paths: dict[ColumnKey, _PathStats] = {}  # first-seen order
+        self.count = 0
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+
+    def note(self, ts_ms: int, prepared: Prepared) -> None:
+        """Counts one stored event in the statistics."""
+        self.count += 1
+        if self.first_ts is None or ts_ms < self.first_ts:
+            self.first_ts = ts_ms
+        if self.last_ts is None or ts_ms > self.last_ts:
+            self.last_ts = ts_ms
+        paths = self.paths
+        seen: set[ColumnKey] = set()
+        for key, value, _ in prepared:
+            stats = paths.get(key)
+            if stats is None:
+                stats = paths[key] = _PathStats()
+            if key not in seen:  # counts events, not values
+                seen.add(key)
+                stats.count += 1
+            examples = stats.examples
+            if len(examples) < MAX_EXAMPLES and key[1] != Kind.NODE and value not in examples:
+                examples.append(value)
+
+
+def _first_distinct(values: np.ndarray, need: int) -> list[Any]:
+    """Up to `need` distinct values of `values` in order of first appearance."""
+    out: list[Any] = []
+    start, chunk = 0, 1024
+    while start < values.shape[0] and len(out) < need:
+        part = values[start : start + chunk]
+        uniq, first = np.unique(part, return_index=True)
+        for x in uniq[np.argsort(first)].tolist():
+            if x not in out:
+                out.append(x)
+                if len(out) == need:
+                    break
+        start += chunk
+        chunk *= 4
+    return out
+
+
+class EventStore:
+    """Every stored event, by type and contact shard, as immutable numpy columns."""
+
+    def __init__(self, shard_bits: int = 20) -> None:
+        if not 0 <= shard_bits <= 32:
+            raise InvalidArgument("shard_bits", "must be between 0 and 32")
+        self.shard_bits = shard_bits
+        self.dictionary = StringDictionary()
+        self._types: dict[str, _TypeState] = {}  # replaced on growth: readers iterate safely
+        self._next_arrival = 0
+        self._write = threading.RLock()
+
+    # ------------------------------------------------------------------ writes
+
+    def _type(self, key: str) -> _TypeState:
+        state = self._types.get(key)
+        if state is None:
+            state = _TypeState(key)
+            self._types = {**self._types, key: state}
+        return state
+
+    def _table(self, state: _TypeState, shard: int) -> Table:
+        table = state.tables.get(shard)
+        if table is None:
+            table = Table()
+            state.tables = {**state.tables, shard: table}
+        return table
+
+    def append(self, type_key: str, contact_id: int, ts_ms: int, leaves: Sequence[Any]) -> int:
+        """Stores one event; returns its arrival sequence number."""
+        if not 0 <= contact_id < 2**32:
+            raise InvalidArgument("contact_id", "must be between 0 and 2^32-1")
+        if not -(2**63) <= ts_ms < 2**63:
+            raise InvalidArgument("timestamp", "is out of range")
+        prepared = prepare_leaves(leaves)
+        with self._write:
+            state = self._type(type_key)
+            table = self._table(state, contact_id >> self.shard_bits)
+            arrival = self._next_arrival
+            self._next_arrival = arrival + 1
+            prepared = encode_strings(prepared, self.dictionary)
+            table.append_prepared(contact_id, ts_ms, arrival, prepared)
+            state.note(ts_ms, prepared)
+            return arrival
+
+    def append_many(
+        self, type_key: str, contact_ids: Sequence[int], ts_ms: Sequence[int], leaves: Sequence[Sequence[Any]]
+    ) -> list[int]:
+        """Stores several events of one type; returns their arrival numbers (all or none stored)."""
+        for i, cid in enumerate(contact_ids):
+            if not 0 <= cid < 2**32:
+                raise InvalidArgument(f"[{i}].contact_id", "must be between 0 and 2^32-1")
+        prepared = [prepare_leaves(ls) for ls in leaves]
+        with self._write:
+            return [self._append_prepared(type_key, c, t, p) for c, t, p in zip(contact_ids, ts_ms, prepared)]
+
+    def _append_prepared(self, type_key: str, contact_id: int, ts_ms: int, prepared: Prepared) -> int:
+        state = self._type(type_key)
+        table = self._table(state, contact_id >> self.shard_bits)
+        arrival = self._next_arrival
+        self._next_arrival = arrival + 1
+        prepared = encode_strings(prepared, self.dictionary)
+        table.append_prepared(contact_id, ts_ms, arrival, prepared)
+        state.note(ts_ms, prepared)
+        return arrival
+
+    def set_config(self, key: str, mapping: TypeMapping | None, retention_ms: int | None) -> None:
+        """Sets a type's custom mapping and retention (None: forever); creates the type if unknown."""
+        if retention_ms is not None and retention_ms < 0:
+            raise InvalidArgument("retention_ms", "must not be negative")
+        with self._write:
+            state = self._type(key)
+            state.mapping = mapping if mapping is not None else TypeMapping()
+            state.retention_ms = retention_ms
+
+    def _drop_rows(self, state: _TypeState, table: Table, keep_of: Callable[[TableVersion], np.ndarray | None]) -> int:
+        """Removes the rows `keep_of(sorted rows)` leaves out; keeps statistics and string refs right."""
+        lost: dict[str, Any] = {}
+
+        def change(full: TableVersion) -> TableVersion:
+            keep = keep_of(full)
+            if keep is None or keep.all():
+                return full
+            lost["entries"] = removed_entries(full, keep)
+            lost["ts"] = full.ts_ms[~keep]
+            return filter_rows(full, keep)
+
+        table.rebuild(change)
+        if not lost:
+            return 0
+        ts = lost["ts"]
+        state.count -= int(ts.shape[0])
+        stale_examples = []
+        for key, (rows, values) in lost["entries"].items():
+            stats = state.paths.get(key)
+            if key[1] == Kind.STR:
+                self.dictionary.drop_refs(values)
+            if stats is None:
+                continue
+            stats.count -= rows
+            if stats.count <= 0:
+                state.paths = {k: s for k, s in state.paths.items() if k != key}
+            elif key[1] != Kind.NODE and np.isin(np.asarray(stats.examples, dtype=values.dtype), values).any():
+                stale_examples.append(key)
+        if stale_examples:
+            self._refresh_examples(state, stale_examples)
+        if state.count == 0:
+            state.first_ts = state.last_ts = None
+        elif (state.first_ts is not None and int(ts.min()) <= state.first_ts) or (
+            state.last_ts is not None and int(ts.max()) >= state.last_ts
+        ):
+            versions = self.shards(state.key)
+            state.first_ts = min(int(v.ts_ms.min()) for v in versions)
+            state.last_ts = max(int(v.ts_ms.max()) for v in versions)
+        return int(ts.shape[0])
+
+    def _refresh_examples(self, state: _TypeState, keys: list[ColumnKey]) -> None:
+        versions = self.shards(state.key)
+        for key in keys:
+            examples: list[Any] = []
+            for v in versions:
+                col = v.columns.get(key)
+                if col is None:
+                    continue
+                for x in _first_distinct(col.values, MAX_EXAMPLES - len(examples)):
+                    if x not in examples:
+                        examples.append(x)
+                if len(examples) >= MAX_EXAMPLES:
+                    break
+            stats = state.paths.get(key)
+            if stats is not None:
+                stats.examples = examples
+
+    def erase_contact(self, contact_id: int) -> int:
+        """Removes every event of the contact, of every type; returns how many."""
+        shard = contact_id >> self.shard_bits
+        removed = 0
+
+        def keep_of(full: TableVersion) -> np.ndarray | None:
+            lo, hi = full.contact_range(contact_id)
+            if lo == hi:
+                return None
+            keep = np.ones(len(full), dtype=bool)
+            keep[lo:hi] = False
+            return keep
+
+        with self._write:
+            for state in self._types.values():
+                table = state.tables.get(shard)
+                if table is not None and len(table):
+                    removed += self._drop_rows(state, table, keep_of)
+        return removed
+
+    def move_contact(self, from_id: int, into_id: int) -> int:
+        """Gives every event of `from_id` to `into_id` (ts, params and arrival kept); returns how many."""
+        if from_id == into_id:
+            return 0
+        if not 0 <= into_id < 2**32:
+            raise InvalidArgument("into", "must be between 0 and 2^32-1")
+        moved = 0
+        with self._write:
+            for state in self._types.values():
+                source = state.tables.get(from_id >> self.shard_bits)
+                if source is None or not len(source):
+                    continue
+                cut: list[TableVersion] = []
+
+                def without(full: TableVersion) -> TableVersion:
+                    lo, hi = full.contact_range(from_id)
+                    if lo == hi:
+                        return full
+                    cut.append(slice_rows(full, lo, hi))
+                    keep = np.ones(len(full), dtype=bool)
+                    keep[lo:hi] = False
+                    return filter_rows(full, keep)
+
+                source.rebuild(without)
+                if not cut:
+                    continue
+                block = replace(cut[0], contact=np.full(len(cut[0]), into_id, dtype=np.uint32))
+
+                def with_block(full: TableVersion) -> TableVersion:
+                    lo, hi = full.contact_range(into_id)
+                    mid = sort_rows(concat_versions([slice_rows(full, lo, hi), block], 0))
+                    parts = [slice_rows(full, 0, lo), mid, slice_rows(full, hi, len(full))]
+                    return concat_versions(parts, len(full) + len(block))
+
+                self._table(state, into_id >> self.shard_bits).rebuild(with_block)
+                moved += len(block)
+        return moved
+
+    def apply_retention(self, now_ms: int) -> int:
+        """Drops the events older than their type's retention; returns how many."""
+        dropped = 0
+        with self._write:
+            for state in self._types.values():
+                if state.retention_ms is None or state.first_ts is None:
+                    continue
+                cutoff = now_ms - state.retention_ms
+                if state.first_ts >= cutoff:
+                    continue
+                for table in state.tables.values():
+                    if len(table):
+                        dropped += self._drop_rows(state, table, lambda full: full.ts_ms >= cutoff)
+        return dropped
+
+    # ------------------------------------------------------------------- reads
+
+    def shards(self, type_key: str) -> list[TableVersion]:
+        """A fully sorted version per shard holding rows of the type, by shard; [] for an unknown type."""
+        state = self._types.get(type_key)
+        if state is None:
+            return []
+        out = []
+        for _, table in sorted(state.tables.items()):
+            if len(table):
+                version = table.version(sorted=True)
+                if len(version):
+                    out.append(version)
+        return out
+
+    def contact_rows(self, type_key: str, contact_id: int) -> tuple[TableVersion, int, int]:
+        """The sorted version of the contact's shard and the contact's rows [lo, hi) in it."""
+        state = self._types.get(type_key)
+        table = state.tables.get(contact_id >> self.shard_bits) if state is not None else None
+        if table is None:
+            return empty_version(), 0, 0
+        version = table.version(sorted=True)
+        lo, hi = version.contact_range(contact_id)
+        return version, lo, hi
+
+    def has_type(self, key: str) -> bool:
+        return key in self._types
+
+    def type_keys(self) -> list[str]:
+        """Every known event type key, sorted."""
+        return sorted(self._types)
+
+    def mapping(self, key: str) -> TypeMapping:
+        """The type's custom mapping (the default mapping for an unknown type)."""
+        state = self._types.get(key)
+        return state.mapping if state is not None else TypeMapping()
+
+    def column_order(self, key: str) -> list[ColumnKey]:
+        """The type's (path, kind) columns in the order they were first seen."""
+        state = self._types.get(key)
+        return list(state.paths) if state is not None else []
+
+    def _example(self, kind: Kind, value: Any) -> Any:
+        if kind == Kind.STR:
+            return self.dictionary.decode(int(value))
+        if kind == Kind.BOOL:
+            return bool(value)
+        x = float(value)
+        return int(x) if x.is_integer() and abs(x) <= _EXACT_INT else x
+
+    def type_info(self, key: str) -> EventTypeInfo:
+        """What the type holds: counts, paths with kinds and examples, config. NotFound if unknown."""
+        state = self._types.get(key)
+        if state is None:
+            raise NotFound(f"event type {key!r} does not exist")
+        paths = []
+        for (path, kind), stats in sorted(state.paths.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
+            examples = tuple(
+                self._example(kind, x)
+                for x in list(stats.examples)
+                if kind != Kind.STR or self.dictionary.live(int(x))
+            )
+            paths.append(PathInfo(path, kind, stats.count, examples))
+        return EventTypeInfo(
+            key, state.count, tuple(paths), state.mapping, state.retention_ms, state.first_ts, state.last_ts
+        )
+
+    def types(self) -> list[EventTypeInfo]:
+        """`type_info` of every type, by key."""
+        return [self.type_info(key) for key in self.type_keys()]
+
+    def total_events(self) -> int:
+        return sum(state.count for state in self._types.values())
+
+    def nbytes(self) -> int:
+        """Memory held by columns, tails, the string dictionary and per-type statistics (approximate)."""
+        tables = sum(t.nbytes for s in self._types.values() for t in s.tables.values())
+        stats = sum(200 + 120 * len(s.paths) for s in self._types.values())
+        return int(tables + self.dictionary.nbytes + stats)
+
+    # ------------------------------------------------------------------- state
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything as plain dicts, lists, str, int, float and numpy arrays (no pickle)."""
+        with self._write:
+            types = []
+            for key in self.type_keys():
+                state = self._types[key]
+                shards = []
+                for shard, table in sorted(state.tables.items()):
+                    v = table.version(sorted=True)
+                    if len(v):
+                        shards.append({"shard": shard, **_version_state(v)})
+                types.append(
+                    {
+                        "key": key,
+                        "mapping": {
+                            "params": dict(state.mapping.params),
+                            "contact_key_name": state.mapping.contact_key_name,
+                        },
+                        "retention_ms": -1 if state.retention_ms is None else state.retention_ms,
+                        "count": state.count,
+                        "first_ts_ms": 0 if state.first_ts is None else state.first_ts,
+                        "last_ts_ms": 0 if state.last_ts is None else state.last_ts,
+                        "paths": [
+                            {"path": p, "kind": int(k), "count": s.count, "examples": list(s.examples)}
+                            for (p, k), s in state.paths.items()
+                        ],
+                        "shards": shards,
+                    }
+                )
+            return {
+                "format": STATE_FORMAT,
+                "shard_bits": self.shard_bits,
+                "next_arrival": self._next_arrival,
+                "dictionary": self.dictionary.to_state(),
+                "types": types,
+            }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> "EventStore":
+        """The store `to_state` described."""
+        if int(state.get("format", -1)) != STATE_FORMAT:
+            raise InvalidArgument("format", f"unsupported event store state format {state.get('format')!r}")
+        store = cls(shard_bits=int(state["shard_bits"]))
+        store._next_arrival = int(state["next_arrival"])
+        store.dictionary = StringDictionary.from_state(state["dictionary"])
+        refs = np.zeros(len(store.dictionary), dtype=np.int64)
+        types: dict[str, _TypeState] = {}
+        for doc in state["types"]:
+            ts = _TypeState(str(doc["key"]))
+            m = doc["mapping"]
+            ts.mapping = TypeMapping(params=dict(m["params"]), contact_key_name=str(m["contact_key_name"]))
+            retention = int(doc["retention_ms"])
+            ts.retention_ms = None if retention < 0 else retention
+            ts.count = int(doc["count"])
+            ts.first_ts = int(doc["first_ts_ms"]) if ts.count else None
+            ts.last_ts = int(doc["last_ts_ms"]) if ts.count else None
+            for p in doc["paths"]:
+                ts.paths[(str(p["path"]), Kind(int(p["kind"])))] = _PathStats(int(p["count"]), list(p["examples"]))
+            tables = {}
+            for sdoc in doc["shards"]:
+                version = _version_from_state(sdoc)
+                for (_, kind), col in version.columns.items():
+                    if kind == Kind.STR and len(col):
+                        codes, counts = np.unique(col.values, return_counts=True)
+                        refs[codes] += counts
+                tables[int(sdoc["shard"])] = Table(version)
+            ts.tables = tables
+            types[ts.key] = ts
+        store._types = types
+        store.dictionary.set_refs(refs)
+        return store
+
+
+def _version_state(v: TableVersion) -> dict[str, Any]:
+    return {
+        "contact": v.contact,
+        "ts_ms": v.ts_ms,
+        "arrival": v.arrival,
+        "columns": [
+            {
+                "path": col.path,
+                "kind": int(col.kind),
+                "row": col.row,
+                "values": col.values,
+                "items": dict(col.items),
+            }
+            for col in v.columns.values()
+        ],
+    }
+
+
+def _version_from_state(doc: Mapping[str, Any]) -> TableVersion:
+    cols: dict[ColumnKey, PathColumn] = {}
+    for c in doc["columns"]:
+        kind = Kind(int(c["kind"]))
+        col = make_column(str(c["path"]), kind, np.array(c["row"]), np.array(c["values"]), c["items"])
+        cols[(col.path, kind)] = col
+    contact = np.array(doc["contact"], dtype=np.uint32)
+    return make_version(contact, doc["ts_ms"], doc["arrival"], contact.shape[0], cols)
