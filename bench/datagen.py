@@ -23,9 +23,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing as mp
 import os
+import shutil
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -130,8 +133,7 @@ class Dataset:
         return sorted((self.root / "columns").glob("events-*.npz"))
 
     def contact_columns(self) -> dict[str, np.ndarray]:
-        with np.load(self.root / "columns" / "contacts.npz") as z:
-            return {k: z[k] for k in z.files}
+        return open_dataset_columns(self.root)
 
 
 def open_dataset(root: str | os.PathLike[str]) -> Dataset:
@@ -385,9 +387,19 @@ def _num_json(x: float, kind: int) -> Any:
     return str(v) if kind == KIND_NUMERIC_STRING else v
 
 
-def _rfc3339(ts_ms: int) -> str:
-    d = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_dumps = _ENCODER.encode
+_CATEGORY_JSON = [_dumps({"productCategoryId": name}) for name in CATEGORIES]
+
+
+def _product_id(k: int) -> str:
+    return f"P{k:05d}"
+
+
+def _rfc3339(ts_ms: np.ndarray) -> list[str]:
+    """RFC 3339 UTC strings with milliseconds ("2026-02-27T14:30:00.000Z")."""
+    text = np.datetime_as_string(ts_ms.astype("datetime64[ms]"), unit="ms")
+    return [t + "Z" for t in text.tolist()]
 
 
 def chunk_docs(chunk: dict[str, np.ndarray], contacts: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -399,10 +411,12 @@ def chunk_docs(chunk: dict[str, np.ndarray], contacts: dict[str, np.ndarray]) ->
     for name in EVENT_TYPES:
         seq = chunk[f"{name}.seq"].tolist()
         cid = chunk[f"{name}.contact"].tolist()
-        tsl = chunk[f"{name}.ts_ms"].tolist()
+        tsl = chunk[f"{name}.ts_ms"]
+        stamps: list[Any] = _rfc3339(tsl) if name in V2_TYPES else tsl.tolist()
         build = _BUILDERS[name]
-        for j, (s, c, t) in enumerate(zip(seq, cid, tsl)):
-            payload = build(chunk, j)
+        cols = {k: v.tolist() for k, v in chunk.items() if k.startswith(name + ".")}
+        for j, (s, c, t) in enumerate(zip(seq, cid, stamps)):
+            payload = build(cols, j)
             if name in V2_TYPES:
                 params = [{"name": "externalCustomerId", "value": f"C-{c}"}]
                 key = f"C-{c}"
@@ -410,7 +424,7 @@ def chunk_docs(chunk: dict[str, np.ndarray], contacts: dict[str, np.ndarray]) ->
                     key = f"user{c}@example.com"
                     params.append({"name": "email", "value": f"User{c}@Example.com"})
                 params.extend({"name": k, "value": v} for k, v in payload.items())
-                doc = {"eventTypeKey": name, "keyValue": key, "timestamp": _rfc3339(t), "params": params}
+                doc = {"eventTypeKey": name, "keyValue": key, "timestamp": t, "params": params}
                 if name == "purchase":
                     doc["eventId"] = f"o-{s}"
             else:
@@ -419,92 +433,79 @@ def chunk_docs(chunk: dict[str, np.ndarray], contacts: dict[str, np.ndarray]) ->
     return docs
 
 
-def _pv(c: dict[str, np.ndarray], j: int) -> dict[str, Any]:
-    k = int(c["productViewed.product"][j])
+# Builders: the parameters of event j of a chunk; `c` holds that type's columns as lists.
+Cols = dict[str, list[Any]]
+
+
+def _pv(c: Cols, j: int) -> dict[str, Any]:
     o = c["productViewed.cat_offsets"]
-    cats = [CATEGORIES[x] for x in c["productViewed.cat_codes"][o[j]:o[j + 1]].tolist()]
     product = {
-        "productId": f"P{k:05d}",
-        "price": _num_json(c["productViewed.price"][j], int(c["productViewed.price_kind"][j])),
-        "isInStock": int(c["productViewed.in_stock"][j]),
-        "categories": cats,
+        "productId": _product_id(c["productViewed.product"][j]),
+        "price": _num_json(c["productViewed.price"][j], c["productViewed.price_kind"][j]),
+        "isInStock": c["productViewed.in_stock"][j],
+        "categories": [CATEGORIES[x] for x in c["productViewed.cat_codes"][o[j]:o[j + 1]]],
     }
-    return {"product": json.dumps(product, separators=(",", ":")), "currencyCode": "USD"}
+    return {"product": _dumps(product), "currencyCode": "USD"}
 
 
-def _pcv(c: dict[str, np.ndarray], j: int) -> dict[str, Any]:
-    cat = CATEGORIES[int(c["productCategoryViewed.category"][j])]
-    return {"category": json.dumps({"productCategoryId": cat}, separators=(",", ":"))}
+def _pcv(c: Cols, j: int) -> dict[str, Any]:
+    return {"category": _CATEGORY_JSON[c["productCategoryViewed.category"][j]]}
 
 
-def _cart(c: dict[str, np.ndarray], j: int) -> dict[str, Any]:
-    o = c["cartUpdated.item_offsets"]
+def _cart(c: Cols, j: int) -> dict[str, Any]:
+    a, b = c["cartUpdated.item_offsets"][j], c["cartUpdated.item_offsets"][j + 1]
     items = [
-        {"productId": f"P{int(p):05d}", "quantity": _num_json(q, int(kq)), "price": _num_json(pr, KIND_NUMBER)}
-        for p, q, kq, pr in zip(
-            c["cartUpdated.item_product"][o[j]:o[j + 1]].tolist(),
-            c["cartUpdated.item_qty"][o[j]:o[j + 1]].tolist(),
-            c["cartUpdated.item_qty_kind"][o[j]:o[j + 1]].tolist(),
-            c["cartUpdated.item_price"][o[j]:o[j + 1]].tolist(),
-        )
+        {"productId": _product_id(p), "quantity": _num_json(q, kq), "price": int(pr)}
+        for p, q, kq, pr in zip(c["cartUpdated.item_product"][a:b], c["cartUpdated.item_qty"][a:b],
+                                c["cartUpdated.item_qty_kind"][a:b], c["cartUpdated.item_price"][a:b])
     ]
-    return {
-        "products": json.dumps(items, separators=(",", ":")),
-        "currencyCode": "USD",
-        "recycleStateId": f"{int(c['cartUpdated.recycle'][j]):016x}",
-    }
+    return {"products": _dumps(items), "currencyCode": "USD",
+            "recycleStateId": f"{c['cartUpdated.recycle'][j]:016x}"}
 
 
-def _buy(c: dict[str, np.ndarray], j: int) -> dict[str, Any]:
-    o = c["purchase.item_offsets"]
+def _buy(c: Cols, j: int) -> dict[str, Any]:
+    a, b = c["purchase.item_offsets"][j], c["purchase.item_offsets"][j + 1]
     items = [
-        {"title": TITLES[t], "price": _num_json(p, KIND_NUMBER), "quantity": _num_json(q, int(kq)),
-         "category": CATEGORIES[g]}
-        for t, p, q, kq, g in zip(
-            c["purchase.item_title"][o[j]:o[j + 1]].tolist(),
-            c["purchase.item_price"][o[j]:o[j + 1]].tolist(),
-            c["purchase.item_qty"][o[j]:o[j + 1]].tolist(),
-            c["purchase.item_qty_kind"][o[j]:o[j + 1]].tolist(),
-            c["purchase.item_category"][o[j]:o[j + 1]].tolist(),
-        )
+        {"title": TITLES[t], "price": int(p), "quantity": _num_json(q, kq), "category": CATEGORIES[cat]}
+        for t, p, q, kq, cat in zip(c["purchase.item_title"][a:b], c["purchase.item_price"][a:b],
+                                    c["purchase.item_qty"][a:b], c["purchase.item_qty_kind"][a:b],
+                                    c["purchase.item_category"][a:b])
     ]
-    out: dict[str, Any] = {
-        "totalPrice": _num_json(c["purchase.total"][j], int(c["purchase.total_kind"][j])),
-        "items": json.dumps(items, separators=(",", ":")),
-    }
-    city = int(c["purchase.city"][j])
+    out: dict[str, Any] = {"totalPrice": _num_json(c["purchase.total"][j], c["purchase.total_kind"][j]),
+                           "items": _dumps(items)}
+    city = c["purchase.city"][j]
     if city >= 0:
         out["city"] = CITIES[city]
     return out
 
 
-def _search(c: dict[str, np.ndarray], j: int) -> dict[str, Any]:
-    return {"search": SEARCH_TERMS[int(c["searchRequest.term"][j])], "isFound": int(c["searchRequest.found"][j])}
+def _search(c: Cols, j: int) -> dict[str, Any]:
+    return {"search": SEARCH_TERMS[c["searchRequest.term"][j]], "isFound": c["searchRequest.found"][j]}
 
 
-def _install(c: dict[str, np.ndarray], j: int) -> dict[str, Any]:
-    return {"osType": OS_NAMES[int(c["AppInstall.os"][j])], "appVersion": APP_VERSIONS[int(c["AppInstall.version"][j])]}
+def _install(c: Cols, j: int) -> dict[str, Any]:
+    return {"osType": OS_NAMES[c["AppInstall.os"][j]], "appVersion": APP_VERSIONS[c["AppInstall.version"][j]]}
 
 
-def _launch(c: dict[str, np.ndarray], j: int) -> dict[str, Any]:
-    return {"osType": OS_NAMES[int(c["AppLaunched.os"][j])]}
+def _launch(c: Cols, j: int) -> dict[str, Any]:
+    return {"osType": OS_NAMES[c["AppLaunched.os"][j]]}
 
 
-def _workout(c: dict[str, np.ndarray], j: int) -> dict[str, Any]:
+def _workout(c: Cols, j: int) -> dict[str, Any]:
     return {
-        "workoutType": WORKOUTS[int(c["WorkoutStarted.workout"][j])],
-        "deviceCategory": DEVICES[int(c["WorkoutStarted.device"][j])],
-        "osType": OS_NAMES[int(c["WorkoutStarted.os"][j])],
+        "workoutType": WORKOUTS[c["WorkoutStarted.workout"][j]],
+        "deviceCategory": DEVICES[c["WorkoutStarted.device"][j]],
+        "osType": OS_NAMES[c["WorkoutStarted.os"][j]],
         "calories": int(c["WorkoutStarted.calories"][j]),
     }
 
 
-def _email(c: dict[str, np.ndarray], j: int) -> dict[str, Any]:
-    return {"campaignId": f"cmp-{int(c['emailOpened.campaign'][j])}"}
+def _email(c: Cols, j: int) -> dict[str, Any]:
+    return {"campaignId": f"cmp-{c['emailOpened.campaign'][j]}"}
 
 
-def _push(c: dict[str, np.ndarray], j: int) -> dict[str, Any]:
-    return {"os": OS_NAMES[int(c["webPushSubscribed.os"][j])]}
+def _push(c: Cols, j: int) -> dict[str, Any]:
+    return {"os": OS_NAMES[c["webPushSubscribed.os"][j]]}
 
 
 _BUILDERS = {
@@ -549,11 +550,32 @@ def iter_jsonl_batches(path: Path, batch: int) -> Iterator[bytes]:
 # ------------------------------------------------------------------------------- writer
 
 
+def _write_jsonl_part(chunk_path: str, root: str) -> Path:
+    """Writes the JSON Lines of one column chunk next to it; returns the part file."""
+    contacts = open_dataset_columns(Path(root))
+    docs = chunk_docs(load_chunk(Path(chunk_path)), contacts)
+    part = Path(chunk_path).with_suffix(".jsonl")
+    with open(part, "w") as fh:
+        fh.write("".join(_dumps(d) + "\n" for d in docs))
+    return part
+
+
+def open_dataset_columns(root: Path) -> dict[str, np.ndarray]:
+    with np.load(root / "columns" / "contacts.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def _done(value: Path) -> "Future[Path]":
+    f: Future[Path] = Future()
+    f.set_result(value)
+    return f
+
+
 def generate(cfg: GenConfig, out: str | os.PathLike[str], *, jsonl: bool = True, progress: bool = False) -> Dataset:
     """Generates a dataset into `out` (created or overwritten) and returns it."""
     root = Path(out)
     (root / "columns").mkdir(parents=True, exist_ok=True)
-    for old in (root / "columns").glob("events-*.npz"):
+    for old in (root / "columns").glob("events-*"):
         old.unlink()
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
@@ -563,24 +585,35 @@ def generate(cfg: GenConfig, out: str | os.PathLike[str], *, jsonl: bool = True,
         with open(root / "contacts.jsonl", "w") as fh:
             for start in range(1, cfg.contacts + 1, 10_000):
                 stop = min(start + 10_000, cfg.contacts + 1)
-                fh.write("".join(json.dumps(contact_doc(i, ccols), separators=(",", ":")) + "\n" for i in range(start, stop)))
+                fh.write("".join(_dumps(contact_doc(i, ccols)) + "\n" for i in range(start, stop)))
     cat = _catalog(cfg, rng)
     contact, ts, etype = _skeleton(cfg, ccols, rng)
     per_type = np.bincount(etype, minlength=len(EVENT_TYPES)) if len(etype) else np.zeros(len(EVENT_TYPES), dtype=np.int64)
-    fh_events = open(root / "events.jsonl", "w") if jsonl else None
+    parts: list[Future[Path]] = []
+    pool = ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) if jsonl and cfg.events > cfg.chunk_events else None
     try:
         for part, lo in enumerate(range(0, cfg.events, cfg.chunk_events)):
             hi = min(lo + cfg.chunk_events, cfg.events)
             chunk = _chunk_columns(cfg, cat, ccols, contact[lo:hi], ts[lo:hi], etype[lo:hi], lo, rng)
-            np.savez(root / "columns" / f"events-{part:05d}.npz", **chunk)
-            if fh_events is not None:
-                docs = chunk_docs(chunk, ccols)
-                fh_events.write("".join(json.dumps(d, separators=(",", ":")) + "\n" for d in docs))
+            path = root / "columns" / f"events-{part:05d}.npz"
+            np.savez(path, **chunk)
+            if pool is not None:
+                while sum(not f.done() for f in parts) >= 4:  # bound the queue of pending chunks
+                    wait([f for f in parts if not f.done()], return_when=FIRST_COMPLETED)
+                parts.append(pool.submit(_write_jsonl_part, str(path), str(root)))
+            elif jsonl:
+                parts.append(_done(_write_jsonl_part(str(path), str(root))))
             if progress and sys.stderr.isatty():
                 print(f"\r{hi:,}/{cfg.events:,} events", end="", file=sys.stderr)
+        with open(root / "events.jsonl", "wb") as out_fh:
+            for f in parts:
+                part_path = f.result()
+                with open(part_path, "rb") as in_fh:
+                    shutil.copyfileobj(in_fh, out_fh, 1 << 20)
+                part_path.unlink()
     finally:
-        if fh_events is not None:
-            fh_events.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     meta = {
         **asdict(cfg),
         "format": 1,

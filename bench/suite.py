@@ -169,9 +169,9 @@ def build_suite(as_of_ms: int) -> list[SuiteEntry]:
     add("premium-browsers-14d",
         {"event": {"type": "productViewed", "period": {"last": {"days": 14}},
                    "where": [{"param": "product.isInStock", "op": "eq", "value": 1}],
-                   "max": {"param": "product.price", "gte": 800}}},
+                   "max": {"param": "product.price", "gte": 400}}},
         f"SELECT contact AS id FROM product_viewed WHERE {in_last(14 * DAY_MS)} AND in_stock = 1 "
-        f"GROUP BY contact HAVING max(price) >= 800",
+        f"GROUP BY contact HAVING max(price) >= 400",
         ("max", "nested-param"))
 
     add("bargain-hunters-30d",

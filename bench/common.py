@@ -1,0 +1,396 @@
+"""What every benchmark driver shares: timing, machine facts, result files, a server process.
+
+Result files are JSON Lines under ``bench/results/`` named ``<kind>-<UTC timestamp>.jsonl``;
+every line carries ``kind``, ``run`` (the file's timestamp) and the machine facts, so
+``bench.report`` can regroup lines from any number of runs.
+
+The benchmark server is a separate process (``python -m bench.common serve``) holding an
+``Engine`` behind ``server.app.build_server`` on 127.0.0.1, with a clock that starts at the
+dataset's ``now`` and runs forward in real time, so "last 7 days" means the same thing to the
+server as to the generated data. It can bulk-load a dataset in-process before it reports
+SERVING, which keeps load time out of query benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+
+
+# ------------------------------------------------------------------------- timing
+
+
+def now_s() -> float:
+    return time.perf_counter()
+
+
+def ms_since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def percentiles(samples_ms: Sequence[float], qs: Sequence[float] = (50, 90, 99)) -> dict[str, float]:
+    """{"p50": …} of the samples (milliseconds); empty samples give an empty dict."""
+    if not len(samples_ms):
+        return {}
+    arr = np.asarray(samples_ms, dtype=np.float64)
+    return {f"p{q:g}": round(float(np.percentile(arr, q)), 4) for q in qs}
+
+
+def median(samples: Sequence[float]) -> float:
+    return float(statistics.median(samples)) if samples else float("nan")
+
+
+@dataclass(slots=True)
+class Timed:
+    first_ms: float
+    median_ms: float
+    runs: int
+    samples_ms: list[float]
+    value: Any
+
+
+def time_call(fn: Callable[[], Any], runs: int = 5, seconds: float = 30.0) -> Timed:
+    """The first call apart from the steady state: median of up to `runs` more within `seconds`."""
+    t0 = now_s()
+    value = fn()
+    first = ms_since(t0)
+    samples: list[float] = []
+    deadline = now_s() + seconds
+    while len(samples) < runs and now_s() < deadline:
+        t0 = now_s()
+        fn()
+        samples.append(ms_since(t0))
+    return Timed(first, median(samples) if samples else first, len(samples), samples, value)
+
+
+class Deadline:
+    """A time budget in seconds; `left()` is what remains, never negative."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = now_s() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self.end - now_s())
+
+    def passed(self) -> bool:
+        return now_s() >= self.end
+
+
+# ------------------------------------------------------------------- machine facts
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _mem_total_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=5, check=False)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _version(module: str) -> str:
+    try:
+        mod = __import__(module)
+        return str(getattr(mod, "__version__", ""))
+    except ImportError:
+        return ""
+
+
+_MACHINE: dict[str, Any] | None = None
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, cores, memory, OS and library versions of this machine (computed once)."""
+    global _MACHINE
+    if _MACHINE is None:
+        _MACHINE = {
+            "cpu": _cpu_model(),
+            "cores": os.cpu_count(),
+            "mem_gib": _mem_total_gib(),
+            "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(),
+            "numpy": _version("numpy"),
+            "numba": _version("numba"),
+            "pyroaring": _version("pyroaring"),
+            "duckdb": _version("duckdb"),
+            "grpcio": _version("grpc"),
+            "commit": _git_commit(),
+        }
+    return _MACHINE
+
+
+# ------------------------------------------------------------------------ results
+
+
+class ResultWriter:
+    """Appends result lines to ``<dir>/<kind>-<timestamp>.jsonl``."""
+
+    def __init__(self, kind: str, out_dir: Path | None = None, command: Sequence[str] | None = None) -> None:
+        self.kind = kind
+        self.run = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.dir = Path(out_dir) if out_dir is not None else RESULTS_DIR
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / f"{kind}-{self.run}.jsonl"
+        n = 1
+        while self.path.exists():
+            n += 1
+            self.path = self.dir / f"{kind}-{self.run}-{n}.jsonl"
+        self.command = " ".join(command) if command is not None else "python -m bench." + kind + " " + " ".join(sys.argv[1:])
+        self.lines = 0
+
+    def write(self, record: dict[str, Any]) -> dict[str, Any]:
+        line = {"kind": self.kind, "run": self.run, "command": self.command, "machine": machine_info(), **record}
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(line, default=_json_default) + "\n")
+        self.lines += 1
+        return line
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def read_results(paths: Sequence[Path] | None = None) -> list[dict[str, Any]]:
+    """Every result line of bench/results/*.jsonl (or of `paths`)."""
+    files = list(paths) if paths is not None else sorted(RESULTS_DIR.glob("*.jsonl"))
+    out: list[dict[str, Any]] = []
+    for f in files:
+        for line in Path(f).read_text().splitlines():
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    return out
+
+
+def rss_bytes(pid: int | None = None) -> int:
+    """Resident set size of a process (default: this one), from /proc."""
+    path = Path(f"/proc/{pid or 'self'}/status")
+    for line in path.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+# ---------------------------------------------------------------- engine loading
+
+
+def offset_clock(start_ms: int) -> Callable[[], int]:
+    """A clock reading `start_ms` now and running forward in real time."""
+    origin = time.time_ns() // 1_000_000
+
+    def clock() -> int:
+        return start_ms + (time.time_ns() // 1_000_000 - origin)
+
+    return clock
+
+
+def load_engine(engine: Any, ds: Any, batch: int = 5000) -> dict[str, Any]:
+    """Upserts the dataset's contacts then ingests its events in-process (documents, no JSON).
+
+    Returns counts and seconds. Raises RuntimeError when anything is rejected or when the
+    service numbers the contacts differently from the dataset.
+    """
+    from bench import datagen
+
+    t0 = now_s()
+    created = 0
+    for docs in datagen.iter_contact_docs(ds, batch):
+        rep = engine.upsert_contacts(docs)
+        if rep.rejected:
+            bad = next(o for o in rep.outcomes if o.error)
+            raise RuntimeError(f"contact rejected: {bad.error}")
+        created += rep.created
+        last = rep.outcomes[-1].contact_id if rep.outcomes else 0
+        if last and last != created:
+            raise RuntimeError(f"contact ids are not dense in upsert order: got {last}, expected {created}")
+    contacts_s = now_s() - t0
+    t1 = now_s()
+    accepted = 0
+    for docs in datagen.iter_event_docs(ds):
+        for i in range(0, len(docs), batch):
+            rep = engine.ingest(docs[i:i + batch])
+            if rep.rejected:
+                bad = next(o for o in rep.outcomes if o.status == "rejected")
+                raise RuntimeError(f"event rejected: {bad.error}")
+            accepted += rep.accepted
+    return {"contacts": created, "events": accepted, "contacts_s": round(contacts_s, 3),
+            "events_s": round(now_s() - t1, 3)}
+
+
+# ------------------------------------------------------------------ server process
+
+
+@dataclass(slots=True)
+class ServerProcess:
+    proc: subprocess.Popen[str]
+    port: int
+    info: dict[str, Any]
+
+    @property
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
+
+    def rss_bytes(self) -> int:
+        return rss_bytes(self.pid)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """Stops the server (SIGTERM, then SIGKILL after `timeout`); returns its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return int(self.proc.returncode or 0)
+
+
+def start_server(*, start_ms: int | None = None, load: str | None = None, shard_bits: int = 20,
+                 timeout: float = 600.0, workers: int = 16) -> ServerProcess:
+    """Starts ``python -m bench.common serve`` and waits for the line that names its port."""
+    cmd = [sys.executable, "-m", "bench.common", "serve", "--shard-bits", str(shard_bits), "--workers", str(workers)]
+    if start_ms is not None:
+        cmd += ["--start-ms", str(start_ms)]
+    if load:
+        cmd += ["--load", load]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    result: dict[str, Any] = {}
+
+    def read_first() -> None:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if line:
+            result.update(json.loads(line))
+
+    reader = threading.Thread(target=read_first, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if "port" not in result:
+        proc.kill()
+        proc.wait(5)
+        raise RuntimeError(f"benchmark server did not start within {timeout:.0f} s (exit {proc.returncode})")
+    return ServerProcess(proc, int(result["port"]), result)
+
+
+@contextmanager
+def running_server(**kwargs: Any) -> Iterator[ServerProcess]:
+    srv = start_server(**kwargs)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def wait_serving(address: str, timeout: float = 60.0) -> None:
+    """Blocks until the health service at `address` says SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    end = now_s() + timeout
+    with grpc.insecure_channel(address) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while True:
+            try:
+                res = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                if res.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if now_s() > end:
+                raise RuntimeError(f"server at {address} not SERVING after {timeout:.0f} s")
+            time.sleep(0.05)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The server process: engine, optional bulk load, gRPC on 127.0.0.1, until SIGTERM."""
+    from core.engine import Engine
+    from server.app import build_server
+
+    clock = offset_clock(args.start_ms) if args.start_ms is not None else None
+    engine = Engine(clock=clock, shard_bits=args.shard_bits)
+    server, port = build_server(engine, f"{LOOPBACK}:0", max_workers=args.workers)
+    server.start()
+    info: dict[str, Any] = {"port": port, "pid": os.getpid()}
+    rss0 = rss_bytes()
+    if args.load:
+        from bench import datagen
+
+        info["load"] = load_engine(engine, datagen.open_dataset(args.load))
+    info["rss_bytes"] = rss_bytes()
+    info["rss_before_load_bytes"] = rss0
+    engine.ready = True
+    print(json.dumps(info), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.2):
+        pass
+    server.stop(2.0).wait(3.0)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.common")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="run a benchmark server on 127.0.0.1 (prints its port as JSON)")
+    s.add_argument("--start-ms", type=int, default=None, help="the clock's reading at start (epoch ms)")
+    s.add_argument("--load", default=None, help="a generated dataset directory to bulk-load first")
+    s.add_argument("--shard-bits", type=int, default=20)
+    s.add_argument("--workers", type=int, default=16)
+    args = ap.parse_args(argv)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
