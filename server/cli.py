@@ -106,8 +106,19 @@ def rfc3339(ts_ms: int) -> str:
 
 
 def message_json(message: Any) -> Any:
-    """A message in its proto3 JSON form, with 64-bit integers as JSON numbers."""
-    return _int64_as_numbers(json_format.MessageToDict(message), message.DESCRIPTOR)
+    """A message in its proto3 JSON form, 64-bit and integral numbers as JSON integers."""
+    return _int64_as_numbers(readable(json_format.MessageToDict(message)), message.DESCRIPTOR)
+
+
+def readable(value: Any) -> Any:
+    """`value` with integral doubles as ints, for printing."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [readable(v) for v in value]
+    return value
 
 
 def _int64_as_numbers(doc: Any, descriptor: Any) -> Any:
@@ -315,11 +326,13 @@ def run_contact_get(args: argparse.Namespace) -> int:
         pb.GetContactRequest(contact=contact_ref(args.ref), recent_events=args.events), timeout=CALL_TIMEOUT_S
     )
     doc = message_json(reply.contact)
-    doc["recentEvents"] = [
-        {"eventTypeKey": e.event_type_key, "time": rfc3339(e.ts_ms), **message_json(e)} for e in reply.recent_events
-    ]
-    for event in doc["recentEvents"]:
+    doc["fields"] = dict(sorted(doc.get("fields", {}).items()))
+    doc["recentEvents"] = []
+    for e in reply.recent_events:
+        event = {"eventTypeKey": e.event_type_key, "time": rfc3339(e.ts_ms), **message_json(e)}
         event.pop("contactId", None)
+        event["params"] = dict(sorted(event.get("params", {}).items()))
+        doc["recentEvents"].append(event)
     doc["segments"] = list(reply.segments)
     print(json.dumps(doc, indent=2, ensure_ascii=False))
     return OK
@@ -333,7 +346,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _examples(values: Sequence[Any], width: int = 48) -> str:
-    text = ", ".join(json.dumps(json_format.MessageToDict(v), ensure_ascii=False) for v in values)
+    text = ", ".join(json.dumps(readable(json_format.MessageToDict(v)), ensure_ascii=False) for v in values)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
