@@ -348,6 +348,11 @@ class EventStore:
         lo, hi = version.contact_range(contact_id)
         return version, lo, hi
 
+    def table(self, type_key: str, shard: int) -> Table | None:
+        """The table of one type in one shard, if it exists."""
+        state = self._types.get(type_key)
+        return state.tables.get(shard) if state is not None else None
+
     def has_type(self, key: str) -> bool:
         return key in self._types
 

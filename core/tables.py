@@ -33,7 +33,6 @@ from core.errors import FailedPrecondition, InvalidArgument
 
 ColumnKey = tuple[str, Kind]
 
-# A tail longer than max(COMPACT_MIN_ROWS, COMPACT_FRACTION * base rows) is merged on append.
 COMPACT_FRACTION = 0.25
 COMPACT_MIN_ROWS = 4096
 
@@ -404,6 +403,10 @@ def encode_strings(prepared: Prepared, dictionary: StringDictionary) -> Prepared
 class Table:
     """One event type in one contact shard: a sorted base plus an append-only tail."""
 
+    # a tail longer than max(compact_min_rows, compact_fraction * base rows) is merged on append
+    compact_min_rows = COMPACT_MIN_ROWS
+    compact_fraction = COMPACT_FRACTION
+
     def __init__(self, base: TableVersion | None = None) -> None:
         self._lock = threading.Lock()  # guards the tail and the installed base
         self._compact_lock = threading.Lock()  # one base replacement at a time
@@ -441,7 +444,7 @@ class Table:
                 col.add(row, value, items)
             self._generation += 1
             self._cached = None
-            due = row + 1 > max(COMPACT_MIN_ROWS, COMPACT_FRACTION * len(self._base))
+            due = row + 1 > max(self.compact_min_rows, self.compact_fraction * len(self._base))
         if due and self._compact_lock.acquire(blocking=False):
             try:
                 self._compact_locked()
