@@ -1,0 +1,152 @@
+"""Segment evaluation: one bitmap per leaf, bitmap algebra for all / any / not.
+
+Event leaves run kernels over every shard of their type (shards in parallel threads: the
+kernels release the GIL); attribute and identifier leaves read contact columns; segment
+references ask `resolve_segment` at the same instant. The universe is the live contacts.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from pyroaring import BitMap
+
+from core.contacts import ContactBook
+from core.identifiers import IdKind
+from core.segments import measures
+from core.segments.attributes import attribute_members
+from core.segments.plan import All, AnyOf, AttrCond, Definition, EventCond, IdentCond, Node, Not, SegmentRef
+from core.store import EventStore
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="shard")
+    return _pool
+
+
+def bitmap_of(ids: np.ndarray) -> BitMap:
+    """A BitMap of uint32 ids (via array('I'), far faster than iterating numpy)."""
+    ids = np.ascontiguousarray(ids, dtype=np.uint32)
+    return BitMap(array.array("I", ids.tobytes()))
+
+
+@dataclass
+class EvalContext:
+    """Everything one evaluation reads; `now_ms` is the evaluation instant."""
+
+    store: EventStore
+    contacts: ContactBook
+    now_ms: int
+    tz: str
+    resolve_segment: Callable[[str, int], BitMap]
+    parallel: bool = True  # run the shards of an event leaf in threads
+    _universe: BitMap | None = field(default=None, init=False, repr=False)
+
+    def universe(self) -> BitMap:
+        """The live contacts (computed once per context)."""
+        if self._universe is None:
+            self._universe = bitmap_of(self.contacts.ids())
+        return self._universe
+
+
+def _map_shards(ctx: EvalContext, fn: Callable[[Any], np.ndarray], views: list[Any]) -> list[np.ndarray]:
+    if len(views) <= 1 or not ctx.parallel:
+        return [fn(v) for v in views]
+    return list(_executor().map(fn, views))
+
+
+def event_members(cond: EventCond, ctx: EvalContext) -> BitMap:
+    """Members of one event condition."""
+    plan = measures.plan_event(cond, ctx.now_ms, ctx.tz)
+    views = ctx.store.shards(cond.type)
+    dictionary = ctx.store.dictionary
+    absent = measures.absent_holds(plan)
+    # With absent contacts holding, collect those that fail and subtract them.
+    parts = _map_shards(ctx, lambda v: measures.select(plan, v, dictionary, not absent), views)
+    ids = np.concatenate(parts) if parts else np.zeros(0, np.uint32)
+    if absent:
+        return ctx.universe() - bitmap_of(ids)
+    return bitmap_of(ids) & ctx.universe()
+
+
+def identifier_members(cond: IdentCond, ctx: EvalContext) -> BitMap:
+    """Members of an identifier condition."""
+    mask = ctx.contacts.has_identifier_mask(IdKind(cond.kind), cond.key_name)
+    having = bitmap_of(np.flatnonzero(mask)) & ctx.universe()
+    return having if cond.present else ctx.universe() - having
+
+
+def leaf_members(node: Node, ctx: EvalContext) -> BitMap:
+    """Members of one leaf condition."""
+    if isinstance(node, EventCond):
+        return event_members(node, ctx)
+    if isinstance(node, AttrCond):
+        return bitmap_of(attribute_members(node, ctx.contacts, ctx.now_ms, ctx.tz)) & ctx.universe()
+    if isinstance(node, IdentCond):
+        return identifier_members(node, ctx)
+    if isinstance(node, SegmentRef):
+        return BitMap(ctx.resolve_segment(node.name, ctx.now_ms)) & ctx.universe()
+    raise TypeError(f"not a leaf condition: {type(node).__name__}")
+
+
+def _evaluate(node: Node, ctx: EvalContext, at: str, sink: dict[str, BitMap] | None) -> BitMap:
+    if isinstance(node, All):
+        out: BitMap | None = None
+        for i, child in enumerate(node.children):
+            got = _evaluate(child, ctx, f"{at}.all[{i}]", sink)
+            out = got if out is None else out & got
+            if not out and sink is None:
+                break
+        result = out if out is not None else BitMap()
+    elif isinstance(node, AnyOf):
+        result = BitMap()
+        for i, child in enumerate(node.children):
+            result |= _evaluate(child, ctx, f"{at}.any[{i}]", sink)
+    elif isinstance(node, Not):
+        result = ctx.universe() - _evaluate(node.child, ctx, f"{at}.not", sink)
+    else:
+        result = leaf_members(node, ctx)
+        at = f"{at}.{_leaf_key(node)}"
+    if sink is not None:
+        sink[at] = result
+    return result
+
+
+def _leaf_key(node: Node) -> str:
+    return {EventCond: "event", AttrCond: "attribute", IdentCond: "identifier", SegmentRef: "segment"}[type(node)]
+
+
+def evaluate(defn_or_node: Definition | Node, ctx: EvalContext) -> BitMap:
+    """Members of a definition (static: its listed live contacts) or of a condition node."""
+    if isinstance(defn_or_node, Definition):
+        if defn_or_node.condition is None:
+            return BitMap(defn_or_node.contacts or ()) & ctx.universe()
+        return _evaluate(defn_or_node.condition, ctx, "condition", None)
+    return _evaluate(defn_or_node, ctx, "condition", None)
+
+
+def condition_counts(defn: Definition, ctx: EvalContext) -> list[tuple[str, int]]:
+    """Members per condition path (pre-order, the paths of plan.paths), for previews."""
+    if defn.condition is None:
+        return []
+    sink: dict[str, BitMap] = {}
+    _evaluate(defn.condition, ctx, "condition", sink)
+    from core.segments.plan import paths
+
+    return [(path, len(sink[path])) for path, _ in paths(defn)]
+
+
+def explain(defn: Definition, ctx: EvalContext, contact_id: int) -> list[Any]:
+    """Every condition's value for one contact (see core.segments.explain.Explanation)."""
+    from core.segments.explain import explain as _explain
+
+    return _explain(defn, ctx, contact_id)
