@@ -1,0 +1,264 @@
+"""Tables: tail appends, immutable versions, compaction (also under concurrent appends), row blocks."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import numpy as np
+import pytest
+
+from core.columns import NO_ITEM, Kind, StringDictionary
+from core.errors import FailedPrecondition, InvalidArgument
+from core.events import Leaf, flatten
+from core.tables import (
+    Table,
+    TableVersion,
+    concat_versions,
+    filter_rows,
+    merge_sorted,
+    slice_rows,
+    sort_rows,
+    take_rows,
+)
+
+
+def leaf(path: str, value: object, *items: tuple[str, int]) -> Leaf:
+    return Leaf(path, value, tuple(items))  # type: ignore[arg-type]
+
+
+def rows_of(v: TableVersion) -> list[tuple[int, int, int]]:
+    return list(zip(v.contact.tolist(), v.ts_ms.tolist(), v.arrival.tolist()))
+
+
+def entries(v: TableVersion, path: str, kind: Kind) -> list[tuple[int, object]]:
+    """(contact, value) per entry of a column, following each entry's row."""
+    col = v.columns[(path, kind)]
+    vals = col.values.tolist() if kind != Kind.NODE else [None] * len(col)
+    return [(int(v.contact[r]), x) for r, x in zip(col.row.tolist(), vals)]
+
+
+@pytest.fixture
+def small_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Table, "compact_min_rows", 10**9)
+
+
+class TestAppendAndVersions:
+    def test_tail_rows_keep_arrival_order(self, small_tail: None) -> None:
+        t, d = Table(), StringDictionary()
+        for arrival, (c, ts) in enumerate([(5, 10), (1, 30), (5, 5)]):
+            t.append(c, ts, arrival, [leaf("n", arrival)], d)
+        v = t.version()
+        assert v.sorted_rows == 0 and not v.is_sorted
+        assert rows_of(v) == [(5, 10, 0), (1, 30, 1), (5, 5, 2)]
+        assert v.columns[("n", Kind.NUM)].row.tolist() == [0, 1, 2]
+
+    def test_one_column_per_path_and_kind(self) -> None:
+        t, d = Table(), StringDictionary()
+        t.append(1, 0, 0, [leaf("x", 3)], d)
+        t.append(1, 1, 1, [leaf("x", "3")], d)
+        t.append(1, 2, 2, [leaf("x", True)], d)
+        t.append(1, 3, 3, [leaf("x", 2**53)], d)
+        v = t.version(sorted=True)
+        assert set(v.columns) == {("x", Kind.NUM), ("x", Kind.STR), ("x", Kind.BOOL)}
+        num = v.columns[("x", Kind.NUM)]
+        assert num.values.dtype == np.float64 and num.values.tolist() == [3.0, float(2**53)]
+        assert int(num.values[1]) == 2**53  # exact
+        assert v.columns[("x", Kind.BOOL)].values.dtype == np.int8
+        assert d.decode(int(v.columns[("x", Kind.STR)].values[0])) == "3"
+
+    def test_array_paths_have_entries_with_items(self) -> None:
+        t, d = Table(), StringDictionary()
+        t.append(1, 0, 0, flatten({"products": [{"id": "a", "p": 1}, {"id": "b"}], "tags": ["x", "y"]}), d)
+        v = t.version()
+        ids = v.columns[("products.id", Kind.STR)]
+        assert ids.row.tolist() == [0, 0]
+        assert [d.decode(c) for c in ids.values.tolist()] == ["a", "b"]
+        assert ids.items["products"].tolist() == [0, 1]
+        nodes = v.columns[("products", Kind.NODE)]
+        assert len(nodes) == 2 and nodes.values.shape == (0,)
+        assert v.columns[("tags", Kind.STR)].items["tags"].tolist() == [0, 1]
+
+    def test_prefix_seen_late_is_filled_with_no_item(self) -> None:
+        t, d = Table(), StringDictionary()
+        t.append(1, 0, 0, flatten({"p": {"q": 1}}), d)
+        t.append(1, 1, 1, flatten({"p": [{"q": 2}, {"q": 3}]}), d)
+        t.append(1, 2, 2, flatten({"p": {"q": 4}}), d)
+        for v in (t.version(), t.version(sorted=True)):
+            col = v.columns[("p.q", Kind.NUM)]
+            assert col.values.tolist() == [1.0, 2.0, 3.0, 4.0]
+            assert col.items["p"].tolist() == [NO_ITEM, 0, 1, NO_ITEM]
+
+    def test_version_is_cached_until_next_write(self) -> None:
+        t, d = Table(), StringDictionary()
+        t.append(1, 0, 0, [leaf("a", 1)], d)
+        v1 = t.version()
+        assert t.version() is v1
+        t.append(2, 0, 1, [leaf("a", 1)], d)
+        assert t.version() is not v1
+        s = t.version(sorted=True)
+        assert t.version(sorted=True) is s and t.version() is s
+
+    def test_version_never_changes_after_later_writes(self, small_tail: None) -> None:
+        t, d = Table(), StringDictionary()
+        for i in range(20):
+            t.append(20 - i, i, i, [leaf("v", i), leaf("s", f"s{i}")], d)
+        early = t.version()
+        snapshot = (rows_of(early), early.columns[("v", Kind.NUM)].values.tolist())
+        sorted_early = t.version(sorted=True)
+        sorted_snapshot = rows_of(sorted_early)
+        for i in range(20, 200):
+            t.append(i % 7, i, i, [leaf("v", i), leaf("w", True)], d)
+            if i % 50 == 0:
+                t.compact()
+        t.compact()
+        assert (rows_of(early), early.columns[("v", Kind.NUM)].values.tolist()) == snapshot
+        assert rows_of(sorted_early) == sorted_snapshot
+        assert ("w", Kind.BOOL) not in early.columns
+        with pytest.raises(ValueError):
+            early.ts_ms[0] = 0
+
+    def test_bad_number_stores_nothing(self) -> None:
+        t, d = Table(), StringDictionary()
+        with pytest.raises(InvalidArgument):
+            t.append(1, 0, 0, [leaf("s", "kept?"), leaf("n", 10**400)], d)
+        assert len(t) == 0 and d.lookup("kept?") is None
+
+
+class TestCompaction:
+    def test_sorted_by_contact_ts_then_arrival(self) -> None:
+        t, d = Table(), StringDictionary()
+        spec = [(3, 5), (1, 9), (3, 1), (1, 9), (2, 0), (3, 5)]
+        for arrival, (c, ts) in enumerate(spec):
+            t.append(c, ts, arrival, [leaf("i", arrival)], d)
+        v = t.version(sorted=True)
+        assert v.is_sorted
+        expected = sorted((c, ts, a) for a, (c, ts) in enumerate(spec))
+        assert rows_of(v) == expected
+        # every entry followed its row
+        assert v.columns[("i", Kind.NUM)].values.tolist() == [float(a) for _, _, a in expected]
+        assert v.contact_range(3) == (3, 6)
+        assert v.contact_range(4) == (6, 6)
+        assert v.contact_range(2**40) == (0, 0)
+
+    def test_tail_merges_into_base_on_repeated_compaction(self, small_tail: None) -> None:
+        rng = random.Random(7)
+        t, d = Table(), StringDictionary()
+        expected = []
+        for arrival in range(300):
+            c, ts = rng.randrange(20), rng.randrange(30)
+            ls = [leaf("k", rng.choice(["a", "b"]))] if arrival % 3 else [leaf("l", arrival, ("l", 0)), leaf("l", -arrival, ("l", 1))]
+            t.append(c, ts, arrival, ls, d)
+            expected.append((c, ts, arrival))
+            if arrival % 37 == 0:
+                t.compact()
+        v = t.version(sorted=True)
+        assert rows_of(v) == sorted(expected)
+        col = v.columns[("l", Kind.NUM)]
+        arrivals = v.arrival[col.row]
+        assert np.array_equal(np.abs(col.values), arrivals.astype(float))
+        assert np.all(np.diff(col.row) >= 0)
+        assert col.items["l"].tolist() == [0, 1] * (len(col) // 2)
+
+    def test_long_tail_compacts_on_append(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(Table, "compact_min_rows", 8)
+        t, d = Table(), StringDictionary()
+        for i in range(50):
+            t.append(50 - i, 0, i, [], d)
+        v = t.version()
+        assert v.sorted_rows >= 40
+        assert len(v) - v.sorted_rows <= max(8, 0.25 * v.sorted_rows)
+
+    def test_contact_range_needs_a_sorted_version(self, small_tail: None) -> None:
+        t, d = Table(), StringDictionary()
+        t.append(1, 0, 0, [], d)
+        with pytest.raises(FailedPrecondition):
+            t.version().contact_range(1)
+
+    def test_compaction_races_appends_without_losing_rows(self, small_tail: None) -> None:
+        t, d = Table(), StringDictionary()
+        n = 4000
+        stop = threading.Event()
+        seen_sorted: list[bool] = []
+
+        def reader() -> None:
+            while not stop.is_set():
+                v = t.version(sorted=True)
+                seen_sorted.append(bool(np.all(np.diff(v.contact.astype(np.int64)) >= 0)))
+
+        threads = [threading.Thread(target=reader) for _ in range(2)]
+        for th in threads:
+            th.start()
+        for i in range(n):
+            t.append((i * 7919) % 101, i % 13, i, [leaf("i", i)], d)
+        stop.set()
+        for th in threads:
+            th.join()
+        v = t.version(sorted=True)
+        assert sorted(v.arrival.tolist()) == list(range(n))
+        assert rows_of(v) == sorted(rows_of(v))
+        assert np.array_equal(v.columns[("i", Kind.NUM)].values, v.arrival.astype(float))
+        assert seen_sorted and all(seen_sorted)
+
+    def test_rebuild_is_copy_on_write(self) -> None:
+        t, d = Table(), StringDictionary()
+        for i in range(10):
+            t.append(i % 3, i, i, [leaf("i", i)], d)
+        old = t.version(sorted=True)
+        before, after = t.rebuild(lambda full: filter_rows(full, full.contact != 1))
+        assert before is old and len(old) == 10
+        assert 1 not in after.contact.tolist() and len(after) == 7
+        assert t.version() is after
+
+
+def _random_version(rng: random.Random, n: int, arrival0: int, ts_span: int = 20) -> TableVersion:
+    t, d = Table(), StringDictionary()
+    for i in range(n):
+        ls = [leaf("a", rng.randrange(5))] if rng.random() < 0.7 else []
+        if rng.random() < 0.5:
+            ls += [leaf("b", "x", ("b", 0)), leaf("b", "y", ("b", 1))]
+        t.append(rng.randrange(6), rng.randrange(ts_span) - ts_span // 2, arrival0 + i, ls, d)
+    return t.version(sorted=True)
+
+
+def _as_rows(v: TableVersion) -> list[tuple]:
+    """Each row with its entries, for comparing versions whatever the row numbering."""
+    per_row: list[list] = [[] for _ in range(len(v))]
+    for key, col in sorted(v.columns.items()):
+        for e, r in enumerate(col.row.tolist()):
+            value = col.values[e].item() if key[1] != Kind.NODE else None
+            per_row[r].append((key, value, tuple((p, int(a[e])) for p, a in sorted(col.items.items()))))
+    return [(c, t, a, tuple(es)) for c, t, a, es in zip(v.contact.tolist(), v.ts_ms.tolist(), v.arrival.tolist(), per_row)]
+
+
+class TestRowBlocks:
+    @pytest.mark.parametrize("seed", range(6))
+    def test_merge_equals_sorting_the_concatenation(self, seed: int) -> None:
+        rng = random.Random(seed)
+        a = _random_version(rng, rng.randrange(0, 40), 0)
+        b = _random_version(rng, rng.randrange(0, 40), 1000)
+        merged = merge_sorted(a, b)
+        reference = sort_rows(concat_versions([a, b], 0))
+        assert merged.is_sorted
+        assert _as_rows(merged) == _as_rows(reference)
+
+    def test_merge_falls_back_when_keys_do_not_pack(self) -> None:
+        rng = random.Random(1)
+        a = _random_version(rng, 30, 0)
+        far = _random_version(rng, 30, 1000)
+        far = concat_versions([far], len(far))
+        far = type(far)(far.contact, far.ts_ms * (2**58), far.arrival, len(far), far.columns)
+        merged = merge_sorted(a, sort_rows(far))
+        assert _as_rows(merged) == _as_rows(sort_rows(concat_versions([a, far], 0)))
+
+    def test_slice_take_filter(self) -> None:
+        v = _random_version(random.Random(3), 30, 0)
+        whole = _as_rows(v)
+        assert _as_rows(slice_rows(v, 5, 12)) == whole[5:12]
+        assert _as_rows(concat_versions([slice_rows(v, 0, 9), slice_rows(v, 9, 30)], 30)) == whole
+        order = list(range(29, -1, -2))
+        assert _as_rows(take_rows(v, np.array(order), 0)) == [whole[i] for i in order]
+        keep = v.ts_ms > 0
+        assert _as_rows(filter_rows(v, keep)) == [r for r, k in zip(whole, keep.tolist()) if k]
+        empty = filter_rows(v, np.zeros(len(v), dtype=bool))
+        assert len(empty) == 0 and not empty.columns
