@@ -86,7 +86,9 @@ def _finish(value: Any) -> Any:
 def unflatten(leaves: Sequence[Leaf]) -> dict[str, Any]:
     """The nested params object of `leaves`: objects from container leaves, arrays from ordinals.
 
-    flatten(unflatten(flatten(p))) == flatten(p).
+    flatten(unflatten(flatten(p))) == flatten(p) whenever no key of p contains a dot; a dotted
+    path is split only where a container exists at the prefix, so a key like "a.b" comes back
+    as a literal key unless an object or array is present at "a".
     """
     containers = _containers(leaves)
     root: dict[str, Any] = {}
