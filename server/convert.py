@@ -110,9 +110,14 @@ def jsonl_to_docs(data: bytes, field: str = "jsonl") -> list[DocOrError]:
     A line that is not a JSON object becomes ``InvalidArgument("jsonl[N]", ...)`` at its
     position (N is the 1-based line number within `data`), so the engine reports it there.
     """
+    lines: list[str] | list[bytes]
+    try:
+        lines = data.decode("utf-8").split("\n")  # one decode for the batch is the fast path
+    except UnicodeDecodeError:
+        lines = data.split(b"\n")  # find the bad lines one by one
     docs: list[DocOrError] = []
-    for line_no, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
+    for line_no, line in enumerate(lines, start=1):
+        if not line or line.isspace():
             continue
         try:
             doc = json.loads(line)

@@ -121,11 +121,12 @@ def test_jsonl_lines_follow_the_events_in_positions(stub: pb_grpc.SegmentdStub) 
         b"   ",
         [1, 2, 3],
         {"eventTypeKey": "scan", "params": [{"name": "Email", "value": "j2@example.com"}]},
+        b'{"eventTypeKey": "scan", "params": {"email": "\xff@example.com"}}',
     )
     reply = stub.IngestEvents(pb.IngestEventsRequest(events=[event("scan", {"email": "j0@example.com"})], jsonl=lines))
-    assert (reply.accepted, reply.rejected) == (3, 2)
-    assert [(r.index, r.field) for r in reply.results] == [(2, "jsonl[2]"), (3, "jsonl[4]")]
-    assert "not valid JSON" in reply.results[0].error
+    assert (reply.accepted, reply.rejected) == (3, 3)
+    assert [(r.index, r.field) for r in reply.results] == [(2, "jsonl[2]"), (3, "jsonl[4]"), (5, "jsonl[6]")]
+    assert "not valid JSON" in reply.results[0].error and "not valid JSON" in reply.results[2].error
     assert stub.ListEventTypes(pb.ListEventTypesRequest(key="scan")).event_types[0].count == 3
 
 
