@@ -5,9 +5,9 @@ every line carries ``kind``, ``run`` (the file's timestamp) and the machine fact
 ``bench.report`` can regroup lines from any number of runs.
 
 The benchmark server is a separate process (``python -m bench.common serve``) holding an
-``Engine`` behind ``server.app.build_server`` on 127.0.0.1, with a clock that starts at the
-dataset's ``now`` and runs forward in real time, so "last 7 days" means the same thing to the
-server as to the generated data. It can bulk-load a dataset in-process before it reports
+``Engine`` behind ``server.app.build_server`` on 127.0.0.1, with a clock that reads the
+dataset's ``now`` while it loads and then runs forward in real time from there, so "last 7
+days" means the same thing to the server as to the generated data. It can bulk-load a dataset in-process before it reports
 SERVING, which keeps load time out of query benchmarks.
 """
 
@@ -221,14 +221,22 @@ def rss_bytes(pid: int | None = None) -> int:
 # ---------------------------------------------------------------- engine loading
 
 
-def offset_clock(start_ms: int) -> Callable[[], int]:
-    """A clock reading `start_ms` now and running forward in real time."""
-    origin = time.time_ns() // 1_000_000
+class OffsetClock:
+    """Reads `start_ms` until `run()`, then runs forward in real time from there."""
 
-    def clock() -> int:
-        return start_ms + (time.time_ns() // 1_000_000 - origin)
+    def __init__(self, start_ms: int) -> None:
+        self.start_ms = start_ms
+        self.origin_wall_ms: int | None = None
 
-    return clock
+    def run(self) -> int:
+        """Starts the clock; returns the wall-clock origin (epoch ms)."""
+        self.origin_wall_ms = time.time_ns() // 1_000_000
+        return self.origin_wall_ms
+
+    def __call__(self) -> int:
+        if self.origin_wall_ms is None:
+            return self.start_ms
+        return self.start_ms + (time.time_ns() // 1_000_000 - self.origin_wall_ms)
 
 
 def load_engine(engine: Any, ds: Any, batch: int = 5000) -> dict[str, Any]:
@@ -352,16 +360,78 @@ def wait_serving(address: str, timeout: float = 60.0) -> None:
             time.sleep(0.05)
 
 
+# ------------------------------------------------------------------- gRPC clients
+
+
+def channel(address: str) -> Any:
+    """An insecure channel to a loopback address with large messages allowed."""
+    import grpc
+
+    if not address.startswith(("127.", "localhost", "[::1]")):
+        raise ValueError(f"benchmarks talk to loopback addresses only, not {address}")
+    opts = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    return grpc.insecure_channel(address, options=opts)
+
+
+def stub_for(ch: Any) -> Any:
+    from server.pb import segmentd_pb2_grpc as pb_grpc
+
+    return pb_grpc.SegmentdStub(ch)
+
+
+def upload_contacts(stub: Any, ds: Any, batch: int = 5000) -> dict[str, Any]:
+    """Upserts the dataset's contacts in id order over UpsertContacts (jsonl fast path)."""
+    from bench import datagen
+    from server.pb import segmentd_pb2 as pb
+
+    t0 = now_s()
+    created = rejected = 0
+    if ds.contacts_jsonl.exists():
+        blocks = datagen.iter_jsonl_batches(ds.contacts_jsonl, batch)
+    else:
+        enc = json.JSONEncoder(separators=(",", ":"))
+        blocks = ("".join(enc.encode(d) + "\n" for d in docs).encode() for docs in datagen.iter_contact_docs(ds, batch))
+    for block in blocks:
+        rep = stub.UpsertContacts(pb.UpsertContactsRequest(jsonl=block), timeout=600)
+        created += rep.created
+        rejected += rep.rejected
+    if rejected or created != ds.contacts:
+        raise RuntimeError(f"contact upload: {created} created, {rejected} rejected, {ds.contacts} expected")
+    return {"contacts": created, "seconds": round(now_s() - t0, 3)}
+
+
+def put_suite(stub: Any, entries: Sequence[Any]) -> list[str]:
+    """Saves suite segments over PutSegment; returns the names saved."""
+    from google.protobuf import json_format
+
+    from server.pb import segmentd_pb2 as pb
+
+    names = []
+    for e in entries:
+        seg = json_format.ParseDict(e.definition, pb.Segment())
+        stub.PutSegment(pb.PutSegmentRequest(segment=seg), timeout=600)
+        names.append(e.name)
+    return names
+
+
+def stored_events(stub: Any) -> int:
+    """Events the server holds, summed over ListEventTypes."""
+    from server.pb import segmentd_pb2 as pb
+
+    rep = stub.ListEventTypes(pb.ListEventTypesRequest(), timeout=60)
+    return int(sum(t.count for t in rep.event_types))
+
+
 def _serve(args: argparse.Namespace) -> int:
     """The server process: engine, optional bulk load, gRPC on 127.0.0.1, until SIGTERM."""
     from core.engine import Engine
     from server.app import build_server
 
-    clock = offset_clock(args.start_ms) if args.start_ms is not None else None
+    clock = OffsetClock(args.start_ms) if args.start_ms is not None else None
     engine = Engine(clock=clock, shard_bits=args.shard_bits)
     server, port = build_server(engine, f"{LOOPBACK}:0", max_workers=args.workers)
     server.start()
-    info: dict[str, Any] = {"port": port, "pid": os.getpid()}
+    info: dict[str, Any] = {"port": port, "pid": os.getpid(), "start_ms": args.start_ms}
     rss0 = rss_bytes()
     if args.load:
         from bench import datagen
@@ -369,6 +439,8 @@ def _serve(args: argparse.Namespace) -> int:
         info["load"] = load_engine(engine, datagen.open_dataset(args.load))
     info["rss_bytes"] = rss_bytes()
     info["rss_before_load_bytes"] = rss0
+    if clock is not None:
+        info["clock_origin_wall_ms"] = clock.run()
     engine.ready = True
     print(json.dumps(info), flush=True)
     stop = threading.Event()

@@ -26,6 +26,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import tempfile
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -631,6 +632,12 @@ def generate(cfg: GenConfig, out: str | os.PathLike[str], *, jsonl: bool = True,
     if progress and sys.stderr.isatty():
         print(file=sys.stderr)
     return Dataset(root, meta)
+
+
+def default_data_dir(contacts: int, events: int, seed: int) -> Path:
+    """Where drivers keep a generated dataset ($SEGMENTD_BENCH_DATA or the temp dir)."""
+    base = Path(os.environ.get("SEGMENTD_BENCH_DATA") or Path(tempfile.gettempdir()) / "segmentd-bench")
+    return base / f"c{contacts}-e{events}-s{seed}"
 
 
 def ensure_dataset(cfg: GenConfig, out: str | os.PathLike[str], *, jsonl: bool = True) -> Dataset:

@@ -12,9 +12,7 @@ CLI: ``python -m bench.segments --contacts N --events M [--seed S] [--runs K] [-
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -27,11 +25,6 @@ from bench.suite import SuiteEntry, build_suite
 
 EXIT_DISAGREE = 2
 EXIT_UNSUPPORTED = 3
-
-
-def default_data_dir(contacts: int, events: int, seed: int) -> Path:
-    base = Path(os.environ.get("SEGMENTD_BENCH_DATA", Path(tempfile.gettempdir()) / "segmentd-bench"))
-    return base / f"c{contacts}-e{events}-s{seed}"
 
 
 def _ids(bitmap: Any) -> np.ndarray:
@@ -152,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", default=None)
     args = ap.parse_args(argv)
     cfg = datagen.GenConfig(contacts=args.contacts, events=args.events, seed=args.seed)
-    data = Path(args.data) if args.data else default_data_dir(args.contacts, args.events, args.seed)
+    data = Path(args.data) if args.data else datagen.default_data_dir(args.contacts, args.events, args.seed)
     ds = datagen.ensure_dataset(cfg, data, jsonl=False)
     only = {s for s in args.only.split(",") if s} or None
     return run(ds, runs=args.runs, seconds=args.seconds, only=only, shard_bits=args.shard_bits,

@@ -1,0 +1,211 @@
+"""Ingest throughput over gRPC: the CLI file path and the fastest client paths.
+
+Each mode gets a fresh benchmark server (so event ids are never duplicates of an earlier
+mode), the dataset's contacts uploaded first, then the events of ``events.jsonl``:
+
+- ``cli``: ``python -m server ingest FILE --server ADDR`` (one StreamEvents call);
+- ``jsonl``: IngestEvents with ``jsonl`` batches from several concurrent client threads;
+- ``stream``: several concurrent StreamEvents calls, each fed ``jsonl`` batches.
+
+Every mode stops at its time limit; the events the server holds are then counted with
+ListEventTypes. Results: ``bench/results/ingest-<timestamp>.jsonl``.
+
+CLI: ``python -m bench.ingest --contacts N --events M [--modes cli,jsonl,stream] [--streams 4]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from bench import datagen
+from bench.common import (
+    Deadline,
+    ResultWriter,
+    channel,
+    ms_since,
+    now_s,
+    percentiles,
+    running_server,
+    stored_events,
+    stub_for,
+    upload_contacts,
+    wait_serving,
+)
+
+MODES = ("cli", "jsonl", "stream")
+
+
+class _Batches:
+    """A thread-safe iterator of jsonl blocks that stops at a deadline."""
+
+    def __init__(self, path: Path, batch: int, deadline: Deadline) -> None:
+        self._it = datagen.iter_jsonl_batches(path, batch)
+        self._lock = threading.Lock()
+        self._deadline = deadline
+        self.sent_lines = 0
+        self.sent_bytes = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._deadline.passed():
+            raise StopIteration
+        with self._lock:
+            block = next(self._it)
+            self.sent_lines += block.count(b"\n")
+            self.sent_bytes += len(block)
+            return block
+
+
+def _run_cli(address: str, ds: datagen.Dataset, deadline: Deadline) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "server", "ingest", str(ds.events_jsonl), "--server", address]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=max(1.0, deadline.left()))
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        timed_out = True
+    return {"exit_code": proc.returncode, "timed_out": timed_out, "stderr_tail": (err or "")[-400:]}
+
+
+def _run_jsonl(stub: Any, batches: _Batches, streams: int) -> dict[str, Any]:
+    from server.pb import segmentd_pb2 as pb
+
+    lat: list[float] = []
+    counts = {"accepted": 0, "rejected": 0, "duplicates": 0, "errors": 0}
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for block in batches:
+            t0 = now_s()
+            try:
+                rep = stub.IngestEvents(pb.IngestEventsRequest(jsonl=block), timeout=600)
+            except Exception:  # noqa: BLE001 - counted and reported
+                with lock:
+                    counts["errors"] += 1
+                continue
+            ms = ms_since(t0)
+            with lock:
+                lat.append(ms)
+                counts["accepted"] += rep.accepted
+                counts["rejected"] += rep.rejected
+                counts["duplicates"] += rep.duplicates
+
+    threads = [threading.Thread(target=worker) for _ in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {**counts, "batch_latency_ms": percentiles(lat)}
+
+
+def _run_stream(stub: Any, batches: _Batches, streams: int) -> dict[str, Any]:
+    from server.pb import segmentd_pb2 as pb
+
+    counts = {"accepted": 0, "rejected": 0, "duplicates": 0, "errors": 0}
+    lock = threading.Lock()
+
+    def worker() -> None:
+        reqs = (pb.StreamEventsRequest(batch=pb.IngestEventsRequest(jsonl=b)) for b in batches)
+        try:
+            rep = stub.StreamEvents(reqs, timeout=3600)
+        except Exception:  # noqa: BLE001 - counted and reported
+            with lock:
+                counts["errors"] += 1
+            return
+        with lock:
+            counts["accepted"] += rep.accepted
+            counts["rejected"] += rep.rejected
+            counts["duplicates"] += rep.duplicates
+
+    threads = [threading.Thread(target=worker) for _ in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return counts
+
+
+def run_mode(mode: str, ds: datagen.Dataset, *, seconds: float, streams: int, batch: int,
+             shard_bits: int = 20) -> dict[str, Any]:
+    """One mode against a fresh server; returns the result record."""
+    with running_server(start_ms=ds.now_ms, shard_bits=shard_bits) as srv:
+        wait_serving(srv.address)
+        with channel(srv.address) as ch:
+            stub = stub_for(ch)
+            contacts = upload_contacts(stub, ds)
+            rss0 = srv.rss_bytes()
+            deadline = Deadline(seconds)
+            t0 = now_s()
+            rec: dict[str, Any] = {"mode": mode, "streams": streams if mode != "cli" else 1,
+                                   "batch_lines": batch if mode != "cli" else None}
+            batches = _Batches(ds.events_jsonl, batch, deadline)
+            if mode == "cli":
+                rec.update(_run_cli(srv.address, ds, deadline))
+            elif mode == "jsonl":
+                rec.update(_run_jsonl(stub, batches, streams))
+            elif mode == "stream":
+                rec.update(_run_stream(stub, batches, streams))
+            else:
+                raise ValueError(f"unknown mode {mode!r}")
+            elapsed = now_s() - t0
+            stored = stored_events(stub)
+            rec.update({
+                "seconds": round(elapsed, 3), "stored_events": stored,
+                "events_per_s": round(stored / elapsed, 1) if elapsed > 0 else None,
+                "complete": stored == ds.events,
+                "contact_upload": contacts,
+                "contacts_per_s": round(contacts["contacts"] / contacts["seconds"], 1) if contacts["seconds"] else None,
+                "server_rss_bytes": srv.rss_bytes(), "server_rss_before_events_bytes": rss0,
+            })
+            if mode != "cli":
+                rec["sent_events"] = batches.sent_lines
+                rec["mb_per_s"] = round(batches.sent_bytes / 1e6 / elapsed, 3) if elapsed > 0 else None
+            else:
+                size = ds.events_jsonl.stat().st_size
+                rec["mb_per_s"] = round(size * stored / max(1, ds.events) / 1e6 / elapsed, 3) if elapsed > 0 else None
+    return rec
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
+    ap.add_argument("--contacts", type=int, required=True)
+    ap.add_argument("--events", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--streams", type=int, default=4, help="concurrent client calls (jsonl, stream)")
+    ap.add_argument("--batch", type=int, default=2000, help="events per jsonl batch")
+    ap.add_argument("--seconds", type=float, default=120.0, help="time limit per mode")
+    ap.add_argument("--shard-bits", type=int, default=20)
+    ap.add_argument("--out-dir", default=None)
+    args = ap.parse_args(argv)
+    cfg = datagen.GenConfig(contacts=args.contacts, events=args.events, seed=args.seed)
+    data = Path(args.data) if args.data else datagen.default_data_dir(args.contacts, args.events, args.seed)
+    ds = datagen.ensure_dataset(cfg, data, jsonl=True)
+    writer = ResultWriter("ingest", args.out_dir)
+    status = 0
+    for mode in [m for m in args.modes.split(",") if m]:
+        rec = run_mode(mode, ds, seconds=args.seconds, streams=args.streams, batch=args.batch,
+                       shard_bits=args.shard_bits)
+        writer.write({"contacts": ds.contacts, "events": ds.events, "seed": ds.meta["seed"], **rec})
+        errors = rec.get("errors", 0) or rec.get("rejected", 0)
+        if errors:
+            status = 1
+        print(f"{mode:7s} {rec['stored_events']:>10,} events in {rec['seconds']:7.2f} s = "
+              f"{rec['events_per_s'] or 0:>10,.0f} events/s ({rec.get('mb_per_s') or 0:.1f} MB/s)"
+              f"{'' if rec['complete'] else ' (time limit reached)'}; errors {errors}", file=sys.stderr)
+    print(f"wrote {writer.path}", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
