@@ -98,7 +98,7 @@ def event_params(draw: st.DrawFn) -> dict[str, Any]:
         "note": st.one_of(st.none(), st.just("hello world")),
     }
     for name, strategy in choices.items():
-        if draw(st.booleans()):
+        if draw(st.sampled_from([True, True, False])):
             params[name] = draw(strategy)
     if "product" in params and draw(st.integers(0, 3)) == 0:
         params["product"] = json.dumps(params["product"])  # the v2 shape: an object as a JSON string
@@ -174,15 +174,32 @@ def boundary_instants(now_ms: int, tz: str) -> list[int]:
 @st.composite
 def timestamps(draw: st.DrawFn, now_ms: int, tz: str) -> int:
     """An event time: on or next to a period edge, recent, or anywhere in about two years."""
-    kind = draw(st.integers(0, 3))
-    if kind == 0:
+    kind = draw(st.sampled_from(["recent", "edge", "hours", "years", "days"]))
+    if kind == "edge":
         edge = draw(st.sampled_from(boundary_instants(now_ms, tz)))
         return edge + draw(st.sampled_from([0, 1, -1, 0, HOUR_MS, -HOUR_MS, 59_999]))
-    if kind == 1:
+    if kind == "recent":
+        return now_ms - draw(st.integers(-HOUR_MS, 45 * DAY_MS))
+    if kind == "hours":
         return now_ms - draw(st.integers(-HOUR_MS, 3 * DAY_MS))
-    if kind == 2:
+    if kind == "years":
         return now_ms - draw(st.integers(-2 * DAY_MS, 800 * DAY_MS))
     return now_ms - draw(st.integers(0, 120)) * DAY_MS - draw(st.integers(0, 3)) * HOUR_MS
+
+
+@st.composite
+def habits(draw: st.DrawFn, now_ms: int, tz: str) -> list[int]:
+    """Event times of a habit: about one per day, week or month going back from now, some
+    units skipped, so that streaks and calendar periods split contacts."""
+    unit = draw(st.sampled_from(["day", "week", "month"]))
+    current = ref.unit_start_date(ref.local_date(now_ms, tz), unit)
+    out = []
+    for k in range(draw(st.integers(1, 5)) + 1):
+        if draw(st.sampled_from([True, True, True, False])):
+            lo = ref.day_start_ms(ref.shift_units(current, unit, -k), tz)
+            hi = ref.day_start_ms(ref.shift_units(current, unit, 1 - k), tz)
+            out.append(draw(st.one_of(st.sampled_from([lo, hi - 1]), st.integers(lo, hi - 1))))
+    return out
 
 
 @st.composite
@@ -237,8 +254,10 @@ FILTER_PATHS = ("totalPrice", "city", "product", "product.productId", "product.p
                 "items", "items.title", "items.price", "tags", "qty", "flag", "note", "contactId", "missing.path")
 ANY_PATHS = ("items", "product", "tags", "missing")
 ELEMENT_PATHS = ("title", "price", "productId", "tags", "missing")
-NUMERIC_PARAMS = ("totalPrice", "product.price", "items.price", "qty", "tags", "city", "missing")
-DISTINCT_PARAMS = ("product.productId", "tags", "city", "items.title", "totalPrice", "flag", "qty", "missing")
+NUMERIC_PARAMS = ("totalPrice", "items.price", "product.price", "qty", "totalPrice", "items.price", "tags", "city",
+                  "missing")
+DISTINCT_PARAMS = ("product.productId", "tags", "city", "items.title", "totalPrice", "flag", "qty", "missing",
+                   "product.price", "items.price")
 FILTER_NUMBERS = st.one_of(st.sampled_from([0, 1, 2, 1.0, 5, 10, 45.5, 50, 100, 120, 500, -3, 0.25]), st.integers(-5, 600))
 FILTER_STRINGS = st.sampled_from(["London", "london", "Lon", "on", "sneakers", "jacket", "a", "b", "1", "45.5",
                                   "P1", "p", "hello", "world", "", "abc"])
@@ -265,6 +284,20 @@ def filter_values(draw: st.DrawFn, op: str, numbers: st.SearchStrategy | None = 
     return None
 
 
+# Values each path actually carries, so that filters often split the contacts.
+PATH_NUMBERS: dict[str, list[Any]] = {
+    "totalPrice": [45.5, 100, 500, 10], "product.price": [45.5, 50, 100], "items.price": [50, 100, 120],
+    "price": [50, 100, 120, 45.5], "qty": [0, 1, 3, 5], "contactId": [1, 2, 3, 4], "tags": [1, 1.0],
+    "productId": [1], "product.productId": [1, 1.0],
+}
+PATH_STRINGS: dict[str, list[str]] = {
+    "totalPrice": ["45.5", "abc", "100"], "city": ["London", "london", "Lon", "on", "Paris"],
+    "product.productId": ["P1", "p1", "P", "1"], "productId": ["P1", "p1", "1"], "items.title": ["sneakers", "jacket", "sn", "ers"],
+    "title": ["sneakers", "jacket", "socks", "s"], "tags": ["a", "b", "1"], "product.tags": ["a", "b"],
+    "note": ["hello", "world", "hello world"], "contactId": ["1", "2", "3"],
+}
+
+
 @st.composite
 def filters(draw: st.DrawFn, paths: tuple[str, ...] = FILTER_PATHS, depth: int = 0) -> dict[str, Any]:
     """A parameter filter of any op, `any` included (nested at most twice)."""
@@ -273,9 +306,15 @@ def filters(draw: st.DrawFn, paths: tuple[str, ...] = FILTER_PATHS, depth: int =
         where = draw(st.lists(filters(ELEMENT_PATHS, depth + 1), min_size=1, max_size=2))
         return {"param": path, "op": "any", "where": where}
     op = draw(st.sampled_from(COMPARISON_OPS))
-    flt: dict[str, Any] = {"param": draw(st.sampled_from(paths)), "op": op}
+    path = draw(st.sampled_from(paths))
+    flt: dict[str, Any] = {"param": path, "op": op}
     if op not in ("exists", "not_exists"):
-        flt["value"] = draw(filter_values(op))
+        if draw(st.booleans()) and (path in PATH_NUMBERS or path in PATH_STRINGS):
+            numbers = st.sampled_from(PATH_NUMBERS[path]) if path in PATH_NUMBERS else None
+            strings = st.sampled_from(PATH_STRINGS[path]) if path in PATH_STRINGS else None
+            flt["value"] = draw(filter_values(op, numbers=numbers, strings=strings))
+        else:
+            flt["value"] = draw(filter_values(op))
     return flt
 
 
@@ -306,7 +345,8 @@ def periods(draw: st.DrawFn, now_ms: int) -> dict[str, Any]:
 @st.composite
 def comparisons(draw: st.DrawFn, numbers: st.SearchStrategy) -> dict[str, Any]:
     """A cmp object: one or two of eq/ne/gt/gte/lt/lte/between."""
-    keys = draw(st.lists(st.sampled_from(ref.CMP_KEYS), min_size=1, max_size=2, unique=True))
+    order = ["gte", "lt", "between", "gt", "lte", "ne", "eq"]
+    keys = draw(st.lists(st.sampled_from(order), min_size=1, max_size=draw(st.sampled_from([1, 1, 2])), unique=True))
     cmp: dict[str, Any] = {}
     for key in keys:
         if key == "between":
@@ -317,24 +357,24 @@ def comparisons(draw: st.DrawFn, numbers: st.SearchStrategy) -> dict[str, Any]:
 
 
 COUNTS = st.integers(0, 4)
-AMOUNTS = st.one_of(st.sampled_from([0, 1, 45.5, 50, 100, 500, 1000]), st.integers(-10, 2000).map(lambda q: q / 2))
-DAYS = st.one_of(st.integers(0, 5), st.integers(0, 800))
+AMOUNTS = st.one_of(st.sampled_from([50, 0, 1, 45.5, 100, 120, 250, 500, 1000]), st.integers(-10, 2000).map(lambda q: q / 2))
+DAYS = st.one_of(st.integers(0, 5), st.integers(0, 60), st.integers(0, 800))
 
 
 @st.composite
 def event_conditions(draw: st.DrawFn, now_ms: int) -> dict[str, Any]:
     """An event condition with any measure (or none), filters and period."""
-    body: dict[str, Any] = {"type": draw(st.sampled_from(EVENT_TYPES + ("never",)))}
-    where = draw(st.lists(filters(), max_size=2))
+    body: dict[str, Any] = {"type": draw(st.sampled_from(EVENT_TYPES + ("purchase", "never")))}
+    where = draw(st.lists(filters(), max_size=draw(st.sampled_from([0, 1, 0, 1, 2]))))
     if where:
         body["where"] = where
-    measure = draw(st.sampled_from(["none", "count", "sum", "avg", "min", "max", "distinct",
+    measure = draw(st.sampled_from(["count", "none", "sum", "avg", "min", "max", "distinct",
                                     "first", "last", "daysSinceLast", "streak"]))
     if measure == "streak":
         unit = draw(st.sampled_from(["day", "week", "month"]))
         body["streak"] = {"unit": unit, "count": draw(st.integers(1, {"day": 4, "week": 3, "month": 2}[unit]))}
         return body
-    if measure not in ("daysSinceLast",) and draw(st.integers(0, 4)) > 0:
+    if measure != "daysSinceLast" and draw(st.sampled_from([True, True, True, False])):
         body["period"] = draw(periods(now_ms))
     if measure == "count":
         body["count"] = draw(comparisons(COUNTS))
@@ -401,7 +441,7 @@ def conditions(now_ms: int, segment_names: tuple[str, ...] = ()) -> st.SearchStr
     if segment_names:
         leaves.append(st.sampled_from(segment_names).map(lambda n: {"segment": n}))
     leaf = st.one_of(*leaves)
-    return st.recursive(
+    return leaf | st.recursive(
         leaf,
         lambda inner: st.one_of(
             st.lists(inner, min_size=1, max_size=3).map(lambda cs: {"all": cs}),
@@ -413,21 +453,44 @@ def conditions(now_ms: int, segment_names: tuple[str, ...] = ()) -> st.SearchStr
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, n_definitions: int = 6) -> Scenario:
-    """A full scenario with `n_definitions` ad-hoc definitions in the scenario's zone."""
+def focused_conditions(draw: st.DrawFn, now_ms: int) -> dict[str, Any]:
+    """An event condition over a wide period with one filter, or one measure and no filter:
+    such leaves split the contacts far more often than random trees do."""
+    etype = draw(st.sampled_from(EVENT_TYPES))
+    period = draw(st.sampled_from([{"allTime": {}}, {"last": {"days": 45}}, {"thisMonth": {}}]))
+    if draw(st.booleans()):
+        return {"event": {"type": etype, "period": period, "where": [draw(filters())]}}
+    body = draw(event_conditions(now_ms))
+    body.pop("where", None)
+    body["type"] = etype
+    if "period" in body:
+        body["period"] = period
+    return {"event": body}
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, n_definitions: int = 6, n_focused: int = 6) -> Scenario:
+    """A full scenario with `n_definitions` random and `n_focused` single-leaf definitions,
+    all in the scenario's zone."""
     now_ms = draw(nows())
     tz = draw(st.sampled_from(TIME_ZONES))
-    n = draw(st.integers(1, 6))
+    n = draw(st.integers(2, 6))
     docs = [draw(contact_docs(cid, now_ms, tz)) for cid in range(1, n + 1)]
     created = [now_ms - draw(st.integers(0, 400 * DAY_MS)) for _ in docs]
     sources = [draw(st.sampled_from(["Api", "Import"])) for _ in docs]
-    n_events = draw(st.integers(0, 24))
+    n_events = draw(st.integers(3 * n, 8 * n))
     events = []
     for _ in range(n_events):
         etype = draw(st.sampled_from(EVENT_TYPES))
         cid = draw(st.integers(1, n))
         events.append((etype, cid, draw(timestamps(now_ms, tz)), draw(event_params())))
+    for _ in range(draw(st.integers(1, 3))):
+        etype = draw(st.sampled_from(EVENT_TYPES))
+        cid = draw(st.integers(1, n))
+        events += [(etype, cid, ts, draw(event_params())) for ts in draw(habits(now_ms, tz))]
     definitions = [
         {"name": f"adhoc-{k}", "timezone": tz, "condition": draw(conditions(now_ms))} for k in range(n_definitions)
+    ] + [
+        {"name": f"leaf-{k}", "timezone": tz, "condition": draw(focused_conditions(now_ms))} for k in range(n_focused)
     ]
     return Scenario(now_ms, tz, docs, created, sources, events, definitions)

@@ -101,7 +101,7 @@ def test_adhoc_definitions_match_the_reference(scenario: gen.Scenario) -> None:
 @st.composite
 def referencing_scenarios(draw: st.DrawFn) -> tuple[gen.Scenario, dict[str, dict[str, Any]]]:
     """A scenario whose definitions refer to saved segments (dynamic in any zone, and static)."""
-    scenario = draw(gen.scenarios(n_definitions=0))
+    scenario = draw(gen.scenarios(n_definitions=0, n_focused=0))
     saved: dict[str, dict[str, Any]] = {}
     n_contacts = len(scenario.contact_docs)
     saved["static-0"] = {"name": "static-0", "contacts": sorted(draw(st.sets(st.integers(1, n_contacts))))}
