@@ -18,22 +18,19 @@ from core.errors import InvalidArgument, NotFound
 from core.identifiers import TypeMapping
 from core.tables import (
     ColumnKey,
-    Prepared,
+    PathStats,
     Table,
     TableVersion,
     concat_versions,
     empty_version,
-    encode_strings,
     filter_rows,
+    lost_codes,
     make_version,
-    prepare_leaves,
-    removed_entries,
     slice_rows,
     sort_rows,
 )
 
 STATE_FORMAT = 1
-MAX_EXAMPLES = 5
 _EXACT_INT = 2**53
 
 
@@ -56,65 +53,27 @@ class EventTypeInfo:
     last_ts_ms: int | None
 
 
-class _PathStats:
-    __slots__ = ("count", "examples")
-
-    def __init__(self, count: int = 0, examples: list[Any] | None = None) -> None:
-        self.count = count
-        self.examples: list[Any] = examples or []  # NUM float, BOOL 0/1, STR code
-
-
 class _TypeState:
     """One event type: config, tables by shard (replaced, never mutated, so readers may iterate)."""
 
-    __slots__ = ("key", "mapping", "retention_ms", "tables", "paths", "count", "first_ts", "last_ts")
+    __slots__ = ("key", "mapping", "retention_ms", "tables", "count", "first_ts", "last_ts")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.mapping = TypeMapping()
         self.retention_ms: int | None = None
         self.tables: dict[int, Table] = {}
-        self.paths: dict[ColumnKey, _PathStats] = {}  # first-seen order
         self.count = 0
         self.first_ts: int | None = None
         self.last_ts: int | None = None
 
-    def note(self, ts_ms: int, prepared: Prepared) -> None:
-        """Counts one stored event in the statistics."""
-        self.count += 1
-        if self.first_ts is None or ts_ms < self.first_ts:
-            self.first_ts = ts_ms
-        if self.last_ts is None or ts_ms > self.last_ts:
-            self.last_ts = ts_ms
-        paths = self.paths
-        seen: set[ColumnKey] = set()
-        for key, value, _ in prepared:
-            stats = paths.get(key)
-            if stats is None:
-                stats = paths[key] = _PathStats()
-            if key not in seen:  # counts events, not values
-                seen.add(key)
-                stats.count += 1
-            examples = stats.examples
-            if len(examples) < MAX_EXAMPLES and key[1] != Kind.NODE and value not in examples:
-                examples.append(value)
-
-
-def _first_distinct(values: np.ndarray, need: int) -> list[Any]:
-    """Up to `need` distinct values of `values` in order of first appearance."""
-    out: list[Any] = []
-    start, chunk = 0, 1024
-    while start < values.shape[0] and len(out) < need:
-        part = values[start : start + chunk]
-        uniq, first = np.unique(part, return_index=True)
-        for x in uniq[np.argsort(first)].tolist():
-            if x not in out:
-                out.append(x)
-                if len(out) == need:
-                    break
-        start += chunk
-        chunk *= 4
-    return out
+    def stats(self) -> dict[ColumnKey, PathStats]:
+        """Path statistics over every shard (shard order, then first-seen order)."""
+        out: dict[ColumnKey, PathStats] = {}
+        for _, table in sorted(self.tables.items()):
+            for key, stats in table.stats().items():
+                out[key] = out[key].merged(stats) if key in out else stats
+        return out
 
 
 class EventStore:
@@ -146,42 +105,34 @@ class EventStore:
         return table
 
     def append(self, type_key: str, contact_id: int, ts_ms: int, leaves: Sequence[Any]) -> int:
-        """Stores one event; returns its arrival sequence number."""
+        """Stores one event; returns its arrival sequence number. Amortised O(1) + O(len(leaves))."""
         if not 0 <= contact_id < 2**32:
             raise InvalidArgument("contact_id", "must be between 0 and 2^32-1")
         if not -(2**63) <= ts_ms < 2**63:
             raise InvalidArgument("timestamp", "is out of range")
-        prepared = prepare_leaves(leaves)
         with self._write:
-            state = self._type(type_key)
-            table = self._table(state, contact_id >> self.shard_bits)
+            state = self._types.get(type_key)
+            if state is None:
+                state = self._type(type_key)
+            table = state.tables.get(contact_id >> self.shard_bits)
+            if table is None:
+                table = self._table(state, contact_id >> self.shard_bits)
             arrival = self._next_arrival
+            table.append(contact_id, ts_ms, arrival, leaves, self.dictionary)  # raises before storing
             self._next_arrival = arrival + 1
-            prepared = encode_strings(prepared, self.dictionary)
-            table.append_prepared(contact_id, ts_ms, arrival, prepared)
-            state.note(ts_ms, prepared)
+            state.count += 1
+            if state.first_ts is None or ts_ms < state.first_ts:
+                state.first_ts = ts_ms
+            if state.last_ts is None or ts_ms > state.last_ts:
+                state.last_ts = ts_ms
             return arrival
 
     def append_many(
         self, type_key: str, contact_ids: Sequence[int], ts_ms: Sequence[int], leaves: Sequence[Sequence[Any]]
     ) -> list[int]:
-        """Stores several events of one type; returns their arrival numbers (all or none stored)."""
-        for i, cid in enumerate(contact_ids):
-            if not 0 <= cid < 2**32:
-                raise InvalidArgument(f"[{i}].contact_id", "must be between 0 and 2^32-1")
-        prepared = [prepare_leaves(ls) for ls in leaves]
+        """Stores several events of one type in order; returns their arrival numbers."""
         with self._write:
-            return [self._append_prepared(type_key, c, t, p) for c, t, p in zip(contact_ids, ts_ms, prepared)]
-
-    def _append_prepared(self, type_key: str, contact_id: int, ts_ms: int, prepared: Prepared) -> int:
-        state = self._type(type_key)
-        table = self._table(state, contact_id >> self.shard_bits)
-        arrival = self._next_arrival
-        self._next_arrival = arrival + 1
-        prepared = encode_strings(prepared, self.dictionary)
-        table.append_prepared(contact_id, ts_ms, arrival, prepared)
-        state.note(ts_ms, prepared)
-        return arrival
+            return [self.append(type_key, c, t, ls) for c, t, ls in zip(contact_ids, ts_ms, leaves)]
 
     def set_config(self, key: str, mapping: TypeMapping | None, retention_ms: int | None) -> None:
         """Sets a type's custom mapping and retention (None: forever); creates the type if unknown."""
@@ -193,14 +144,14 @@ class EventStore:
             state.retention_ms = retention_ms
 
     def _drop_rows(self, state: _TypeState, table: Table, keep_of: Callable[[TableVersion], np.ndarray | None]) -> int:
-        """Removes the rows `keep_of(sorted rows)` leaves out; keeps statistics and string refs right."""
-        lost: dict[str, Any] = {}
+        """Removes the rows `keep_of(sorted rows)` leaves out; releases their strings."""
+        lost: dict[str, np.ndarray] = {}
 
         def change(full: TableVersion) -> TableVersion:
             keep = keep_of(full)
             if keep is None or keep.all():
                 return full
-            lost["entries"] = removed_entries(full, keep)
+            lost["codes"] = lost_codes(full, keep)
             lost["ts"] = full.ts_ms[~keep]
             return filter_rows(full, keep)
 
@@ -208,21 +159,8 @@ class EventStore:
         if not lost:
             return 0
         ts = lost["ts"]
+        self.dictionary.drop_refs(lost["codes"])
         state.count -= int(ts.shape[0])
-        stale_examples = []
-        for key, (rows, values) in lost["entries"].items():
-            stats = state.paths.get(key)
-            if key[1] == Kind.STR:
-                self.dictionary.drop_refs(values)
-            if stats is None:
-                continue
-            stats.count -= rows
-            if stats.count <= 0:
-                state.paths = {k: s for k, s in state.paths.items() if k != key}
-            elif key[1] != Kind.NODE and np.isin(np.asarray(stats.examples, dtype=values.dtype), values).any():
-                stale_examples.append(key)
-        if stale_examples:
-            self._refresh_examples(state, stale_examples)
         if state.count == 0:
             state.first_ts = state.last_ts = None
         elif (state.first_ts is not None and int(ts.min()) <= state.first_ts) or (
@@ -232,23 +170,6 @@ class EventStore:
             state.first_ts = min(int(v.ts_ms.min()) for v in versions)
             state.last_ts = max(int(v.ts_ms.max()) for v in versions)
         return int(ts.shape[0])
-
-    def _refresh_examples(self, state: _TypeState, keys: list[ColumnKey]) -> None:
-        versions = self.shards(state.key)
-        for key in keys:
-            examples: list[Any] = []
-            for v in versions:
-                col = v.columns.get(key)
-                if col is None:
-                    continue
-                for x in _first_distinct(col.values, MAX_EXAMPLES - len(examples)):
-                    if x not in examples:
-                        examples.append(x)
-                if len(examples) >= MAX_EXAMPLES:
-                    break
-            stats = state.paths.get(key)
-            if stats is not None:
-                stats.examples = examples
 
     def erase_contact(self, contact_id: int) -> int:
         """Removes every event of the contact, of every type; returns how many."""
@@ -368,7 +289,7 @@ class EventStore:
     def column_order(self, key: str) -> list[ColumnKey]:
         """The type's (path, kind) columns in the order they were first seen."""
         state = self._types.get(key)
-        return list(state.paths) if state is not None else []
+        return list(state.stats()) if state is not None else []
 
     def _example(self, kind: Kind, value: Any) -> Any:
         if kind == Kind.STR:
@@ -384,7 +305,7 @@ class EventStore:
         if state is None:
             raise NotFound(f"event type {key!r} does not exist")
         paths = []
-        for (path, kind), stats in sorted(state.paths.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
+        for (path, kind), stats in sorted(state.stats().items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
             examples = tuple(
                 self._example(kind, x)
                 for x in list(stats.examples)
@@ -405,7 +326,7 @@ class EventStore:
     def nbytes(self) -> int:
         """Memory held by columns, tails, the string dictionary and per-type statistics (approximate)."""
         tables = sum(t.nbytes for s in self._types.values() for t in s.tables.values())
-        stats = sum(200 + 120 * len(s.paths) for s in self._types.values())
+        stats = sum(200 + 150 * len(t.stats()) for s in self._types.values() for t in s.tables.values())
         return int(tables + self.dictionary.nbytes + stats)
 
     # ------------------------------------------------------------------- state
@@ -420,7 +341,7 @@ class EventStore:
                 for shard, table in sorted(state.tables.items()):
                     v = table.version(sorted=True)
                     if len(v):
-                        shards.append({"shard": shard, **_version_state(v)})
+                        shards.append({"shard": shard, **_version_state(v, table.stats())})
                 types.append(
                     {
                         "key": key,
@@ -432,10 +353,6 @@ class EventStore:
                         "count": state.count,
                         "first_ts_ms": 0 if state.first_ts is None else state.first_ts,
                         "last_ts_ms": 0 if state.last_ts is None else state.last_ts,
-                        "paths": [
-                            {"path": p, "kind": int(k), "count": s.count, "examples": list(s.examples)}
-                            for (p, k), s in state.paths.items()
-                        ],
                         "shards": shards,
                     }
                 )
@@ -466,16 +383,14 @@ class EventStore:
             ts.count = int(doc["count"])
             ts.first_ts = int(doc["first_ts_ms"]) if ts.count else None
             ts.last_ts = int(doc["last_ts_ms"]) if ts.count else None
-            for p in doc["paths"]:
-                ts.paths[(str(p["path"]), Kind(int(p["kind"])))] = _PathStats(int(p["count"]), list(p["examples"]))
             tables = {}
             for sdoc in doc["shards"]:
-                version = _version_from_state(sdoc)
+                version, stats = _version_from_state(sdoc)
                 for (_, kind), col in version.columns.items():
                     if kind == Kind.STR and len(col):
                         codes, counts = np.unique(col.values, return_counts=True)
                         refs[codes] += counts
-                tables[int(sdoc["shard"])] = Table(version)
+                tables[int(sdoc["shard"])] = Table(version, stats)
             ts.tables = tables
             types[ts.key] = ts
         store._types = types
@@ -483,29 +398,31 @@ class EventStore:
         return store
 
 
-def _version_state(v: TableVersion) -> dict[str, Any]:
-    return {
-        "contact": v.contact,
-        "ts_ms": v.ts_ms,
-        "arrival": v.arrival,
-        "columns": [
+def _version_state(v: TableVersion, stats: Mapping[ColumnKey, PathStats]) -> dict[str, Any]:
+    columns = []
+    for key, col in v.columns.items():
+        st = stats.get(key, PathStats(0, []))
+        columns.append(
             {
                 "path": col.path,
                 "kind": int(col.kind),
                 "row": col.row,
                 "values": col.values,
                 "items": dict(col.items),
+                "count": st.count,
+                "examples": list(st.examples),
             }
-            for col in v.columns.values()
-        ],
-    }
+        )
+    return {"contact": v.contact, "ts_ms": v.ts_ms, "arrival": v.arrival, "columns": columns}
 
 
-def _version_from_state(doc: Mapping[str, Any]) -> TableVersion:
+def _version_from_state(doc: Mapping[str, Any]) -> tuple[TableVersion, dict[ColumnKey, PathStats]]:
     cols: dict[ColumnKey, PathColumn] = {}
+    stats: dict[ColumnKey, PathStats] = {}
     for c in doc["columns"]:
         kind = Kind(int(c["kind"]))
         col = make_column(str(c["path"]), kind, np.array(c["row"]), np.array(c["values"]), c["items"])
         cols[(col.path, kind)] = col
+        stats[(col.path, kind)] = PathStats(int(c["count"]), list(c["examples"]))
     contact = np.array(doc["contact"], dtype=np.uint32)
-    return make_version(contact, doc["ts_ms"], doc["arrival"], contact.shape[0], cols)
+    return make_version(contact, doc["ts_ms"], doc["arrival"], contact.shape[0], cols), stats

@@ -10,6 +10,7 @@ and both hold the table's compaction lock, so a merge never races another.
 from __future__ import annotations
 
 import threading
+from array import array
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
@@ -21,7 +22,6 @@ from core.columns import (
     NO_ITEM,
     ROW_DTYPE,
     VALUE_DTYPES,
-    GrowableArray,
     Kind,
     PathColumn,
     StringDictionary,
@@ -255,40 +255,102 @@ def merge_sorted(a: TableVersion, b: TableVersion) -> TableVersion:
     return make_version(contact, ts_ms, arrival, n + k, cols)
 
 
-def removed_entries(v: TableVersion, keep: np.ndarray) -> dict[ColumnKey, tuple[int, np.ndarray]]:
-    """Per column losing entries when only rows `keep` stay: (rows losing it, values of lost entries)."""
-    out: dict[ColumnKey, tuple[int, np.ndarray]] = {}
-    for key, col in v.columns.items():
-        lost = ~keep[col.row]
-        if not lost.any():
-            continue
-        lost_rows = col.row[lost]
-        distinct = int(np.count_nonzero(np.diff(lost_rows))) + 1  # rows ascend in every column
-        vals = col.values[lost] if key[1] != Kind.NODE else col.values
-        out[key] = (distinct, vals)
+def lost_codes(v: TableVersion, keep: np.ndarray) -> np.ndarray:
+    """String codes of the entries that go when only rows `keep` stay (one per entry)."""
+    parts = [col.values[~keep[col.row]] for (_, kind), col in v.columns.items() if kind == Kind.STR]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+
+# ------------------------------------------------------------------------ path stats
+
+MAX_EXAMPLES = 5
+
+
+@dataclass(slots=True)
+class PathStats:
+    """Statistics of one column: events carrying it and up to 5 distinct raw values (NUM float,
+    STR code, BOOL 0/1; none for NODE)."""
+
+    count: int
+    examples: list[Any]
+
+    def merged(self, other: "PathStats") -> "PathStats":
+        """Statistics over disjoint rows of both."""
+        examples = list(self.examples)
+        for x in other.examples:
+            if len(examples) >= MAX_EXAMPLES:
+                break
+            if x not in examples:
+                examples.append(x)
+        return PathStats(self.count + other.count, examples)
+
+
+def first_distinct(values: np.ndarray, need: int) -> list[Any]:
+    """Up to `need` distinct values of `values` in order of first appearance (reads a prefix)."""
+    out: list[Any] = []
+    start, chunk = 0, 256
+    while start < values.shape[0] and len(out) < need:
+        part = values[start : start + chunk]
+        uniq, first = np.unique(part, return_index=True)
+        for x in uniq[np.argsort(first)].tolist():
+            if x not in out:
+                out.append(x)
+                if len(out) == need:
+                    break
+        start += chunk
+        chunk *= 4
     return out
+
+
+def column_stats(col: PathColumn) -> PathStats:
+    """Statistics of a built column (rows ascend, so a new row starts wherever row changes)."""
+    if len(col) == 0:
+        return PathStats(0, [])
+    count = int(np.count_nonzero(np.diff(col.row))) + 1
+    examples = [] if col.kind == Kind.NODE else first_distinct(col.values, MAX_EXAMPLES)
+    return PathStats(count, examples)
+
+
+def version_stats(v: TableVersion) -> dict[ColumnKey, PathStats]:
+    return {key: column_stats(col) for key, col in v.columns.items() if len(col)}
 
 
 # ------------------------------------------------------------------------ the table
 
+# array.array type codes of the tail buffers: compact, amortised O(1) appends, no per-row objects
+_ARRAY_CODES = {np.dtype(np.uint32): "I", np.dtype(np.int32): "i", np.dtype(np.int64): "q",
+                np.dtype(np.float64): "d", np.dtype(np.int8): "b"}
+for _dtype, _code in _ARRAY_CODES.items():
+    assert array(_code).itemsize == _dtype.itemsize, "unexpected C type sizes"
+
+
+def _buffer(dtype: np.dtype | type) -> array:
+    return array(_ARRAY_CODES[np.dtype(dtype)])
+
+
+def _snapshot(buf: array, dtype: np.dtype | type, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """An owned numpy copy of buf[start:stop]."""
+    out = np.frombuffer(buf, dtype=dtype)[start:stop].copy()
+    return out
+
 
 class _TailColumn:
-    """Entries of one (path, kind) in the tail; rows are tail-local."""
+    """Entries of one (path, kind) in the tail, rows tail-local, with running statistics."""
 
-    __slots__ = ("row", "values", "items")
+    __slots__ = ("kind", "row", "values", "items", "count", "last_row", "examples")
 
     def __init__(self, kind: Kind) -> None:
-        self.row = GrowableArray(ROW_DTYPE)
-        self.values = None if kind == Kind.NODE else GrowableArray(VALUE_DTYPES[kind])
-        self.items: dict[str, GrowableArray] = {}
+        self.kind = kind
+        self.row = _buffer(ROW_DTYPE)
+        self.values = None if kind == Kind.NODE else _buffer(VALUE_DTYPES[kind])
+        self.items: dict[str, array] = {}
+        self.count = 0  # distinct rows
+        self.last_row = -1
+        self.examples: list[Any] = []
 
-    def add(self, row: int, value: Any, items: tuple[tuple[str, int], ...]) -> None:
-        self.row.append(row)
-        if self.values is not None:
-            self.values.append(value)
+    def add_items(self, items: tuple[tuple[str, int], ...]) -> None:
+        """Records the entry just appended in the items buffers (NO_ITEM where it crosses no array)."""
         mine = self.items
-        if not items and not mine:
-            return
         if len(items) == len(mine) and all(p in mine for p, _ in items):
             for p, o in items:
                 mine[p].append(o)
@@ -296,32 +358,31 @@ class _TailColumn:
         before = len(self.row) - 1
         present = set()
         for p, o in items:
-            arr = mine.get(p)
-            if arr is None:
-                arr = mine[p] = GrowableArray(ITEM_DTYPE)
-                arr.fill(NO_ITEM, before)
-            arr.append(o)
+            buf = mine.get(p)
+            if buf is None:
+                buf = mine[p] = array("i", [NO_ITEM]) * before
+            buf.append(o)
             present.add(p)
-        for p, arr in mine.items():
+        for p, buf in mine.items():
             if p not in present:
-                arr.append(NO_ITEM)
+                buf.append(NO_ITEM)
 
     def column(self, key: ColumnKey, start: int = 0, shift: int = 0) -> PathColumn:
-        """Entries [start, len) as a column, rows minus `shift` (copies when start > 0)."""
-        if start == 0 and shift == 0:
-            row = self.row.view()
-            vals = None if self.values is None else self.values.view()
-            items = {p: a.view() for p, a in self.items.items()}
-        else:
-            row = self.row.copy(start) - np.int32(shift)
-            vals = None if self.values is None else self.values.copy(start)
-            items = {p: a.copy(start) for p, a in self.items.items()}
+        """Entries [start, len) as a column (copied), rows minus `shift`."""
+        row = _snapshot(self.row, ROW_DTYPE, start)
+        if shift:
+            row -= np.int32(shift)
+        vals = None if self.values is None else _snapshot(self.values, VALUE_DTYPES[self.kind], start)
+        items = {p: _snapshot(a, ITEM_DTYPE, start) for p, a in self.items.items()}
         return make_column(key[0], key[1], row, vals, items)
+
+    def stats(self) -> PathStats:
+        return PathStats(self.count, list(self.examples))
 
     @property
     def nbytes(self) -> int:
-        own = self.row.nbytes + (self.values.nbytes if self.values is not None else 0)
-        return own + sum(a.nbytes for a in self.items.values())
+        bufs = [self.row, *self.items.values()] + ([self.values] if self.values is not None else [])
+        return sum(b.buffer_info()[1] * b.itemsize for b in bufs)
 
 
 class _Tail:
@@ -330,74 +391,55 @@ class _Tail:
     __slots__ = ("contact", "ts_ms", "arrival", "columns")
 
     def __init__(self) -> None:
-        self.contact = GrowableArray(np.uint32)
-        self.ts_ms = GrowableArray(np.int64)
-        self.arrival = GrowableArray(np.int64)
+        self.contact = _buffer(np.uint32)
+        self.ts_ms = _buffer(np.int64)
+        self.arrival = _buffer(np.int64)
         self.columns: dict[ColumnKey, _TailColumn] = {}
 
     def __len__(self) -> int:
         return len(self.contact)
 
     def block(self) -> TableVersion:
-        """Every tail row as a version (read-only views; rows numbered from 0)."""
+        """Every tail row as a version of its own (copied; rows numbered from 0)."""
         cols = {key: col.column(key) for key, col in self.columns.items()}
-        return make_version(self.contact.view(), self.ts_ms.view(), self.arrival.view(), 0, cols)
+        return make_version(
+            _snapshot(self.contact, np.uint32), _snapshot(self.ts_ms, np.int64),
+            _snapshot(self.arrival, np.int64), 0, cols,
+        )
 
     def rest(self, k: int, counts: Mapping[ColumnKey, int]) -> "_Tail":
         """A tail of rows [k, len), given each column's entry count for rows < k."""
         out = _Tail()
-        out.contact.extend(self.contact.copy(k))
-        out.ts_ms.extend(self.ts_ms.copy(k))
-        out.arrival.extend(self.arrival.copy(k))
+        out.contact, out.ts_ms, out.arrival = self.contact[k:], self.ts_ms[k:], self.arrival[k:]
         for key, col in self.columns.items():
             start = counts.get(key, 0)
             if len(col.row) == start:
                 continue
-            new = _TailColumn(key[1])
-            part = col.column(key, start, k)
-            new.row.extend(part.row)
-            if new.values is not None:
-                new.values.extend(part.values)
-            for p, arr in part.items.items():
-                new.items[p] = GrowableArray.of(arr, ITEM_DTYPE)
-            out.columns[key] = new
+            new = out.columns[key] = _TailColumn(key[1])
+            new.row = array("i", (r - k for r in col.row[start:]))
+            if col.values is not None:
+                new.values = col.values[start:]
+            new.items = {p: buf[start:] for p, buf in col.items.items()}
+            new.count = len(set(new.row))
+            new.last_row = new.row[-1]
+            if col.values is not None:
+                new.examples = first_distinct(np.frombuffer(new.values, VALUE_DTYPES[key[1]]), MAX_EXAMPLES)
         return out
+
+    def stats(self) -> dict[ColumnKey, PathStats]:
+        return {key: col.stats() for key, col in self.columns.items()}
 
     @property
     def nbytes(self) -> int:
-        own = self.contact.nbytes + self.ts_ms.nbytes + self.arrival.nbytes
+        own = sum(b.buffer_info()[1] * b.itemsize for b in (self.contact, self.ts_ms, self.arrival))
         return own + sum(c.nbytes for c in self.columns.values())
 
 
-Prepared = list[tuple[ColumnKey, Any, tuple[tuple[str, int], ...]]]
-
-
-def prepare_leaves(leaves: Sequence[Any]) -> Prepared:
-    """(column key, value, items) per leaf: numbers as float, booleans as 0/1, strings as text.
-
-    Raises InvalidArgument before anything is stored.
-    """
-    out: Prepared = []
-    for leaf in leaves:
-        value = leaf.value
-        kind = kind_of(value)
-        if kind == Kind.NUM:
-            try:
-                value = float(value)
-            except OverflowError:
-                raise InvalidArgument(f"params.{leaf.path}", "number out of range") from None
-        elif kind == Kind.BOOL:
-            value = 1 if value else 0
-        out.append(((leaf.path, kind), value, leaf.items))
+def _merge_stats(a: Mapping[ColumnKey, PathStats], b: Mapping[ColumnKey, PathStats]) -> dict[ColumnKey, PathStats]:
+    out = dict(a)
+    for key, s in b.items():
+        out[key] = out[key].merged(s) if key in out else s
     return out
-
-
-def encode_strings(prepared: Prepared, dictionary: StringDictionary) -> Prepared:
-    """`prepared` with string values replaced by codes held in `dictionary` (one reference each)."""
-    return [
-        (key, dictionary.acquire(value), items) if key[1] == Kind.STR else (key, value, items)
-        for key, value, items in prepared
-    ]
 
 
 class Table:
@@ -407,13 +449,20 @@ class Table:
     compact_min_rows = COMPACT_MIN_ROWS
     compact_fraction = COMPACT_FRACTION
 
-    def __init__(self, base: TableVersion | None = None) -> None:
+    def __init__(self, base: TableVersion | None = None,
+                 stats: Mapping[ColumnKey, PathStats] | None = None) -> None:
         self._lock = threading.Lock()  # guards the tail and the installed base
         self._compact_lock = threading.Lock()  # one base replacement at a time
         self._base = sort_rows(base) if base is not None else empty_version()
+        self._base_stats = dict(stats) if stats is not None else version_stats(self._base)
         self._tail = _Tail()
         self._cached: TableVersion | None = self._base
         self._generation = 0  # bumped by every change
+        self._due_rows = self._tail_limit()
+
+    def _tail_limit(self) -> int:
+        """Tail rows past which an append merges the tail into the base."""
+        return int(max(self.compact_min_rows, self.compact_fraction * len(self._base)))
 
     def __len__(self) -> int:
         return len(self._base) + len(self._tail)
@@ -422,14 +471,47 @@ class Table:
     def nbytes(self) -> int:
         return self._base.nbytes + self._tail.nbytes
 
+    def stats(self) -> dict[ColumnKey, PathStats]:
+        """Per (path, kind): events carrying it and a few example values (raw)."""
+        with self._lock:
+            return _merge_stats(self._base_stats, self._tail.stats())
+
     def append(
         self, contact: int, ts_ms: int, arrival: int, leaves: Sequence[Any], dictionary: StringDictionary
     ) -> None:
-        """Adds one row to the tail; merges the tail into the base once it is long enough."""
-        self.append_prepared(contact, ts_ms, arrival, encode_strings(prepare_leaves(leaves), dictionary))
+        """Adds one row to the tail; merges the tail into the base once it is long enough.
 
-    def append_prepared(self, contact: int, ts_ms: int, arrival: int, prepared: Prepared) -> None:
-        """`append` of leaves already prepared and with strings encoded."""
+        Raises InvalidArgument (a number out of range) before anything is stored.
+        """
+        prepared = []
+        for leaf in leaves:
+            value = leaf.value
+            t = type(value)
+            if t is str:
+                kind = Kind.STR
+            elif t is float:
+                kind = Kind.NUM
+            elif t is int:
+                kind = Kind.NUM
+                try:
+                    value = float(value)
+                except OverflowError:
+                    raise InvalidArgument(f"params.{leaf.path}", "number out of range") from None
+            elif t is bool:
+                kind, value = Kind.BOOL, int(value)
+            elif value is None:
+                kind = Kind.NODE
+            else:
+                kind = kind_of(value)
+                if kind == Kind.NUM:
+                    try:
+                        value = float(value)
+                    except OverflowError:
+                        raise InvalidArgument(f"params.{leaf.path}", "number out of range") from None
+                elif kind == Kind.BOOL:
+                    value = int(value)
+            prepared.append((leaf.path, kind, value, leaf.items))
+        acquire = dictionary.acquire
         with self._lock:
             tail = self._tail
             row = len(tail.contact)
@@ -437,14 +519,26 @@ class Table:
             tail.ts_ms.append(ts_ms)
             tail.arrival.append(arrival)
             cols = tail.columns
-            for key, value, items in prepared:
-                col = cols.get(key)
+            for path, kind, value, items in prepared:
+                col = cols.get((path, kind))
                 if col is None:
-                    col = cols[key] = _TailColumn(key[1])
-                col.add(row, value, items)
+                    col = cols[(path, kind)] = _TailColumn(kind)
+                col.row.append(row)
+                if kind is Kind.STR:
+                    value = acquire(value)
+                if col.last_row != row:
+                    col.last_row = row
+                    col.count += 1
+                if kind is not Kind.NODE:
+                    col.values.append(value)  # type: ignore[union-attr]
+                    examples = col.examples
+                    if len(examples) < MAX_EXAMPLES and value not in examples:
+                        examples.append(value)
+                if items or col.items:
+                    col.add_items(items)
             self._generation += 1
             self._cached = None
-            due = row + 1 > max(self.compact_min_rows, self.compact_fraction * len(self._base))
+            due = row >= self._due_rows
         if due and self._compact_lock.acquire(blocking=False):
             try:
                 self._compact_locked()
@@ -470,32 +564,38 @@ class Table:
         with self._compact_lock:
             return self._compact_locked()
 
-    def _snapshot(self) -> tuple[TableVersion, TableVersion, int, dict[ColumnKey, int]]:
+    def _take_tail(self) -> tuple[TableVersion, TableVersion, dict[ColumnKey, PathStats], int, dict[ColumnKey, int]]:
         with self._lock:
             tail = self._tail
             counts = {key: len(col.row) for key, col in tail.columns.items()}
-            return self._base, tail.block(), len(tail), counts
+            return self._base, tail.block(), tail.stats(), len(tail), counts
 
-    def _install(self, new_base: TableVersion, k: int, counts: dict[ColumnKey, int]) -> None:
+    def _install(self, base: TableVersion, stats: dict[ColumnKey, PathStats], k: int,
+                 counts: dict[ColumnKey, int]) -> None:
         with self._lock:
             self._tail = self._tail.rest(k, counts) if len(self._tail) > k else _Tail()
-            self._base = new_base
+            self._base, self._base_stats = base, stats
+            self._due_rows = self._tail_limit()
             self._generation += 1
-            self._cached = new_base if len(self._tail) == 0 else None
+            self._cached = base if len(self._tail) == 0 else None
 
     def _compact_locked(self) -> TableVersion:
-        base, block, k, counts = self._snapshot()
+        base, block, tail_stats, k, counts = self._take_tail()
         if k == 0:
             return base
         merged = merge_sorted(base, sort_rows(block))
-        self._install(merged, k, counts)
+        self._install(merged, _merge_stats(self._base_stats, tail_stats), k, counts)
         return merged
 
     def rebuild(self, change: Callable[[TableVersion], TableVersion]) -> tuple[TableVersion, TableVersion]:
         """Replaces the rows by `change(sorted rows)` (copy-on-write); returns (before, after)."""
         with self._compact_lock:
-            base, block, k, counts = self._snapshot()
+            base, block, tail_stats, k, counts = self._take_tail()
             full = merge_sorted(base, sort_rows(block)) if k else base
             after = sort_rows(change(full))
-            self._install(after, k, counts)
+            if after is full:
+                stats = _merge_stats(self._base_stats, tail_stats)
+            else:
+                stats = version_stats(after)
+            self._install(after, stats, k, counts)
             return full, after
