@@ -1,0 +1,121 @@
+"""Memory per contact and per event: resident set size of an in-process engine as it loads.
+
+Upserts the dataset's contacts, then ingests its events chunk by chunk, sampling this
+process's RSS (after a garbage collection) and the store's own byte count after each chunk.
+Bytes per event is the least-squares slope of RSS over events stored; bytes per contact the
+RSS growth of the contact upload over the contacts. With ``--duckdb`` it also records what
+DuckDB reports for the same data in its own memory. Results:
+``bench/results/memory-<timestamp>.jsonl``.
+
+CLI: ``python -m bench.memory --contacts N --events M [--seconds 600] [--duckdb]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import datagen
+from bench.common import Deadline, ResultWriter, now_s, rss_bytes
+
+
+def _rss() -> int:
+    gc.collect()
+    return rss_bytes()
+
+
+def run(ds: datagen.Dataset, *, seconds: float, shard_bits: int = 20, batch: int = 5000) -> dict[str, Any]:
+    from core.engine import Engine
+
+    deadline = Deadline(seconds)
+    rss_start = _rss()
+    engine = Engine(clock=lambda: ds.now_ms, shard_bits=shard_bits)
+    rss_engine = _rss()
+    t0 = now_s()
+    for docs in datagen.iter_contact_docs(ds, batch):
+        engine.upsert_contacts(docs)
+    contacts_s = now_s() - t0
+    rss_contacts = _rss()
+    points: list[tuple[int, int, int]] = [(0, rss_contacts, int(engine.store.nbytes()))]
+    stored = 0
+    t1 = now_s()
+    every = max(batch, ds.events // 20)  # about 20 samples
+    next_sample = every
+    for docs in datagen.iter_event_docs(ds):
+        for i in range(0, len(docs), batch):
+            stored += engine.ingest(docs[i:i + batch]).accepted
+            if stored >= next_sample or deadline.passed():
+                points.append((stored, _rss(), int(engine.store.nbytes())))
+                next_sample = stored + every
+            if deadline.passed():
+                break
+        if deadline.passed():
+            break
+    if points[-1][0] != stored:
+        points.append((stored, _rss(), int(engine.store.nbytes())))
+    events_s = now_s() - t1
+    ev = np.array([p[0] for p in points], dtype=np.float64)
+    rss = np.array([p[1] for p in points], dtype=np.float64)
+    slope = float(np.polyfit(ev, rss, 1)[0]) if len(points) >= 3 else (
+        float((rss[-1] - rss[0]) / ev[-1]) if ev[-1] else float("nan"))
+    store_bytes = points[-1][2]
+    return {
+        "contacts": ds.contacts, "events": ds.events, "seed": ds.meta["seed"], "events_stored": stored,
+        "complete": stored == ds.events,
+        "rss_start_bytes": rss_start, "rss_engine_bytes": rss_engine, "rss_contacts_bytes": rss_contacts,
+        "rss_end_bytes": points[-1][1],
+        "bytes_per_contact": round((rss_contacts - rss_engine) / max(1, ds.contacts), 1),
+        "bytes_per_event_slope": round(slope, 1),
+        "bytes_per_event_overall": round((points[-1][1] - rss_contacts) / max(1, stored), 1),
+        "store_bytes": store_bytes, "store_bytes_per_event": round(store_bytes / max(1, stored), 1),
+        "contacts_s": round(contacts_s, 3), "events_s": round(events_s, 3),
+        "samples": [{"events": p[0], "rss_bytes": p[1], "store_bytes": p[2]} for p in points],
+    }
+
+
+def duckdb_memory(ds: datagen.Dataset) -> dict[str, Any]:
+    """What DuckDB reports holding for the same dataset (its buffer manager's count)."""
+    from bench import peer_duckdb
+
+    peer = peer_duckdb.load_peer(ds)
+    try:
+        used = peer.con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+        return {"duckdb_memory_bytes": int(used[0] or 0) if used else None,
+                "duckdb_bytes_per_event": round(int(used[0] or 0) / max(1, ds.events), 1) if used else None}
+    finally:
+        peer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.splitlines()[0])
+    ap.add_argument("--contacts", type=int, required=True)
+    ap.add_argument("--events", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--seconds", type=float, default=600.0, help="stop loading after this long")
+    ap.add_argument("--shard-bits", type=int, default=20)
+    ap.add_argument("--duckdb", action="store_true", help="also record DuckDB's memory for the same data")
+    ap.add_argument("--out-dir", default=None)
+    args = ap.parse_args(argv)
+    cfg = datagen.GenConfig(contacts=args.contacts, events=args.events, seed=args.seed)
+    data = Path(args.data) if args.data else datagen.default_data_dir(args.contacts, args.events, args.seed)
+    ds = datagen.ensure_dataset(cfg, data, jsonl=False)
+    rec = run(ds, seconds=args.seconds, shard_bits=args.shard_bits)
+    if args.duckdb:
+        rec.update(duckdb_memory(ds))
+    writer = ResultWriter("memory", args.out_dir)
+    writer.write(rec)
+    print(f"{rec['events_stored']:,} events, {ds.contacts:,} contacts: {rec['bytes_per_event_slope']:.0f} B/event "
+          f"(RSS slope), {rec['store_bytes_per_event']:.0f} B/event (store), {rec['bytes_per_contact']:.0f} B/contact; "
+          f"RSS {rec['rss_end_bytes'] / 2**20:.0f} MiB", file=sys.stderr)
+    print(f"wrote {writer.path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
