@@ -55,13 +55,21 @@ def status_of(exc: BaseException, method: str = "") -> tuple[grpc.StatusCode, st
     return grpc.StatusCode.INTERNAL, f"internal error (ref {ref}); the server log has the details"
 
 
+def _client_gone(exc: Exception, context: grpc.ServicerContext, method: str) -> tuple[grpc.StatusCode, str] | None:
+    """CANCELLED when `exc` only says that the client went away (not a server fault)."""
+    if isinstance(exc, grpc.RpcError) and not context.is_active():
+        log.info("%s: the client cancelled the call", method)
+        return grpc.StatusCode.CANCELLED, "cancelled by the client"
+    return None
+
+
 def _unary_response(fn: Callable[..., Any], method: str) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return fn(self, request, context)
         except Exception as exc:  # every exception becomes a status, nothing escapes raw
-            code, details = status_of(exc, method)
+            code, details = _client_gone(exc, context, method) or status_of(exc, method)
         context.abort(code, details)
 
     return wrapper
@@ -74,7 +82,7 @@ def _streamed_response(fn: Callable[..., Iterator[Any]], method: str) -> Callabl
             yield from fn(self, request, context)
             return
         except Exception as exc:
-            code, details = status_of(exc, method)
+            code, details = _client_gone(exc, context, method) or status_of(exc, method)
         context.abort(code, details)
 
     return wrapper

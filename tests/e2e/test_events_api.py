@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from typing import Any, Iterator
 
 import grpc
@@ -200,6 +202,29 @@ def test_an_oversized_stream_batch_is_refused_naming_it(stub: pb_grpc.SegmentdSt
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.details().startswith("batch.events:") and "message 1" in err.details()
     assert "flood" not in type_keys(stub) and "trickle" in type_keys(stub)
+
+
+def test_a_stream_cancelled_by_the_client_is_not_a_server_error(
+    stub: pb_grpc.SegmentdStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    hold = threading.Event()
+
+    def requests() -> Iterator[pb.StreamEventsRequest]:
+        yield pb.StreamEventsRequest(batch=pb.IngestEventsRequest(events=[event("held", {"email": "h@example.com"})]))
+        hold.wait(10)  # keeps the stream open until the test cancels it
+
+    with caplog.at_level(logging.INFO, logger="segmentd.rpc"):
+        call = stub.StreamEvents.future(requests())
+        deadline = time.monotonic() + 10
+        while "held" not in type_keys(stub) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert call.cancel()
+        hold.set()
+        while not any("cancelled" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "segmentd.rpc"]
+    assert any("cancelled" in m for _, m in messages)
+    assert all(level < logging.ERROR for level, _ in messages)
 
 
 def test_an_empty_stream_stores_nothing(stub: pb_grpc.SegmentdStub) -> None:
