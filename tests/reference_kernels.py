@@ -115,6 +115,9 @@ def in_range(x: float, lo: float, lo_inc: bool, hi: float, hi_inc: bool) -> bool
 
 
 def _marked(n: int, rows, passes) -> list[bool]:
+    """rows None: entry e marks row e."""
+    passes = list(passes)
+    rows = range(len(passes)) if rows is None else rows
     out = [False] * n
     for r, ok in zip(rows, passes):
         if ok:
@@ -153,8 +156,8 @@ def mark_flags(rows, flags, accept_false, accept_true, n) -> list[bool]:
     return _marked(n, rows, [accept_true if f else accept_false for f in flags])
 
 
-def mark_all(rows, n) -> list[bool]:
-    return _marked(n, rows, [True] * len(rows))
+def mark_all(rows, n_entries, n) -> list[bool]:
+    return _marked(n, rows, [True] * n_entries)
 
 
 # ---------------------------------------------------------------- groups

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.kernels import KernelArgumentError
+from core.kernels import KernelArgumentError, readonly
 from core.kernels.jit import jit
 from core.kernels.runs import _lower_bound
 
-_EMPTY_MASK = np.zeros(0, dtype=np.bool_)
+_EMPTY_MASK = readonly(np.zeros(0, dtype=np.bool_), np.bool_)
+
+
+# Runs up to this many rows are scanned branch-free; longer ones are binary searched.
+_SCAN_ROWS = 48
 
 
 @jit
@@ -25,31 +29,40 @@ def _count_in_window(
     m = run_start.shape[0] - 1
     out = np.zeros(m, np.int64)
     for j in range(m):
-        a = _lower_bound(ts_ms, run_start[j], run_start[j + 1], lo_ms)
-        b = _lower_bound(ts_ms, a, run_start[j + 1], hi_ms)
-        if not use_mask:
-            out[j] = b - a
+        a = run_start[j]
+        b = run_start[j + 1]
+        c = 0
+        if b - a <= _SCAN_ROWS:
+            if use_mask:
+                for r in range(a, b):
+                    c += row_mask[r] & (ts_ms[r] >= lo_ms) & (ts_ms[r] < hi_ms)
+            else:
+                for r in range(a, b):
+                    c += (ts_ms[r] >= lo_ms) & (ts_ms[r] < hi_ms)
         else:
-            c = 0
-            for r in range(a, b):
-                if row_mask[r]:
-                    c += 1
-            out[j] = c
+            a = _lower_bound(ts_ms, a, b, lo_ms)
+            b = _lower_bound(ts_ms, a, b, hi_ms)
+            if use_mask:
+                for r in range(a, b):
+                    c += row_mask[r]
+            else:
+                c = b - a
+        out[j] = c
     return out
 
 
 def _mask_args(row_mask: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
     if row_mask is None:
         return _EMPTY_MASK, False
-    row_mask = np.ascontiguousarray(row_mask, dtype=np.bool_)
+    row_mask = readonly(row_mask, np.bool_)
     if row_mask.shape != (n,):
         raise KernelArgumentError("row_mask", f"must have one entry per row ({n})")
     return row_mask, True
 
 
 def _run_args(run_start: np.ndarray, ts_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    run_start = np.ascontiguousarray(run_start, dtype=np.int64)
-    ts_ms = np.ascontiguousarray(ts_ms, dtype=np.int64)
+    run_start = readonly(run_start, np.int64)
+    ts_ms = readonly(ts_ms, np.int64)
     if run_start.ndim != 1 or run_start.shape[0] < 1:
         raise KernelArgumentError("run_start", "must be a one-dimensional array of m+1 offsets")
     if run_start[-1] != ts_ms.shape[0]:
@@ -58,8 +71,8 @@ def _run_args(run_start: np.ndarray, ts_ms: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def _entry_args(entry_row: np.ndarray, entry_value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    entry_row = np.ascontiguousarray(entry_row, dtype=np.int32)
-    entry_value = np.ascontiguousarray(entry_value, dtype=np.float64)
+    entry_row = readonly(entry_row, np.int32)
+    entry_value = readonly(entry_value, np.float64)
     if entry_row.shape != entry_value.shape or entry_row.ndim != 1:
         raise KernelArgumentError("entry_value", "must have one value per entry row")
     return entry_row, entry_value

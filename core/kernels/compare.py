@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.kernels import KernelArgumentError
+from core.kernels import KernelArgumentError, readonly
 from core.kernels.filters import _in_range, _in_sorted
 from core.kernels.jit import jit
 
@@ -34,20 +34,16 @@ def _select_runs(
     want: bool,
 ) -> np.ndarray:
     m = values.shape[0]
-    keep = np.empty(m, np.bool_)
+    out = np.empty(m, np.uint32)
     k = 0
     for j in range(m):
-        h = _holds(values[j], lo, lo_inc, hi, hi_inc, excluded) == want
-        keep[j] = h
-        if h:
-            k += 1
-    out = np.empty(k, np.uint32)
-    i = 0
-    for j in range(m):
-        if keep[j]:
-            out[i] = run_contact[j]
-            i += 1
-    return out
+        x = values[j]
+        h = ((x >= lo) if lo_inc else (x > lo)) & ((x <= hi) if hi_inc else (x < hi))
+        if excluded.shape[0] and h:
+            h = not _in_sorted(x, excluded)
+        out[k] = run_contact[j]  # kept only when k advances (branch-free compaction)
+        k += h == want
+    return out[:k].copy()
 
 
 def select_runs(
@@ -61,11 +57,11 @@ def select_runs(
     want: bool = True,
 ) -> np.ndarray:
     """Contacts (uint32, in run order) whose value holds the comparison (want=True) or does not."""
-    run_contact = np.ascontiguousarray(run_contact, dtype=np.uint32)
-    values = np.ascontiguousarray(values, dtype=np.float64)
+    run_contact = readonly(run_contact, np.uint32)
+    values = readonly(values, np.float64)
     if run_contact.shape != values.shape or values.ndim != 1:
         raise KernelArgumentError("values", "must have one value per run")
-    excluded = np.unique(np.ascontiguousarray(excluded, dtype=np.float64))
+    excluded = readonly(np.unique(np.asarray(excluded, np.float64)), np.float64)
     return _select_runs(run_contact, values, float(lo), bool(lo_inc), float(hi), bool(hi_inc), excluded, bool(want))
 
 
@@ -81,6 +77,6 @@ def _holds_each(
 
 def holds_each(values: np.ndarray, lo: float, lo_inc: bool, hi: float, hi_inc: bool, excluded: np.ndarray) -> np.ndarray:
     """Per value: whether it holds the comparison."""
-    values = np.ascontiguousarray(values, dtype=np.float64)
-    excluded = np.unique(np.ascontiguousarray(excluded, dtype=np.float64))
+    values = readonly(values, np.float64)
+    excluded = readonly(np.unique(np.asarray(excluded, np.float64)), np.float64)
     return _holds_each(values, float(lo), bool(lo_inc), float(hi), bool(hi_inc), excluded)

@@ -2,8 +2,8 @@
 
 A column is COO: entry e holds a value for row `rows[e]` (int32 ascending). Every kernel
 sets out[rows[e]] = True for each entry that passes and never clears a mark, so calling
-several kernels on one `out` is "at least one value passes". To mark entries rather than
-rows, pass rows = arange(len(values)).
+several kernels on one `out` is "at least one value passes". A dense column (entry e is
+row e) and entry-level marking pass rows=None.
 
 Numeric tests are a closed/open range [lo, hi] plus a sorted set membership; NaN (a string
 that is not a number) passes nothing.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.kernels import KernelArgumentError
+from core.kernels import KernelArgumentError, readonly
 from core.kernels.jit import jit
 
 
@@ -42,18 +42,35 @@ def _in_sorted(x: float, values: np.ndarray) -> bool:
     return lo < values.shape[0] and values[lo] == x
 
 
+# Each marking kernel has two loops: `dense` (entry e is row e: branch-free, vectorised)
+# and scattered (entry e marks row rows[e]).
+
+
 @jit
 def _mark_range(
-    rows: np.ndarray, values: np.ndarray, lo: float, lo_inc: bool, hi: float, hi_inc: bool, out: np.ndarray
+    rows: np.ndarray,
+    dense: bool,
+    values: np.ndarray,
+    lo: float,
+    lo_inc: bool,
+    hi: float,
+    hi_inc: bool,
+    out: np.ndarray,
 ) -> None:
-    for e in range(rows.shape[0]):
-        if _in_range(values[e], lo, lo_inc, hi, hi_inc):
-            out[rows[e]] = True
+    if dense:
+        for e in range(values.shape[0]):
+            x = values[e]
+            out[e] |= ((x >= lo) if lo_inc else (x > lo)) & ((x <= hi) if hi_inc else (x < hi))
+    else:
+        for e in range(values.shape[0]):
+            if _in_range(values[e], lo, lo_inc, hi, hi_inc):
+                out[rows[e]] = True
 
 
 @jit
 def _mark_range_coded(
     rows: np.ndarray,
+    dense: bool,
     codes: np.ndarray,
     code_value: np.ndarray,
     lo: float,
@@ -63,83 +80,118 @@ def _mark_range_coded(
     out: np.ndarray,
 ) -> None:
     nc = code_value.shape[0]
-    for e in range(rows.shape[0]):
+    for e in range(codes.shape[0]):
         c = codes[e]
         if 0 <= c < nc and _in_range(code_value[c], lo, lo_inc, hi, hi_inc):
-            out[rows[e]] = True
+            out[e if dense else rows[e]] = True
 
 
 @jit
-def _mark_set(rows: np.ndarray, values: np.ndarray, members: np.ndarray, negate: bool, out: np.ndarray) -> None:
-    for e in range(rows.shape[0]):
+def _mark_set(
+    rows: np.ndarray, dense: bool, values: np.ndarray, members: np.ndarray, negate: bool, out: np.ndarray
+) -> None:
+    if dense and members.shape[0] == 1:
+        v = members[0]
+        for e in range(values.shape[0]):
+            x = values[e]
+            out[e] |= (x == x) & ((x == v) != negate)
+        return
+    for e in range(values.shape[0]):
         x = values[e]
         if x == x and _in_sorted(x, members) != negate:
-            out[rows[e]] = True
+            out[e if dense else rows[e]] = True
 
 
 @jit
 def _mark_set_coded(
-    rows: np.ndarray, codes: np.ndarray, code_value: np.ndarray, members: np.ndarray, negate: bool, out: np.ndarray
+    rows: np.ndarray,
+    dense: bool,
+    codes: np.ndarray,
+    code_value: np.ndarray,
+    members: np.ndarray,
+    negate: bool,
+    out: np.ndarray,
 ) -> None:
     nc = code_value.shape[0]
-    for e in range(rows.shape[0]):
+    for e in range(codes.shape[0]):
         c = codes[e]
         if 0 <= c < nc:
             x = code_value[c]
             if x == x and _in_sorted(x, members) != negate:
+                out[e if dense else rows[e]] = True
+
+
+@jit
+def _mark_code(rows: np.ndarray, dense: bool, codes: np.ndarray, code: int, negate: bool, out: np.ndarray) -> None:
+    if dense:
+        for e in range(codes.shape[0]):
+            out[e] |= (codes[e] == code) != negate
+    else:
+        for e in range(codes.shape[0]):
+            if (codes[e] == code) != negate:
                 out[rows[e]] = True
 
 
 @jit
-def _mark_code(rows: np.ndarray, codes: np.ndarray, code: int, negate: bool, out: np.ndarray) -> None:
-    for e in range(rows.shape[0]):
-        if (codes[e] == code) != negate:
-            out[rows[e]] = True
-
-
-@jit
-def _mark_code_table(rows: np.ndarray, codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+def _mark_code_table(rows: np.ndarray, dense: bool, codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     nt = table.shape[0]
-    for e in range(rows.shape[0]):
+    for e in range(codes.shape[0]):
         c = codes[e]
         if 0 <= c < nt and table[c]:
-            out[rows[e]] = True
+            out[e if dense else rows[e]] = True
 
 
 @jit
-def _mark_flags(rows: np.ndarray, flags: np.ndarray, accept_false: bool, accept_true: bool, out: np.ndarray) -> None:
-    for e in range(rows.shape[0]):
+def _mark_flags(
+    rows: np.ndarray, dense: bool, flags: np.ndarray, accept_false: bool, accept_true: bool, out: np.ndarray
+) -> None:
+    for e in range(flags.shape[0]):
         if accept_true if flags[e] != 0 else accept_false:
-            out[rows[e]] = True
+            out[e if dense else rows[e]] = True
 
 
 @jit
-def _mark_all(rows: np.ndarray, out: np.ndarray) -> None:
-    for e in range(rows.shape[0]):
-        out[rows[e]] = True
+def _mark_all(rows: np.ndarray, n_entries: int, dense: bool, out: np.ndarray) -> None:
+    if dense:
+        for e in range(n_entries):
+            out[e] = True
+    else:
+        for e in range(n_entries):
+            out[rows[e]] = True
 
 
-def _rows(rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> np.ndarray:
-    rows = np.ascontiguousarray(rows, dtype=np.int32)
-    if rows.shape != values.shape:
-        raise KernelArgumentError("rows", "must have one row per value")
-    if out.dtype != np.bool_ or not out.flags.c_contiguous or not out.flags.writeable:
+_NO_ROWS = readonly(np.zeros(0, np.int32), np.int32)
+
+
+def _rows(rows: np.ndarray | None, n_entries: int, out: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(rows, dense): rows None means entry e marks row e."""
+    if out.dtype != np.bool_ or out.ndim != 1 or not out.flags.c_contiguous or not out.flags.writeable:
         raise KernelArgumentError("out", "must be a writeable C-contiguous bool array")
-    if rows.shape[0] and (rows[0] < 0 or rows[-1] >= out.shape[0]):
+    if rows is None:
+        if n_entries > out.shape[0]:
+            raise KernelArgumentError("out", "needs one flag per entry")
+        return _NO_ROWS, True
+    rows = readonly(rows, np.int32)
+    if rows.shape != (n_entries,):
+        raise KernelArgumentError("rows", "must have one row per value")
+    if n_entries and (rows[0] < 0 or rows[-1] >= out.shape[0]):
         raise KernelArgumentError("rows", "out of range of out")
-    return rows
+    return rows, False
 
 
 def mark_range(
-    rows: np.ndarray, values: np.ndarray, lo: float, lo_inc: bool, hi: float, hi_inc: bool, out: np.ndarray
+    rows: np.ndarray | None, values: np.ndarray, lo: float, lo_inc: bool, hi: float, hi_inc: bool, out: np.ndarray
 ) -> None:
-    """Mark rows with a float64 value in the range (lo, hi; *_inc: bound included)."""
-    values = np.ascontiguousarray(values, dtype=np.float64)
-    _mark_range(_rows(rows, values, out), values, float(lo), bool(lo_inc), float(hi), bool(hi_inc), out)
+    """Mark rows with a float64 value in the range (lo, hi; *_inc: bound included).
+
+    `rows` (int32 ascending) gives each entry's row; None: entry e is row e."""
+    values = readonly(values, np.float64)
+    r, dense = _rows(rows, values.shape[0], out)
+    _mark_range(r, dense, values, float(lo), bool(lo_inc), float(hi), bool(hi_inc), out)
 
 
 def mark_range_coded(
-    rows: np.ndarray,
+    rows: np.ndarray | None,
     codes: np.ndarray,
     code_value: np.ndarray,
     lo: float,
@@ -149,52 +201,63 @@ def mark_range_coded(
     out: np.ndarray,
 ) -> None:
     """Mark rows whose string code's numeric value (code_value[code], NaN: none) is in range."""
-    codes = np.ascontiguousarray(codes, dtype=np.int32)
-    code_value = np.ascontiguousarray(code_value, dtype=np.float64)
-    _mark_range_coded(
-        _rows(rows, codes, out), codes, code_value, float(lo), bool(lo_inc), float(hi), bool(hi_inc), out
-    )
+    codes = readonly(codes, np.int32)
+    code_value = readonly(code_value, np.float64)
+    r, dense = _rows(rows, codes.shape[0], out)
+    _mark_range_coded(r, dense, codes, code_value, float(lo), bool(lo_inc), float(hi), bool(hi_inc), out)
 
 
 def _members(members: np.ndarray) -> np.ndarray:
-    return np.unique(np.ascontiguousarray(members, dtype=np.float64))
+    return readonly(np.unique(np.asarray(members, np.float64)), np.float64)
 
 
-def mark_set(rows: np.ndarray, values: np.ndarray, members: np.ndarray, negate: bool, out: np.ndarray) -> None:
+def mark_set(rows: np.ndarray | None, values: np.ndarray, members: np.ndarray, negate: bool, out: np.ndarray) -> None:
     """Mark rows with a non-NaN value in `members` (not in it, when negate)."""
-    values = np.ascontiguousarray(values, dtype=np.float64)
-    _mark_set(_rows(rows, values, out), values, _members(members), bool(negate), out)
+    values = readonly(values, np.float64)
+    r, dense = _rows(rows, values.shape[0], out)
+    _mark_set(r, dense, values, _members(members), bool(negate), out)
 
 
 def mark_set_coded(
-    rows: np.ndarray, codes: np.ndarray, code_value: np.ndarray, members: np.ndarray, negate: bool, out: np.ndarray
+    rows: np.ndarray | None,
+    codes: np.ndarray,
+    code_value: np.ndarray,
+    members: np.ndarray,
+    negate: bool,
+    out: np.ndarray,
 ) -> None:
     """As mark_set, on the numeric values of string codes."""
-    codes = np.ascontiguousarray(codes, dtype=np.int32)
-    code_value = np.ascontiguousarray(code_value, dtype=np.float64)
-    _mark_set_coded(_rows(rows, codes, out), codes, code_value, _members(members), bool(negate), out)
+    codes = readonly(codes, np.int32)
+    code_value = readonly(code_value, np.float64)
+    r, dense = _rows(rows, codes.shape[0], out)
+    _mark_set_coded(r, dense, codes, code_value, _members(members), bool(negate), out)
 
 
-def mark_code(rows: np.ndarray, codes: np.ndarray, code: int, negate: bool, out: np.ndarray) -> None:
+def mark_code(rows: np.ndarray | None, codes: np.ndarray, code: int, negate: bool, out: np.ndarray) -> None:
     """Mark rows with a code equal to `code` (different from it, when negate)."""
-    codes = np.ascontiguousarray(codes, dtype=np.int32)
-    _mark_code(_rows(rows, codes, out), codes, int(code), bool(negate), out)
+    codes = readonly(codes, np.int32)
+    r, dense = _rows(rows, codes.shape[0], out)
+    _mark_code(r, dense, codes, int(code), bool(negate), out)
 
 
-def mark_code_table(rows: np.ndarray, codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+def mark_code_table(rows: np.ndarray | None, codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     """Mark rows whose code c has table[c] True (codes beyond the table pass nothing)."""
-    codes = np.ascontiguousarray(codes, dtype=np.int32)
-    table = np.ascontiguousarray(table, dtype=np.bool_)
-    _mark_code_table(_rows(rows, codes, out), codes, table, out)
+    codes = readonly(codes, np.int32)
+    table = readonly(table, np.bool_)
+    r, dense = _rows(rows, codes.shape[0], out)
+    _mark_code_table(r, dense, codes, table, out)
 
 
-def mark_flags(rows: np.ndarray, flags: np.ndarray, accept_false: bool, accept_true: bool, out: np.ndarray) -> None:
+def mark_flags(
+    rows: np.ndarray | None, flags: np.ndarray, accept_false: bool, accept_true: bool, out: np.ndarray
+) -> None:
     """Mark rows whose boolean (int8 0/1) is accepted."""
-    flags = np.ascontiguousarray(flags, dtype=np.int8)
-    _mark_flags(_rows(rows, flags, out), flags, bool(accept_false), bool(accept_true), out)
+    flags = readonly(flags, np.int8)
+    r, dense = _rows(rows, flags.shape[0], out)
+    _mark_flags(r, dense, flags, bool(accept_false), bool(accept_true), out)
 
 
-def mark_all(rows: np.ndarray, out: np.ndarray) -> None:
-    """Mark every row that has an entry."""
-    rows = np.ascontiguousarray(rows, dtype=np.int32)
-    _mark_all(_rows(rows, rows, out), out)
+def mark_all(rows: np.ndarray | None, n_entries: int, out: np.ndarray) -> None:
+    """Mark the row of every one of `n_entries` entries."""
+    r, dense = _rows(rows, int(n_entries), out)
+    _mark_all(r, int(n_entries), dense, out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.kernels import KernelArgumentError
+from core.kernels import KernelArgumentError, readonly
 from core.kernels.jit import jit
 
 
@@ -27,10 +27,10 @@ def _entry_keys(rows: np.ndarray, ordinals: np.ndarray, use_ordinals: bool) -> n
 
 def entry_keys(rows: np.ndarray, ordinals: np.ndarray | None) -> np.ndarray:
     """Per entry: the key of the element it lies in (ordinals None: the row is the element)."""
-    rows = np.ascontiguousarray(rows, dtype=np.int32)
+    rows = readonly(rows, np.int32)
     if ordinals is None:
-        return _entry_keys(rows, np.zeros(0, np.int32), False)
-    ordinals = np.ascontiguousarray(ordinals, dtype=np.int32)
+        return _entry_keys(rows, readonly(np.zeros(0, np.int32), np.int32), False)
+    ordinals = readonly(ordinals, np.int32)
     if ordinals.shape != rows.shape:
         raise KernelArgumentError("ordinals", "must have one ordinal per row entry")
     if ordinals.shape[0] and ordinals.min() < 0:
@@ -59,10 +59,10 @@ def _unique_keys(keys: np.ndarray, mask: np.ndarray, use_mask: bool) -> np.ndarr
 
 def unique_keys(keys: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Sorted unique keys of the entries passing `mask` (None: all)."""
-    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    keys = readonly(keys, np.int64)
     if mask is None:
-        return _unique_keys(keys, np.zeros(0, np.bool_), False)
-    mask = np.ascontiguousarray(mask, dtype=np.bool_)
+        return _unique_keys(keys, readonly(np.zeros(0, np.bool_), np.bool_), False)
+    mask = readonly(mask, np.bool_)
     if mask.shape != keys.shape:
         raise KernelArgumentError("mask", "must have one flag per key")
     return _unique_keys(keys, mask, True)
@@ -96,7 +96,7 @@ def _merge_sorted(a: np.ndarray, b: np.ndarray, mode: int) -> np.ndarray:
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.ascontiguousarray(a, dtype=np.int64), np.ascontiguousarray(b, dtype=np.int64)
+    return readonly(a, np.int64), readonly(b, np.int64)
 
 
 def intersect_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -139,7 +139,7 @@ def lift_keys(child: np.ndarray, parent: np.ndarray, selected: np.ndarray) -> np
     child, parent = _pair(child, parent)
     if child.shape != parent.shape:
         raise KernelArgumentError("parent", "must have one key per child key")
-    return _lift_keys(child, parent, np.ascontiguousarray(selected, dtype=np.int64))
+    return _lift_keys(child, parent, readonly(selected, np.int64))
 
 
 @jit
@@ -150,7 +150,7 @@ def _mark_key_rows(keys: np.ndarray, out: np.ndarray) -> None:
 
 def mark_key_rows(keys: np.ndarray, out: np.ndarray) -> None:
     """Mark the row of every key."""
-    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    keys = readonly(keys, np.int64)
     if keys.shape[0] and (keys.min() < 0 or (keys.max() >> 32) >= out.shape[0]):
         raise KernelArgumentError("keys", "row out of range of out")
     _mark_key_rows(keys, out)

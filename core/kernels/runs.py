@@ -9,32 +9,35 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.kernels import KernelArgumentError
+from core.kernels import KernelArgumentError, readonly
 from core.kernels.jit import jit
 
 
 @jit
 def _contact_runs(contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = contact.shape[0]
-    m = 0
-    for i in range(n):
-        if i == 0 or contact[i] != contact[i - 1]:
-            m += 1
+    m = 1 if n > 0 else 0
+    for i in range(1, n):
+        m += contact[i] != contact[i - 1]
     run_contact = np.empty(m, np.uint32)
     run_start = np.empty(m + 1, np.int64)
-    j = 0
-    for i in range(n):
-        if i == 0 or contact[i] != contact[i - 1]:
+    run_start[m] = n
+    if n == 0:
+        return run_contact, run_start
+    run_contact[0] = contact[0]
+    run_start[0] = 0
+    j = 1
+    for i in range(1, n):
+        if contact[i] != contact[i - 1]:
             run_contact[j] = contact[i]
             run_start[j] = i
             j += 1
-    run_start[m] = n
     return run_contact, run_start
 
 
 def contact_runs(contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(run_contact uint32[m], run_start int64[m+1]) of a contact-sorted uint32 column."""
-    contact = np.ascontiguousarray(contact, dtype=np.uint32)
+    contact = readonly(contact, np.uint32)
     if contact.ndim != 1:
         raise KernelArgumentError("contact", "must be one-dimensional")
     return _contact_runs(contact)
@@ -60,4 +63,4 @@ def _lower_bound(ts: np.ndarray, a: int, b: int, x: int) -> int:
 
 def lower_bound(ts: np.ndarray, a: int, b: int, x: int) -> int:
     """First index in [a, b) whose value is >= x, in an ascending slice; b when none."""
-    return int(_lower_bound(np.ascontiguousarray(ts), int(a), int(b), int(x)))
+    return int(_lower_bound(readonly(ts, np.int64), int(a), int(b), int(x)))

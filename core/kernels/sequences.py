@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.kernels import KernelArgumentError
+from core.kernels import KernelArgumentError, readonly
 from core.kernels.aggregates import _mask_args, _run_args
 from core.kernels.jit import jit
 from core.kernels.runs import _lower_bound
@@ -96,7 +96,7 @@ def streak_units(
     """Per run: how many of the units [bounds_ms[u], bounds_ms[u+1]) hold a row passing the mask."""
     run_start, ts_ms = _run_args(run_start, ts_ms)
     mask, use = _mask_args(row_mask, ts_ms.shape[0])
-    bounds_ms = np.ascontiguousarray(bounds_ms, dtype=np.int64)
+    bounds_ms = readonly(bounds_ms, np.int64)
     if bounds_ms.ndim != 1 or np.any(np.diff(bounds_ms) <= 0):
         raise KernelArgumentError("bounds_ms", "must be strictly ascending")
     return _streak_units(run_start, ts_ms, mask, use, bounds_ms)

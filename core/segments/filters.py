@@ -18,6 +18,7 @@ import numpy as np
 from core.columns import NO_ITEM, Kind, PathColumn, StringDictionary
 from core.kernels import filters as fk
 from core.kernels import groups as gk
+from core.segments.derived import dense_rows
 from core.segments.plan import Filter
 from core.segments.strings import code_table
 
@@ -77,9 +78,10 @@ def mark_values(
     value: Any,
     dictionary: StringDictionary,
     out: np.ndarray,
-    rows_of: Callable[[PathColumn], np.ndarray],
+    rows_of: Callable[[PathColumn], np.ndarray | None],
 ) -> None:
-    """Marks in `out` the targets (`rows_of(col)` per entry) of every entry passing `op value`.
+    """Marks in `out` the targets (`rows_of(col)` per entry; None: entry e is target e) of
+    every entry passing `op value`.
 
     `op` is a value op (not exists/not_exists/any)."""
     num, text, flags = cols.get(Kind.NUM), cols.get(Kind.STR), cols.get(Kind.BOOL)
@@ -120,7 +122,7 @@ def mark_values(
             code = dictionary.lookup(value)
             if code is None:
                 if op == "ne":  # every string differs from one nobody used
-                    fk.mark_all(rows_of(text), out)
+                    fk.mark_all(rows_of(text), len(text), out)
                 return
             fk.mark_code(rows_of(text), text.values, code, op == "ne", out)
         elif op in _NUM_RANGES:
@@ -135,7 +137,7 @@ def _mark_num_range(
     rng: tuple[float, bool, float, bool],
     dictionary: StringDictionary,
     out: np.ndarray,
-    rows_of: Callable[[PathColumn], np.ndarray],
+    rows_of: Callable[[PathColumn], np.ndarray | None],
 ) -> None:
     if num is not None:
         fk.mark_range(rows_of(num), num.values, *rng, out)
@@ -151,7 +153,7 @@ def _mark_set_op(
     values: tuple[Any, ...],
     dictionary: StringDictionary,
     out: np.ndarray,
-    rows_of: Callable[[PathColumn], np.ndarray],
+    rows_of: Callable[[PathColumn], np.ndarray | None],
 ) -> None:
     """in / not_in. not_in holds for a value of a kind some listed value has (numbers and
     numeric strings for numbers) that equals none of them."""
@@ -185,14 +187,10 @@ def _mark_set_op(
     fk.mark_code_table(rows_of(text), text.values, table, out)
 
 
-def _rows(col: PathColumn) -> np.ndarray:
-    return col.row
-
-
 def _exists_rows(view: ColumnSource, path: str) -> np.ndarray:
     out = np.zeros(len(view), dtype=np.bool_)
     for col in columns_at(view, path).values():
-        fk.mark_all(col.row, out)
+        fk.mark_all(dense_rows(col, len(view)), len(col), out)
     return out
 
 
@@ -206,7 +204,8 @@ def filter_mask(view: ColumnSource, f: Filter, dictionary: StringDictionary) -> 
     if f.op == "any":
         gk.mark_key_rows(_any_keys(view, f.param, f.where, dictionary), out)
         return out
-    mark_values(columns_at(view, f.param), f.op, f.value, dictionary, out, _rows)
+    n = len(view)
+    mark_values(columns_at(view, f.param), f.op, f.value, dictionary, out, lambda col: dense_rows(col, n))
     return out
 
 
@@ -288,5 +287,5 @@ def _all_elements(view: ColumnSource, path: str) -> np.ndarray:
     return keys
 
 
-def _entry_index(col: PathColumn) -> np.ndarray:
-    return np.arange(len(col), dtype=np.int32)
+def _entry_index(col: PathColumn) -> None:
+    return None  # entry-level marks: entry e is flag e

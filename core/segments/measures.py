@@ -10,17 +10,14 @@ A contact without rows has `absent_value` (0 for count, sum and distinct; none o
 from __future__ import annotations
 
 import math
-import threading
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable
 
 import numpy as np
 
 from core import periods
 from core.columns import NO_ITEM, Kind, PathColumn, StringDictionary
-from core.kernels import aggregates, compare, runs, sequences
+from core.kernels import aggregates, compare, sequences
+from core.segments import derived
 from core.segments.filters import ColumnSource, columns_at, row_mask
 from core.segments.plan import Cmp, EventCond
 
@@ -110,38 +107,12 @@ def plan_event(cond: EventCond, now_ms: int, tz: str) -> EventPlan:
     return EventPlan(cond, now_ms, int(lo), int(hi), test, absent, bounds)
 
 
-# ------------------------------------------------------------- derived arrays, cached
-
-class _DerivedCache:
-    """Arrays derived from immutable column arrays, kept while those arrays live."""
-
-    def __init__(self, capacity: int) -> None:
-        self._lock = threading.Lock()
-        self._items: OrderedDict[Hashable, tuple[list[weakref.ref], Any]] = OrderedDict()
-        self._capacity = capacity
-
-    def get(self, key: Hashable, sources: list[np.ndarray], build: Callable[[], Any]) -> Any:
-        full = (key, tuple(id(s) for s in sources))
-        with self._lock:
-            hit = self._items.get(full)
-            if hit is not None and all(r() is s for r, s in zip(hit[0], sources)):
-                self._items.move_to_end(full)
-                return hit[1]
-        value = build()
-        with self._lock:
-            self._items[full] = ([weakref.ref(s) for s in sources], value)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-        return value
-
-
-_cache = _DerivedCache(4096)
+# ------------------------------------------------------------- derived arrays
 
 
 def contact_runs(view: ColumnSource) -> tuple[np.ndarray, np.ndarray]:
     """(run_contact, run_start) of a contact-sorted table version (cached per version)."""
-    contact = view.contact  # type: ignore[attr-defined]
-    return _cache.get("runs", [contact], lambda: runs.contact_runs(contact))
+    return derived.contact_runs(view.contact)  # type: ignore[attr-defined]
 
 
 def _document_order(cols: list[PathColumn], path: str) -> np.ndarray | None:
@@ -178,7 +149,7 @@ def numeric_entries(view: ColumnSource, path: str, dictionary: StringDictionary)
         return np.ascontiguousarray(rows), np.ascontiguousarray(values)
 
     sources = [text.row, text.values] + ([num.row] if num is not None else [])
-    return _cache.get(("numeric", path), sources, build)
+    return derived.cache.get(("numeric", path), sources, build)
 
 
 def _distinct_streams(view: ColumnSource, path: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -190,7 +161,7 @@ def _distinct_streams(view: ColumnSource, path: str) -> list[tuple[np.ndarray, n
         if kind == Kind.NUM:
             out.append((col.row, col.values))
         else:
-            keys = _cache.get(("keys", path), [col.values], lambda c=col: c.values.astype(np.float64))
+            keys = derived.cache.get(("keys", path), [col.values], lambda c=col: c.values.astype(np.float64))
             out.append((col.row, keys))
     return out
 

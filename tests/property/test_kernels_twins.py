@@ -128,51 +128,69 @@ def codes_and_table(t, data):
     return np.array(codes, np.int32), np.array(code_value, np.float64)
 
 
+def targets(t, dense):
+    """(rows, n): the table's entry rows, or None (entry e is row e) over one flag per entry."""
+    if dense:
+        return None, len(t["entry_row"])
+    return t["entry_row"], len(t["ts"])
+
+
 @BOUNDED
-@given(tables(), RANGES, st.data())
-def test_mark_range(t, rng, data):
-    n = len(t["ts"])
+@given(tables(), RANGES, st.booleans(), st.data())
+def test_mark_range(t, rng, dense, data):
+    rows, n = targets(t, dense)
     out = np.zeros(n, bool)
-    filters.mark_range(t["entry_row"], t["values"], *rng, out)
-    assert out.tolist() == ref.mark_range(t["entry_row"], t["values"], *rng, n)
+    filters.mark_range(rows, t["values"], *rng, out)
+    assert out.tolist() == ref.mark_range(rows, t["values"], *rng, n)
     codes, code_value = codes_and_table(t, data)
     out = np.zeros(n, bool)
-    filters.mark_range_coded(t["entry_row"], codes, code_value, *rng, out)
-    assert out.tolist() == ref.mark_range_coded(t["entry_row"], codes, code_value, *rng, n)
+    filters.mark_range_coded(rows, codes, code_value, *rng, out)
+    assert out.tolist() == ref.mark_range_coded(rows, codes, code_value, *rng, n)
 
 
 @BOUNDED
-@given(tables(), st.lists(NUM.filter(lambda v: not math.isnan(v)), max_size=4), st.booleans(), st.data())
-def test_mark_set(t, members, negate, data):
-    n = len(t["ts"])
+@given(tables(), st.lists(NUM.filter(lambda v: not math.isnan(v)), max_size=4), st.booleans(), st.booleans(), st.data())
+def test_mark_set(t, members, negate, dense, data):
+    rows, n = targets(t, dense)
     out = np.zeros(n, bool)
-    filters.mark_set(t["entry_row"], t["values"], np.array(members), negate, out)
-    assert out.tolist() == ref.mark_set(t["entry_row"], t["values"], members, negate, n)
+    filters.mark_set(rows, t["values"], np.array(members), negate, out)
+    assert out.tolist() == ref.mark_set(rows, t["values"], members, negate, n)
     codes, code_value = codes_and_table(t, data)
     out = np.zeros(n, bool)
-    filters.mark_set_coded(t["entry_row"], codes, code_value, np.array(members), negate, out)
-    assert out.tolist() == ref.mark_set_coded(t["entry_row"], codes, code_value, members, negate, n)
+    filters.mark_set_coded(rows, codes, code_value, np.array(members), negate, out)
+    assert out.tolist() == ref.mark_set_coded(rows, codes, code_value, members, negate, n)
 
 
 @BOUNDED
-@given(tables(), st.integers(0, 6), st.booleans(), st.lists(st.booleans(), max_size=6), st.data())
-def test_mark_codes_flags_all(t, code, negate, table, data):
-    n = len(t["ts"])
+@given(tables(), st.integers(0, 6), st.booleans(), st.lists(st.booleans(), max_size=6), st.booleans(), st.data())
+def test_mark_codes_flags_all(t, code, negate, table, dense, data):
+    rows, n = targets(t, dense)
     codes, _ = codes_and_table(t, data)
     out = np.zeros(n, bool)
-    filters.mark_code(t["entry_row"], codes, code, negate, out)
-    assert out.tolist() == ref.mark_code(t["entry_row"], codes, code, negate, n)
+    filters.mark_code(rows, codes, code, negate, out)
+    assert out.tolist() == ref.mark_code(rows, codes, code, negate, n)
     out = np.zeros(n, bool)
-    filters.mark_code_table(t["entry_row"], codes, np.array(table, bool), out)
-    assert out.tolist() == ref.mark_code_table(t["entry_row"], codes, table, n)
+    filters.mark_code_table(rows, codes, np.array(table, bool), out)
+    assert out.tolist() == ref.mark_code_table(rows, codes, table, n)
     flags = (codes % 2).astype(np.int8)
     accept = data.draw(st.tuples(st.booleans(), st.booleans()))
     out = np.zeros(n, bool)
-    filters.mark_flags(t["entry_row"], flags, *accept, out)
-    assert out.tolist() == ref.mark_flags(t["entry_row"], flags, *accept, n)
+    filters.mark_flags(rows, flags, *accept, out)
+    assert out.tolist() == ref.mark_flags(rows, flags, *accept, n)
     out = np.zeros(n, bool)
-    filters.mark_all(t["entry_row"], out)
-    assert out.tolist() == ref.mark_all(t["entry_row"], n)
+    filters.mark_all(rows, len(codes), out)
+    assert out.tolist() == ref.mark_all(rows, len(codes), n)
+
+
+@BOUNDED
+@given(tables(), st.booleans(), st.data())
+def test_marks_accumulate(t, dense, data):
+    """Marks are only ever added: a second kernel on the same flags keeps the first one's."""
+    rows, n = targets(t, dense)
+    first = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool)
+    out = first.copy()
+    filters.mark_set(rows, t["values"], np.array([1.0]), False, out)
+    assert np.all(out[first])
 
 
 KEYS = st.lists(st.integers(0, 2**40), max_size=12)
