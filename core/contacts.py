@@ -37,6 +37,8 @@ STATE_FORMAT = 1
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
+_CONTACT_ID = IdKind.CONTACT_ID  # enum members as module constants: hot paths compare them
+_KEY = IdKind.KEY
 
 
 @dataclass(slots=True)
@@ -210,15 +212,15 @@ class ContactBook:
 
     def find(self, ident: Identifier) -> int | None:
         """The contact holding `ident`; for a contactId, that id if the contact exists."""
-        if ident.kind is IdKind.CONTACT_ID:
+        if ident.kind is _CONTACT_ID:
             cid = int(ident.value)
             return cid if self.exists(cid) else None
-        owners = self._owner.get(_slot(ident))
+        owners = self._owner.get((ident.kind, ident.key_name))
         return None if owners is None else owners.get(ident.value)
 
     def value_of(self, contact_id: int, kind: IdKind, key_name: str = "") -> str | None:
         """The contact's identifier of a single-valued kind (KEY: of that key name), or None."""
-        values = self._single.get((kind, key_name if kind is IdKind.KEY else ""))
+        values = self._single.get((kind, key_name if kind is _KEY else ""))
         return None if values is None else values.get(contact_id)
 
     def get(self, contact_id: int) -> Contact:
@@ -300,7 +302,7 @@ class ContactBook:
 
     def _put(self, contact_id: int, ident: Identifier) -> None:
         """Gives a free identifier to a contact (a single-valued slot must be empty)."""
-        slot = _slot(ident)
+        slot = (ident.kind, ident.key_name)
         self._owner.setdefault(slot, {})[ident.value] = contact_id
         if ident.kind in MULTI_VALUED:
             self._multi.setdefault(ident.kind, {}).setdefault(contact_id, []).append(ident.value)
@@ -378,9 +380,11 @@ class ContactBook:
         self._created_ms[cid] = now_ms
         self._source[cid] = code
         for ident in idents:
-            if ident.kind is not IdKind.CONTACT_ID and self.can_attach(cid, ident):
-                if self.find(ident) is None:
-                    self._put(cid, ident)
+            if ident.kind is _CONTACT_ID or self.find(ident) is not None:
+                continue
+            if ident.kind in SINGLE_VALUED and self.value_of(cid, ident.kind, ident.key_name) is not None:
+                continue
+            self._put(cid, ident)
         self._set_fields(cid, updates)
         return cid
 
@@ -547,26 +551,40 @@ class ContactBook:
         for entry in state["identifiers"]:
             kind = IdKind(entry["kind"])
             name = str(entry["key_name"])
-            ids = np.asarray(entry["ids"], dtype=np.int64).tolist()
+            ids_arr = np.asarray(entry["ids"], dtype=np.int64)
             values = list(entry["values"])
-            if len(ids) != len(values):
-                raise ValueError(f"{kind.value}: ids and values differ in length")
+            if len(ids_arr) != len(values) or not book._all_alive(ids_arr):
+                raise ValueError(f"{kind.value}: ids and values do not match live contacts")
+            if not all(type(v) is str and v for v in values):
+                raise ValueError(f"{kind.value}: values must be non-empty strings")
+            ids = ids_arr.tolist()
             slot: Slot = (kind, name)
-            book._owner.setdefault(slot, {})
+            owners = dict(zip(values, ids))
+            if len(owners) != len(values) or slot in book._owner:
+                raise ValueError(f"{kind.value}: an identifier appears twice")
+            book._owner[slot] = owners
             if kind in MULTI_VALUED:
-                book._multi.setdefault(kind, {})
+                lists: dict[int, list[str]] = {}
+                for cid, value in zip(ids, values):
+                    lists.setdefault(cid, []).append(value)
+                book._multi[kind] = lists
             else:
-                book._single.setdefault(slot, {})
-            for cid, value in zip(ids, values):
-                if not book.exists(cid) or not isinstance(value, str) or value in book._owner[slot]:
-                    raise ValueError(f"{kind.value}: bad entry for contact {cid}")
-                if kind not in MULTI_VALUED and cid in book._single[slot]:
-                    raise ValueError(f"{kind.value}: two values for contact {cid}")
-                book._put(cid, Identifier(kind, value, name))
+                by_id = dict(zip(ids, values))
+                if len(by_id) != len(ids):
+                    raise ValueError(f"{kind.value}: a contact holds two values")
+                book._single[slot] = by_id
         for entry in state["fields"]:
-            ids = np.asarray(entry["ids"], dtype=np.int64).tolist()
+            ids_arr = np.asarray(entry["ids"], dtype=np.int64)
             values = list(entry["values"])
-            if len(ids) != len(values) or not all(book.exists(cid) for cid in ids):
+            if len(ids_arr) != len(values) or not book._all_alive(ids_arr):
                 raise ValueError(f"field {entry['name']!r}: bad entries")
-            book._fields[str(entry["name"])] = dict(zip(ids, values))
+            book._fields[str(entry["name"])] = dict(zip(ids_arr.tolist(), values))
         return book
+
+    def _all_alive(self, ids: np.ndarray) -> bool:
+        """Whether every id names a live contact."""
+        if ids.size == 0:
+            return True
+        if int(ids.min()) < 1 or int(ids.max()) > self._max_id:
+            return False
+        return bool(self._alive[ids].all())

@@ -281,7 +281,7 @@ def parse_event(doc: Mapping[str, Any]) -> Event:
 
 
 def flatten(params: Mapping[str, Any]) -> list[Leaf]:
-    """Leaves of all parameter values in document order (see module docs of EVENTS.md §1).
+    """Leaves of all parameter values in document order (EVENTS.md section 1, dotted paths).
 
     An object at a path yields a container leaf (value None) before its members; an array
     passes through: each element is addressed at the array's own path and takes the next
