@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", default=None)
     args = ap.parse_args(argv)
     res = probe(args.mib, args.runs, args.seconds)
-    writer = ResultWriter("bandwidth", args.out_dir)
+    writer = ResultWriter("bandwidth", args.out_dir, argv)
     writer.write(res)
     print(" ".join(f"{k}={v}" for k, v in res.items()), file=sys.stdout)
     print(f"wrote {writer.path}", file=sys.stderr)

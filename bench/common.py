@@ -164,7 +164,7 @@ def machine_info() -> dict[str, Any]:
 class ResultWriter:
     """Appends result lines to ``<dir>/<kind>-<timestamp>.jsonl``."""
 
-    def __init__(self, kind: str, out_dir: Path | None = None, command: Sequence[str] | None = None) -> None:
+    def __init__(self, kind: str, out_dir: str | Path | None = None, argv: Sequence[str] | None = None) -> None:
         self.kind = kind
         self.run = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         self.dir = Path(out_dir) if out_dir is not None else RESULTS_DIR
@@ -174,7 +174,8 @@ class ResultWriter:
         while self.path.exists():
             n += 1
             self.path = self.dir / f"{kind}-{self.run}-{n}.jsonl"
-        self.command = " ".join(command) if command is not None else "python -m bench." + kind + " " + " ".join(sys.argv[1:])
+        args = list(sys.argv[1:] if argv is None else argv)
+        self.command = " ".join(["python", "-m", f"bench.{kind}", *args])
         self.lines = 0
 
     def write(self, record: dict[str, Any]) -> dict[str, Any]:

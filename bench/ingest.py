@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = datagen.GenConfig(contacts=args.contacts, events=args.events, seed=args.seed)
     data = Path(args.data) if args.data else datagen.default_data_dir(args.contacts, args.events, args.seed)
     ds = datagen.ensure_dataset(cfg, data, jsonl=True)
-    writer = ResultWriter("ingest", args.out_dir)
+    writer = ResultWriter("ingest", args.out_dir, argv)
     status = 0
     for mode in [m for m in args.modes.split(",") if m]:
         rec = run_mode(mode, ds, seconds=args.seconds, streams=args.streams, batch=args.batch,

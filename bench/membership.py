@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = datagen.GenConfig(contacts=args.contacts, events=args.events, seed=args.seed)
     data = Path(args.data) if args.data else datagen.default_data_dir(args.contacts, args.events, args.seed)
     ds = datagen.ensure_dataset(cfg, data, jsonl=False)
-    writer = ResultWriter("membership", args.out_dir)
+    writer = ResultWriter("membership", args.out_dir, argv)
     status = 0
     for rec in run(ds, clients=args.clients, seconds=args.seconds, batch=args.batch, n_segments=args.segments,
                    shard_bits=args.shard_bits):

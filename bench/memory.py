@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = run(ds, seconds=args.seconds, shard_bits=args.shard_bits)
     if args.duckdb:
         rec.update(duckdb_memory(ds))
-    writer = ResultWriter("memory", args.out_dir)
+    writer = ResultWriter("memory", args.out_dir, argv)
     writer.write(rec)
     print(f"{rec['events_stored']:,} events, {ds.contacts:,} contacts: {rec['bytes_per_event_slope']:.0f} B/event "
           f"(RSS slope), {rec['store_bytes_per_event']:.0f} B/event (store), {rec['bytes_per_contact']:.0f} B/contact; "

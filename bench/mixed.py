@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = datagen.ensure_dataset(cfg, data, jsonl=False)
     rec = run(ds, seconds=args.seconds, ingest_rate=args.ingest_rate, ingest_threads=args.ingest_threads,
               batch=args.batch, query_clients=args.query_clients, watchers=args.watchers, shard_bits=args.shard_bits)
-    writer = ResultWriter("mixed", args.out_dir)
+    writer = ResultWriter("mixed", args.out_dir, argv)
     writer.write(rec)
     q, i, w = rec["query_latency_ms"], rec["ingest_batch_latency_ms"], rec["watch_lag_ms"]
     print(f"ingest {rec['ingest_events_per_s']:,.0f} ev/s (batch p50 {i.get('p50', 0):.1f} p99 {i.get('p99', 0):.1f} ms, "

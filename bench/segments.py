@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = datagen.ensure_dataset(cfg, data, jsonl=False)
     only = {s for s in args.only.split(",") if s} or None
     return run(ds, runs=args.runs, seconds=args.seconds, only=only, shard_bits=args.shard_bits,
-               duckdb_threads=args.duckdb_threads, writer=ResultWriter("segments", args.out_dir))
+               duckdb_threads=args.duckdb_threads, writer=ResultWriter("segments", args.out_dir, argv))
 
 
 if __name__ == "__main__":
