@@ -363,3 +363,53 @@ def make_column(
 def empty_column(path: str, kind: Kind) -> PathColumn:
     """A column with no entries."""
     return make_column(path, kind, np.zeros(0, dtype=ROW_DTYPE))
+
+
+# ------------------------------------------------------------------------ path statistics
+
+MAX_EXAMPLES = 5
+
+
+@dataclass(slots=True)
+class PathStats:
+    """Statistics of one column: events carrying it and up to 5 distinct raw values (NUM float,
+    STR code, BOOL 0/1; none for NODE)."""
+
+    count: int
+    examples: list[Any]
+
+    def merged(self, other: "PathStats") -> "PathStats":
+        """Statistics over disjoint rows of both."""
+        examples = list(self.examples)
+        for x in other.examples:
+            if len(examples) >= MAX_EXAMPLES:
+                break
+            if x not in examples:
+                examples.append(x)
+        return PathStats(self.count + other.count, examples)
+
+
+def first_distinct(values: np.ndarray, need: int) -> list[Any]:
+    """Up to `need` distinct values of `values` in order of first appearance (reads a prefix)."""
+    out: list[Any] = []
+    start, chunk = 0, 256
+    while start < values.shape[0] and len(out) < need:
+        part = values[start : start + chunk]
+        uniq, first = np.unique(part, return_index=True)
+        for x in uniq[np.argsort(first)].tolist():
+            if x not in out:
+                out.append(x)
+                if len(out) == need:
+                    break
+        start += chunk
+        chunk *= 4
+    return out
+
+
+def column_stats(col: PathColumn) -> PathStats:
+    """Statistics of a built column (rows ascend, so a new row starts wherever row changes)."""
+    if len(col) == 0:
+        return PathStats(0, [])
+    count = int(np.count_nonzero(np.diff(col.row))) + 1
+    examples = [] if col.kind == Kind.NODE else first_distinct(col.values, MAX_EXAMPLES)
+    return PathStats(count, examples)

@@ -13,12 +13,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from core.columns import Kind, PathColumn, StringDictionary, make_column
+from core.columns import Kind, PathColumn, PathStats, StringDictionary, make_column
 from core.errors import InvalidArgument, NotFound
 from core.identifiers import TypeMapping
 from core.tables import (
     ColumnKey,
-    PathStats,
     Table,
     TableVersion,
     concat_versions,

@@ -19,12 +19,16 @@ import numpy as np
 
 from core.columns import (
     ITEM_DTYPE,
+    MAX_EXAMPLES,
     NO_ITEM,
     ROW_DTYPE,
     VALUE_DTYPES,
     Kind,
     PathColumn,
+    PathStats,
     StringDictionary,
+    column_stats,
+    first_distinct,
     frozen,
     kind_of,
     make_column,
@@ -33,6 +37,7 @@ from core.errors import FailedPrecondition, InvalidArgument
 
 ColumnKey = tuple[str, Kind]
 
+# Default tail limit: max(COMPACT_MIN_ROWS, COMPACT_FRACTION * base rows), per Table.
 COMPACT_FRACTION = 0.25
 COMPACT_MIN_ROWS = 4096
 
@@ -261,61 +266,12 @@ def lost_codes(v: TableVersion, keep: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
 
-# ------------------------------------------------------------------------ path stats
-
-MAX_EXAMPLES = 5
-
-
-@dataclass(slots=True)
-class PathStats:
-    """Statistics of one column: events carrying it and up to 5 distinct raw values (NUM float,
-    STR code, BOOL 0/1; none for NODE)."""
-
-    count: int
-    examples: list[Any]
-
-    def merged(self, other: "PathStats") -> "PathStats":
-        """Statistics over disjoint rows of both."""
-        examples = list(self.examples)
-        for x in other.examples:
-            if len(examples) >= MAX_EXAMPLES:
-                break
-            if x not in examples:
-                examples.append(x)
-        return PathStats(self.count + other.count, examples)
-
-
-def first_distinct(values: np.ndarray, need: int) -> list[Any]:
-    """Up to `need` distinct values of `values` in order of first appearance (reads a prefix)."""
-    out: list[Any] = []
-    start, chunk = 0, 256
-    while start < values.shape[0] and len(out) < need:
-        part = values[start : start + chunk]
-        uniq, first = np.unique(part, return_index=True)
-        for x in uniq[np.argsort(first)].tolist():
-            if x not in out:
-                out.append(x)
-                if len(out) == need:
-                    break
-        start += chunk
-        chunk *= 4
-    return out
-
-
-def column_stats(col: PathColumn) -> PathStats:
-    """Statistics of a built column (rows ascend, so a new row starts wherever row changes)."""
-    if len(col) == 0:
-        return PathStats(0, [])
-    count = int(np.count_nonzero(np.diff(col.row))) + 1
-    examples = [] if col.kind == Kind.NODE else first_distinct(col.values, MAX_EXAMPLES)
-    return PathStats(count, examples)
+# ------------------------------------------------------------------------ the table
 
 
 def version_stats(v: TableVersion) -> dict[ColumnKey, PathStats]:
+    """Statistics of every column of a built version."""
     return {key: column_stats(col) for key, col in v.columns.items() if len(col)}
-
-
-# ------------------------------------------------------------------------ the table
 
 # array.array type codes of the tail buffers: compact, amortised O(1) appends, no per-row objects
 _ARRAY_CODES = {np.dtype(np.uint32): "I", np.dtype(np.int32): "i", np.dtype(np.int64): "q",
