@@ -15,9 +15,10 @@ import os
 import sys
 import time
 from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Sequence
+from typing import Any, BinaryIO
 
 import grpc
 from google.protobuf import json_format
@@ -102,7 +103,7 @@ def rfc3339(ts_ms: int) -> str:
     """Epoch milliseconds as an RFC 3339 UTC time ("" for 0)."""
     if not ts_ms:
         return ""
-    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def message_json(message: Any) -> Any:
@@ -266,7 +267,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 
     try:
         reply = stub.StreamEvents(requests())
-    except grpc.RpcError as exc:
+    except grpc.RpcError:
         if read_error:
             raise CliError(f"cannot read {args.file}: {read_error[0]}") from None
         raise
@@ -357,7 +358,7 @@ def run_event_types(args: argparse.Namespace) -> int:
         print(json.dumps([message_json(t) for t in reply.event_types], indent=2, ensure_ascii=False))
         return OK
     if not args.type:
-        rows = [
+        rows: list[tuple[Any, ...]] = [
             (t.key, t.count, len(t.paths), rfc3339(t.first_ts_ms), rfc3339(t.last_ts_ms))
             for t in sorted(reply.event_types, key=lambda t: t.key)
         ]
@@ -370,8 +371,8 @@ def run_event_types(args: argparse.Namespace) -> int:
             print("mapping: " + ", ".join(f"{k} -> {v}" for k, v in sorted(config.mapping.items())))
         if config.retention_days:
             print(f"retention: {config.retention_days} days")
-        rows = [(p.path, p.kind, p.count, _examples(p.examples)) for p in t.paths]
-        print(table(("PATH", "KIND", "COUNT", "EXAMPLES"), rows) if rows else "no parameters")
+        paths = [(p.path, p.kind, p.count, _examples(p.examples)) for p in t.paths]
+        print(table(("PATH", "KIND", "COUNT", "EXAMPLES"), paths) if paths else "no parameters")
     return OK
 
 

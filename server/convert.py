@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
@@ -110,11 +111,11 @@ def jsonl_to_docs(data: bytes, field: str = "jsonl") -> list[DocOrError]:
     A line that is not a JSON object becomes ``InvalidArgument("jsonl[N]", ...)`` at its
     position (N is the 1-based line number within `data`), so the engine reports it there.
     """
-    lines: list[str] | list[bytes]
+    lines: list[str | bytes]
     try:
-        lines = data.decode("utf-8").split("\n")  # one decode for the batch is the fast path
+        lines = list(data.decode("utf-8").split("\n"))  # one decode for the batch is the fast path
     except UnicodeDecodeError:
-        lines = data.split(b"\n")  # find the bad lines one by one
+        lines = list(data.split(b"\n"))  # not all UTF-8: find the bad lines one by one
     docs: list[DocOrError] = []
     for line_no, line in enumerate(lines, start=1):
         if not line or line.isspace():

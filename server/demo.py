@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -107,7 +108,7 @@ def _device_id(rng: random.Random) -> str:
 
 
 def _rfc3339(ts_ms: int) -> str:
-    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _contact(rng: random.Random, i: int) -> dict[str, Any]:
@@ -199,7 +200,7 @@ class _Generator:
             self.v2("searchRequest", contact, ts, [("search", search), ("isFound", int(rng.random() < 0.7))])
             ts += step()
         if rng.random() < 0.35:
-            cart = [{"productId": p.product_id, "quantity": rng.randint(1, 3), "price": p.price,
+            cart: list[dict[str, Any]] = [{"productId": p.product_id, "quantity": rng.randint(1, 3), "price": p.price,
                      "name": p.name, "category": p.category} for p in viewed[: rng.randint(1, len(viewed))]]  # fmt: skip
             cart_id = _token(self.rng, 32)
             self.v2("cartUpdated", contact, ts, [("products", json.dumps(cart)), ("currencyCode", "USD"), ("recycleStateId", cart_id)])
@@ -272,7 +273,7 @@ def _ts_of(doc: dict[str, Any]) -> int:
     ts = doc["timestamp"]
     if isinstance(ts, int):
         return ts
-    return int(dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+    return int(dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -7,7 +7,7 @@ mixin added to `Servicer`'s bases; `guarded` maps its errors like every other RP
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import grpc
 

@@ -13,8 +13,9 @@ import functools
 import importlib
 import logging
 import secrets
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -45,7 +46,7 @@ T = TypeVar("T", bound=type)
 def status_of(exc: BaseException, method: str = "") -> tuple[grpc.StatusCode, str]:
     """The status code and details a client sees for `exc` (logs unexpected errors)."""
     for cls in type(exc).__mro__:
-        code = STATUS_OF.get(cls)  # type: ignore[call-overload]
+        code = STATUS_OF.get(cls)
         if code is not None:
             return code, str(exc)
     if isinstance(exc, NotImplementedError):

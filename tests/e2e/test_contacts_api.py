@@ -11,7 +11,7 @@ from google.protobuf import json_format, struct_pb2
 
 from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
-from tests.e2e.conftest import NOW_MS
+from tests.e2e.harness import NOW_MS
 
 
 def fields(doc: dict[str, Any]) -> struct_pb2.Struct:

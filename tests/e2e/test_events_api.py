@@ -7,7 +7,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -20,10 +21,8 @@ from core.engine import Engine
 from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
 from server.status import STATUS_OF
-from tests.e2e.conftest import NOW_MS, Running, health_status, start_in_process, wait_for_status
+from tests.e2e.harness import NOT_SERVING, NOW_MS, SERVING, Running, health_status, start_in_process, wait_for_status
 
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 REJECTED = pb.EventResult.REJECTED
 ACCEPTED = pb.EventResult.ACCEPTED
 DUPLICATE = pb.EventResult.DUPLICATE
@@ -346,8 +345,7 @@ def test_each_domain_error_has_its_status_code(error_class: type[errors.Segmentd
             assert err.code() == STATUS_OF[error_class]
             assert err.details() == str(error)
     finally:
-        run.channel.close()
-        run.server.stop(None)
+        run.close()
 
 
 def test_an_unexpected_error_is_internal_without_its_text(caplog: pytest.LogCaptureFixture) -> None:
@@ -362,8 +360,7 @@ def test_an_unexpected_error_is_internal_without_its_text(caplog: pytest.LogCapt
         assert logged and logged[0].exc_info is not None
         assert "hunter2" in str(logged[0].exc_info[1])
     finally:
-        run.channel.close()
-        run.server.stop(None)
+        run.close()
 
 
 # --------------------------------------------------------------------------- health, readiness, reflection

@@ -109,9 +109,13 @@ def _jit_references(source: Source) -> list[int]:
     for node in ast.walk(source.tree):
         if isinstance(node, ast.Import):
             numba_aliases |= {a.asname or a.name for a in node.names if a.name == "numba"}
-        elif isinstance(node, ast.ImportFrom) and node.module == "numba" and node.level == 0:
-            if any(a.name in JIT_NAMES for a in node.names):
-                lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "numba"
+            and node.level == 0
+            and any(a.name in JIT_NAMES for a in node.names)
+        ):
+            lines.append(node.lineno)
     for node in ast.walk(source.tree):
         if (
             isinstance(node, ast.Attribute)
