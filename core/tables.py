@@ -61,9 +61,11 @@ class TableVersion:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the arrays this version refers to (shared arrays are counted here too)."""
-        own = self.contact.nbytes + self.ts_ms.nbytes + self.arrival.nbytes
-        return int(own + sum(c.nbytes for c in self.columns.values()))
+        """Bytes of the arrays this version refers to (an array shared by columns counted once)."""
+        arrays = {id(a): a for a in (self.contact, self.ts_ms, self.arrival)}
+        for c in self.columns.values():
+            arrays.update((id(a), a) for a in (c.row, c.values, *c.items.values()))
+        return int(sum(a.nbytes for a in arrays.values()))
 
     def contact_range(self, contact_id: int) -> tuple[int, int]:
         """Rows [lo, hi) of `contact_id`; only for a fully sorted version."""
@@ -90,7 +92,26 @@ def make_version(
     a = frozen(np.asarray(arrival, dtype=np.int64))
     if not c.shape == t.shape == a.shape:
         raise ValueError("contact, ts_ms and arrival must have one entry per row")
-    return TableVersion(c, t, a, int(sorted_rows), MappingProxyType(dict(columns)))
+    return TableVersion(c, t, a, int(sorted_rows), MappingProxyType(_share_dense_rows(columns, c.shape[0])))
+
+
+def _share_dense_rows(columns: Mapping[ColumnKey, PathColumn], n: int) -> dict[ColumnKey, PathColumn]:
+    """`columns`, with every column holding exactly one entry per row using one shared row array."""
+    out = dict(columns)
+    if n == 0:
+        return out
+    shared: np.ndarray | None = None
+    for key, col in out.items():
+        row = col.row
+        if row is shared or len(col) != n or row[0] != 0 or row[-1] != n - 1:
+            continue
+        if n > 1 and not bool(np.all(np.diff(row) == 1)):
+            continue
+        if shared is None:
+            shared = row
+        else:
+            out[key] = replace(col, row=shared)
+    return out
 
 
 def empty_version() -> TableVersion:
@@ -517,6 +538,9 @@ class Table:
 
     def compact(self) -> TableVersion:
         """Merges the tail into the base; returns the fully sorted version installed."""
+        with self._lock:
+            if len(self._tail) == 0:
+                return self._base
         with self._compact_lock:
             return self._compact_locked()
 

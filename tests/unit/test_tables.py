@@ -262,3 +262,15 @@ class TestRowBlocks:
         assert _as_rows(filter_rows(v, keep)) == [r for r, k in zip(whole, keep.tolist()) if k]
         empty = filter_rows(v, np.zeros(len(v), dtype=bool))
         assert len(empty) == 0 and not empty.columns
+
+
+def test_dense_columns_share_one_row_array() -> None:
+    t, d = Table(), StringDictionary()
+    for i in range(50):
+        t.append(i % 4, i, i, [leaf("a", i), leaf("b", "x"), leaf("c", True)] if i % 2 else [leaf("a", i), leaf("b", "y")], d)
+    v = t.version(sorted=True)
+    a, b, c = (v.columns[k] for k in [("a", Kind.NUM), ("b", Kind.STR), ("c", Kind.BOOL)])
+    assert a.row is b.row and a.row.tolist() == list(range(50))
+    assert c.row is not a.row and len(c) == 25
+    unshared = sum(x.nbytes for x in (v.contact, v.ts_ms, v.arrival)) + sum(col.nbytes for col in v.columns.values())
+    assert v.nbytes == unshared - a.row.nbytes
