@@ -195,9 +195,13 @@ def open_durable(
     snapshot_every_s: float = SNAPSHOT_EVERY_S,
     segment_bytes: int = SEGMENT_BYTES,
     fsync_fn: Callable[[int], None] = os.fdatasync,
+    engine: Engine | None = None,
 ) -> tuple[Engine, Durability]:
     """Recovers the engine stored in `data_dir` and attaches the log as its journal.
 
+    `engine`: an empty engine to recover into (a server builds it first so that health checks
+    answer NOT_SERVING during recovery); by default a new one with `clock` and `shard_bits`.
+    `fsync_fn` replaces fdatasync for the log (tests that simulate a failing disk).
     Raises RecoveryError (naming file and offset) on damage other than a torn log tail,
     unless `force_recovery`; FailedPrecondition if another process holds the directory.
     """
@@ -206,9 +210,9 @@ def open_durable(
     lock_fd = _lock_directory(data_dir)
     try:
         _remove_temp_files(data_dir)
-        engine, report = recover(
-            data_dir, lambda: Engine(clock=clock, shard_bits=shard_bits), force=force_recovery
-        )
+        if engine is None:
+            engine = Engine(clock=clock, shard_bits=shard_bits)
+        report = recover(data_dir, engine, force=force_recovery)
         wal = WriteAheadLog(
             data_dir, report.next_seq, fsync_mode=fsync, segment_bytes=segment_bytes, fsync=fsync_fn
         )

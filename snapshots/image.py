@@ -77,21 +77,37 @@ class ImageError(Exception):
     """A snapshot tree that decodes but cannot be restored."""
 
 
+def reset(engine: Engine) -> None:
+    """Empties an engine (contacts, events, dedup window, segments) before a restore attempt."""
+    from core.segments.registry import SegmentRegistry
+
+    with engine._lock:
+        engine.contacts = ContactBook()
+        engine.store = EventStore(shard_bits=engine.store.shard_bits)
+        setattr(engine, "_seen", OrderedDict())
+        engine.segments = SegmentRegistry(engine)
+
+
 def restore(engine: Engine, tree: dict[str, Any]) -> int:
-    """Loads a snapshot tree into a fresh engine; returns the sequence number it covers."""
+    """Loads a snapshot tree into an empty engine; returns the sequence number it covers."""
     if not isinstance(tree, dict) or tree.get("format") != IMAGE_FORMAT:
         raise ImageError(f"snapshot content format {tree.get('format') if isinstance(tree, dict) else '?'} is not {IMAGE_FORMAT}")
     try:
-        engine.contacts = ContactBook.from_state(tree["contacts"])
-        engine.store = EventStore.from_state(tree["store"])
-        window: OrderedDict[tuple[str, str], int] = OrderedDict()
-        for type_key, event_id, ms in tree["seen"]:
-            window[(type_key, event_id)] = int(ms)
-        setattr(engine, "_seen", window)
-        _restore_segments(engine, tree["segments"])
+        with engine._lock:
+            _restore_locked(engine, tree)
     except (KeyError, TypeError, ValueError, IndexError, SegmentdError) as exc:
         raise ImageError(f"snapshot content cannot be restored: {type(exc).__name__}: {exc}") from None
     return int(tree["seq"])
+
+
+def _restore_locked(engine: Engine, tree: dict[str, Any]) -> None:
+    engine.contacts = ContactBook.from_state(tree["contacts"])
+    engine.store = EventStore.from_state(tree["store"])
+    window: OrderedDict[tuple[str, str], int] = OrderedDict()
+    for type_key, event_id, ms in tree["seen"]:
+        window[(type_key, event_id)] = int(ms)
+    setattr(engine, "_seen", window)
+    _restore_segments(engine, tree["segments"])
 
 
 def _restore_segments(engine: Engine, entries: list[dict[str, Any]]) -> None:

@@ -14,11 +14,10 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from core.engine import Engine
 from snapshots.frames import FILE_HEADER_BYTES, FrameError, RecoveryError
-from snapshots.image import ImageError, restore
+from snapshots.image import ImageError, reset, restore
 from snapshots.manifest import Manifest, read_manifest
 from snapshots.snapshot import list_snapshots, read_snapshot
 from snapshots.wal import decode_record, fsync_directory, list_segments, scan_segment
@@ -45,11 +44,11 @@ class RecoveryReport:
         return bool(self.lost)
 
 
-def recover(data_dir: Path, make_engine: Callable[[], Engine], *, force: bool = False) -> tuple[Engine, RecoveryReport]:
-    """A new engine holding the recovered state of `data_dir`, and what recovery did."""
+def recover(data_dir: Path, engine: Engine, *, force: bool = False) -> RecoveryReport:
+    """Loads the recovered state of `data_dir` into `engine` (empty, with a null journal)."""
     started = time.perf_counter()
     report = RecoveryReport()
-    engine = _load_snapshot(data_dir, make_engine, force, report)
+    _load_snapshot(data_dir, engine, force, report)
     _replay_log(data_dir, engine, force, report)
     report.seconds = time.perf_counter() - started
     log.info(
@@ -60,7 +59,7 @@ def recover(data_dir: Path, make_engine: Callable[[], Engine], *, force: bool = 
         report.replayed,
         report.seconds,
     )
-    return engine, report
+    return report
 
 
 def _lose(report: RecoveryReport, what: str) -> None:
@@ -68,7 +67,7 @@ def _lose(report: RecoveryReport, what: str) -> None:
     report.lost.append(what)
 
 
-def _load_snapshot(data_dir: Path, make_engine: Callable[[], Engine], force: bool, report: RecoveryReport) -> Engine:
+def _load_snapshot(data_dir: Path, engine: Engine, force: bool, report: RecoveryReport) -> None:
     candidates: list[tuple[str, int]] = []
     try:
         manifest = read_manifest(data_dir)
@@ -85,10 +84,10 @@ def _load_snapshot(data_dir: Path, make_engine: Callable[[], Engine], force: boo
                 candidates.append((manifest.previous, manifest.previous_seq))
     for index, (name, seq) in enumerate(candidates):
         path = data_dir / name
-        engine = make_engine()
         try:
             _load_one(engine, path, seq)
         except RecoveryError as exc:
+            reset(engine)  # a failed restore may have left part of the state behind
             # Only the current snapshot is required; the previous one is a fallback for force.
             if not force:
                 raise
@@ -97,10 +96,9 @@ def _load_snapshot(data_dir: Path, make_engine: Callable[[], Engine], force: boo
         if index > 0:
             log.warning("forced recovery: using older snapshot %s (seq %d)", name, seq)
         report.snapshot, report.snapshot_seq = path, seq
-        return engine
+        return
     if candidates:
         _lose(report, "no usable snapshot; starting from an empty state and the log from sequence 1")
-    return make_engine()
 
 
 def _load_one(engine: Engine, path: Path, seq: int) -> None:

@@ -75,7 +75,8 @@ def recover_log(ws: Workspace, data: bytes, *, force: bool = False) -> tuple[str
         leftover.unlink()
     path = ws.scratch / segment_name(1)
     path.write_bytes(data)
-    engine, _ = recover(ws.scratch, lambda: Engine(clock=StepClock()), force=force)
+    engine = Engine(clock=StepClock())
+    recover(ws.scratch, engine, force=force)
     return state_digest(engine, AT), path
 
 
@@ -153,10 +154,11 @@ def test_snapshot_bit_flip_is_refused_and_force_uses_the_previous(workspace: Wor
         data[byte] ^= 1 << bit
         path.write_bytes(bytes(data))
         with pytest.raises(RecoveryError) as info:
-            recover(directory, lambda: Engine(clock=StepClock()))
+            recover(directory, Engine(clock=StepClock()))
         assert info.value.path == str(path)
         assert info.value.offset <= byte
-        engine, report = recover(directory, lambda: Engine(clock=StepClock()), force=True)
+        engine = Engine(clock=StepClock())
+        report = recover(directory, engine, force=True)
         assert report.snapshot == directory / snapshot_name(5)
         assert state_digest(engine, AT) == model_digest(STEPS)
     finally:
@@ -174,9 +176,10 @@ def test_manifest_bit_flip_is_refused_and_force_recovers(workspace: Workspace, b
         data[bit // 8] ^= 1 << (bit % 8)
         path.write_bytes(bytes(data))
         with pytest.raises(RecoveryError) as info:
-            recover(directory, lambda: Engine(clock=StepClock()))
+            recover(directory, Engine(clock=StepClock()))
         assert info.value.path == str(path)
-        engine, report = recover(directory, lambda: Engine(clock=StepClock()), force=True)
+        engine = Engine(clock=StepClock())
+        report = recover(directory, engine, force=True)
         assert report.snapshot == directory / snapshot_name(10)
         assert state_digest(engine, AT) == model_digest(STEPS)
     finally:
@@ -206,12 +209,13 @@ def test_corpus_case(case: str, tmp_path: Path) -> None:
         records = expected["force_records" if force else "records"]
         if error is not None and not force:
             with pytest.raises(RecoveryError) as info:
-                recover(directory, lambda: Engine(clock=StepClock()))
+                recover(directory, Engine(clock=StepClock()))
             assert Path(info.value.path).name == error["file"]
             if error["offset"] is not None:
                 assert info.value.offset == error["offset"]
             assert error["match"] in info.value.reason
             continue
-        engine, report = recover(directory, lambda: Engine(clock=StepClock()), force=force)
+        engine = Engine(clock=StepClock())
+        report = recover(directory, engine, force=force)
         assert state_digest(engine, AT) == model_digest(records)
         assert bool(report.lost) == (force and error is not None)
