@@ -23,13 +23,20 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def state_lines(engine: Engine, now_ms: int | None = None) -> list[str]:
-    """The digest's input, one canonical line per item (readable when two engines differ)."""
+def state_lines(engine: Engine, now_ms: int | None = None, *, portable: bool = False) -> list[str]:
+    """The digest's input, one canonical line per item (readable when two engines differ).
+
+    `portable` leaves out what the server's clock stamps (contact creation times, dedup accept
+    times, segment times), so an engine given the same requests elsewhere compares equal.
+    """
     now = engine.clock() if now_ms is None else now_ms
     with engine._lock:
         lines = [f"max_id {engine.contacts.max_id}"]
         for cid in engine.contacts.ids().tolist():
-            lines.append("contact " + _canonical(dataclasses.asdict(engine.contacts.get(cid))))
+            contact = dataclasses.asdict(engine.contacts.get(cid))
+            if portable:
+                contact.pop("created_at_ms", None)
+            lines.append("contact " + _canonical(contact))
         for key in sorted(engine.store.type_keys()):
             info = engine.store.type_info(key)
             config = {
@@ -42,22 +49,20 @@ def state_lines(engine: Engine, now_ms: int | None = None) -> list[str]:
             rows = sorted(_canonical([e.contact_id, e.ts_ms, e.params]) for e in events)
             lines.extend(f"event {_canonical(key)} {row}" for row in rows)
         seen = getattr(engine, "_seen")
-        lines.extend(f"seen {_canonical([t, e, ms])}" for (t, e), ms in seen.items())
+        lines.extend(f"seen {_canonical([t, e, None if portable else ms])}" for (t, e), ms in seen.items())
         for name in engine.segments.names():
             saved = engine.segments.get(name)
             members = engine.segments.evaluate(saved.definition, now)
-            lines.append(
-                "segment "
-                + _canonical([engine.segments.to_json(name), saved.created_at_ms, saved.updated_at_ms])
-            )
+            times = None if portable else [saved.created_at_ms, saved.updated_at_ms]
+            lines.append("segment " + _canonical([engine.segments.to_json(name), times]))
             lines.append(f"members {_canonical(name)} {_canonical(list(members))}")
     return lines
 
 
-def state_digest(engine: Engine, now_ms: int | None = None) -> str:
+def state_digest(engine: Engine, now_ms: int | None = None, *, portable: bool = False) -> str:
     """SHA-256 (hex) of `state_lines`: equal digests mean equal observable state."""
     digest = hashlib.sha256()
-    for line in state_lines(engine, now_ms):
+    for line in state_lines(engine, now_ms, portable=portable):
         digest.update(line.encode("utf-8", "surrogatepass"))
         digest.update(b"\n")
     return digest.hexdigest()
