@@ -7,7 +7,8 @@ times as BIGINT epoch ms in column ``ts`` and the contact id in ``contact``:
     product_viewed(eid, contact, ts, product_id, price, in_stock)
     product_view_categories(eid, category)
     category_viewed(eid, contact, ts, category_id)
-    cart_updated(eid, contact, ts, recycle_id)      cart_products(eid, product_id, quantity, price)
+    cart_updated(eid, contact, ts, recycle_id)
+    cart_products(eid, product_id, quantity, quantity_is_text, price)
     purchase(eid, contact, ts, total_price, city)   purchase_items(eid, title, price, quantity, category)
     search_request(eid, contact, ts, search, is_found)
     app_install(eid, contact, ts, os_type, app_version)   app_launched(eid, contact, ts, os_type)
@@ -15,7 +16,10 @@ times as BIGINT epoch ms in column ``ts`` and the contact id in ``contact``:
     email_opened(eid, contact, ts, campaign_id)     webpush_subscribed(eid, contact, ts, os)
 
 Numeric parameters are DOUBLE: numbers and numeric strings become their value, a value that
-is not a number becomes NULL (skipped by aggregates, failing every comparison).
+is not a number becomes NULL (skipped by aggregates, failing every comparison). Where a
+suite segment counts distinct values, a ``*_is_text`` column keeps the value's kind (the
+number 2 and the string "2" are two values; the generator writes a numeric string as the
+shortest text of its number, so value and kind identify it).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ CREATE TABLE product_viewed(eid BIGINT, contact UINTEGER, ts BIGINT, product_id 
 CREATE TABLE product_view_categories(eid BIGINT, category VARCHAR);
 CREATE TABLE category_viewed(eid BIGINT, contact UINTEGER, ts BIGINT, category_id VARCHAR);
 CREATE TABLE cart_updated(eid BIGINT, contact UINTEGER, ts BIGINT, recycle_id BIGINT);
-CREATE TABLE cart_products(eid BIGINT, product_id VARCHAR, quantity DOUBLE, price DOUBLE);
+CREATE TABLE cart_products(eid BIGINT, product_id VARCHAR, quantity DOUBLE, quantity_is_text BOOLEAN, price DOUBLE);
 CREATE TABLE purchase(eid BIGINT, contact UINTEGER, ts BIGINT, total_price DOUBLE, city VARCHAR);
 CREATE TABLE purchase_items(eid BIGINT, title VARCHAR, price DOUBLE, quantity DOUBLE, category VARCHAR);
 CREATE TABLE search_request(eid BIGINT, contact UINTEGER, ts BIGINT, search VARCHAR, is_found INTEGER);
@@ -136,6 +140,7 @@ class DuckPeer:
         self._insert("cart_products", {"eid": _child_eid(k[f"{t}.seq"], k[f"{t}.item_offsets"]),
                                        "product_id": P[k[f"{t}.item_product"]],
                                        "quantity": _parsed(k[f"{t}.item_qty"], k[f"{t}.item_qty_kind"]),
+                                       "quantity_is_text": k[f"{t}.item_qty_kind"] != g.KIND_NUMBER,
                                        "price": k[f"{t}.item_price"]})
         t = "purchase"
         self._insert("purchase", {**base(t), "total_price": _parsed(k[f"{t}.total"], k[f"{t}.total_kind"]),

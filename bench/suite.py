@@ -337,6 +337,19 @@ def build_suite(as_of_ms: int) -> list[SuiteEntry]:
         f"WHERE e.ts >= {now - 7 * DAY_MS} AND e.ts <= {now} AND p.quantity >= 3 AND p.price > 100",
         ("any", "numeric-strings"))
 
+    add("varied-cart-quantities",
+        {"event": {"type": "cartUpdated", "period": {"allTime": {}},
+                   "distinct": {"param": "products.quantity", "gte": 4}}},
+        f"SELECT e.contact AS id FROM cart_updated e JOIN cart_products p ON p.eid = e.eid WHERE e.{upto} "
+        f"GROUP BY e.contact HAVING count(DISTINCT (p.quantity, p.quantity_is_text)) >= 4",
+        ("distinct.kinds", "numeric-strings"))
+
+    add("app-regulars-this-week",
+        {"event": {"type": "AppLaunched", "period": {"thisWeek": {}}, "count": {"gte": 3}}},
+        f"SELECT contact AS id FROM app_launched WHERE ts >= {week_start(now, utc)} AND ts <= {now} "
+        f"GROUP BY contact HAVING count(*) >= 3",
+        ("count", "period.thisWeek"))
+
     add("calorie-burners-this-month",
         {"event": {"type": "WorkoutStarted", "period": {"thisMonth": {}},
                    "where": [{"param": "workoutType", "op": "in", "value": ["Cardio", "Running", "Cycling"]}],
