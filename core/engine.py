@@ -161,7 +161,7 @@ class Engine:
                 event.ts_ms = now
             if event.event_id is not None and self._is_duplicate(event, now):
                 return EventOutcome(index, "duplicate")
-            mapping = self.store.mapping(event.type) if event.type in self.store.type_keys() else TypeMapping()
+            mapping = self.store.mapping(event.type)
             res = resolve(self.contacts, event, mapping, now, dry_run=dry_run)
         except InvalidArgument as exc:
             return EventOutcome(index, "rejected", error=str(exc), field=exc.field)
@@ -198,7 +198,7 @@ class Engine:
     def event_history(
         self, key: str, page_size: int, page_token: str | None
     ) -> tuple[list[StoredEvent], str | None]:
-        if key not in self.store.type_keys():
+        if not self.store.has_type(key):
             raise NotFound(f"event type {key!r} does not exist")
         if page_size <= 0:
             page_size = 100
