@@ -14,6 +14,7 @@ The END payload is msgpack {"frames": DATA frame count, "bytes": stream length, 
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Mapping
@@ -88,7 +89,7 @@ def encode_tree(tree: Any) -> tuple[bytes, list[np.ndarray]]:
     return msgpack.packb(tree, use_bin_type=True, default=hook), arrays
 
 
-def decode_tree(data: bytes | memoryview) -> tuple[Any, list[np.ndarray]]:
+def decode_tree(data: bytes | bytearray | memoryview) -> tuple[Any, list[np.ndarray]]:
     """The tree of `encode_tree` with empty arrays in place of descriptors, and those arrays."""
     arrays: list[np.ndarray] = []
 
@@ -109,7 +110,8 @@ def decode_tree(data: bytes | memoryview) -> tuple[Any, list[np.ndarray]]:
 
 
 def _array_bytes(array: np.ndarray) -> memoryview:
-    return memoryview(array.reshape(-1).view(np.uint8))
+    """The array's bytes in C order, without a copy (the array is C-contiguous)."""
+    return memoryview(array.reshape(-1).view(np.uint8).data)
 
 
 # ------------------------------------------------------------------------ writing
@@ -197,7 +199,7 @@ def write_snapshot(
 class _FrameSource:
     """Reads the DATA frames of a snapshot in order and hands out their bytes."""
 
-    def __init__(self, path: Path, handle: BinaryIO) -> None:
+    def __init__(self, path: Path, handle: io.BufferedReader) -> None:
         self.path = path
         self.handle = handle
         self.offset = FILE_HEADER_BYTES  # file offset of the next frame
