@@ -15,7 +15,7 @@ Frame (little endian)::
     0   2  magic        FRAME_MAGIC
     2   1  kind         KIND_*
     3   1  reserved     0
-    4   4  length       payload bytes, at most MAX_FRAME_BYTES
+    4   4  length       payload bytes, at most MAX_FRAME_BYTES (MAX_RECORD_BYTES for records)
     8   8  seq          log: record sequence number; snapshot: frame index
     16  4  crc32        zlib.crc32 of bytes 0..16 followed by the payload
     20  .  payload
@@ -42,7 +42,8 @@ KIND_END = 3  # a snapshot's last frame: msgpack summary of what came before
 KIND_MANIFEST = 4  # the MANIFEST body
 KINDS = frozenset({KIND_RECORD, KIND_DATA, KIND_END, KIND_MANIFEST})
 
-MAX_FRAME_BYTES = 64 * 1024 * 1024
+MAX_FRAME_BYTES = 64 * 1024 * 1024  # snapshot and MANIFEST frames
+MAX_RECORD_BYTES = 1024 * 1024 * 1024  # one log record: a whole request, which may be larger
 
 _FILE_HEADER = struct.Struct("<8sHHQ")
 _FRAME_HEADER = struct.Struct("<2sBBIQ")
@@ -113,11 +114,16 @@ def decode_file_header(data: bytes | memoryview, magic: bytes) -> FileHeader:
     return FileHeader(found_magic, version, seq)
 
 
+def max_payload(kind: int) -> int:
+    """The largest payload a frame of `kind` may carry."""
+    return MAX_RECORD_BYTES if kind == KIND_RECORD else MAX_FRAME_BYTES
+
+
 def frame_header(kind: int, seq: int, payload: bytes | memoryview) -> bytes:
     """The 20-byte header of a frame carrying `payload` (written before it, payload not copied)."""
     length = len(payload)
-    if length > MAX_FRAME_BYTES:
-        raise FrameError(0, f"frame payload of {length} bytes exceeds {MAX_FRAME_BYTES}")
+    if length > max_payload(kind):
+        raise FrameError(0, f"frame payload of {length} bytes exceeds {max_payload(kind)}")
     head = _FRAME_HEADER.pack(FRAME_MAGIC, kind, 0, length, seq)
     return head + _CRC.pack(zlib.crc32(payload, zlib.crc32(head)))
 
@@ -138,8 +144,8 @@ def decode_frame(buf: bytes | memoryview, offset: int) -> Frame:
         raise FrameError(offset, "no frame magic")
     if kind not in KINDS or reserved != 0:
         raise FrameError(offset, f"unknown frame kind {kind}")
-    if length > MAX_FRAME_BYTES:
-        raise FrameError(offset, f"frame length {length} exceeds {MAX_FRAME_BYTES}")
+    if length > max_payload(kind):
+        raise FrameError(offset, f"frame length {length} exceeds {max_payload(kind)}")
     start = offset + FRAME_HEADER_BYTES
     end = start + length
     if end > size:
@@ -168,9 +174,3 @@ def find_frame(buf: bytes | memoryview, start: int, kind: int) -> Frame | None:
         pos = data.find(FRAME_MAGIC, pos + 1)
     return None
 
-
-def split_payload(total: int, limit: int = MAX_FRAME_BYTES) -> list[tuple[int, int]]:
-    """(start, end) byte ranges cutting `total` bytes into frames of at most `limit` bytes."""
-    if limit <= 0:
-        raise FrameError(0, "frame limit must be positive")
-    return [(start, min(start + limit, total)) for start in range(0, total, limit)]

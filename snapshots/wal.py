@@ -207,7 +207,13 @@ class WriteAheadLog:
             if self._closing:
                 raise Unavailable("the write-ahead log is closed")
             seq = self._next_seq
-            record = encode_record(seq, op, payload)
+            try:
+                record = encode_record(seq, op, payload)
+            except (TypeError, ValueError, FrameError) as exc:
+                # The engine has applied this write already: without its record the log would
+                # no longer replay to the state in memory, so the log stops taking writes.
+                self._fail_locked(f"record {seq} ({op}) cannot be encoded: {exc}")
+                raise Unavailable(f"storage failed: {self._failed}") from None
             self._next_seq = seq + 1
             self._queue.append(record)
             self._appended_bytes += len(record)

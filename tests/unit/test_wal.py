@@ -169,3 +169,14 @@ def test_sync_waits_for_everything_appended(tmp_path: Path) -> None:
     wal.sync()
     assert wal.written_seq == 50
     wal.close()
+
+
+def test_unencodable_record_fails_the_log(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path, 1)
+    wal.append("op", {"n": 1}).wait()
+    with pytest.raises(Unavailable, match="cannot be encoded"):
+        wal.append("op", {"bad": object()})
+    with pytest.raises(Unavailable, match="storage failed"):
+        wal.append("op", {"n": 2})
+    wal.close()
+    assert [seq for seq, _, _ in read_log(tmp_path)] == [1]
