@@ -41,6 +41,7 @@ STATUS_OF: Mapping[type[SegmentdError], grpc.StatusCode] = {
 }
 
 T = TypeVar("T", bound=type)
+GUARDED = "__segmentd_guarded__"  # marks a method wrapped once; a subclass never wraps it twice
 
 
 def status_of(exc: BaseException, method: str = "") -> tuple[grpc.StatusCode, str]:
@@ -100,11 +101,13 @@ def guarded(service_base: type) -> Callable[[T], T]:
     def decorate(cls: T) -> T:
         for method in service.methods:
             impl = getattr(cls, method.name, None)
-            if impl is None or impl is getattr(service_base, method.name, None):
-                continue
+            if impl is None or impl is getattr(service_base, method.name, None) or hasattr(impl, GUARDED):
+                continue  # generated (UNIMPLEMENTED), or guarded already by a base class
             full_name = f"{service.full_name}/{method.name}"
             wrap = _streamed_response if method.server_streaming else _unary_response
-            setattr(cls, method.name, wrap(impl, full_name))
+            wrapper = wrap(impl, full_name)
+            setattr(wrapper, GUARDED, True)
+            setattr(cls, method.name, wrapper)
         return cls
 
     return decorate

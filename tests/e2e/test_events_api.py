@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from concurrent import futures
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,8 @@ from core import errors
 from core.engine import Engine
 from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
-from server.status import STATUS_OF
+from server.servicer import Servicer
+from server.status import STATUS_OF, guarded
 from tests.e2e.harness import NOT_SERVING, NOW_MS, SERVING, Running, health_status, start_in_process, wait_for_status
 
 REJECTED = pb.EventResult.REJECTED
@@ -147,7 +149,8 @@ def test_dry_run_maps_every_event_and_stores_nothing(stub: pb_grpc.SegmentdStub)
     known_id = known.results[0].contact_id
     batch = [
         event("trial", {"Email": "KNOWN@example.com"}),
-        event("trial", {"email": "new@example.com", "PushToken": "wp:new"}),
+        # the list shape keeps parameter order on the wire (a Struct is a map and does not)
+        event("trial", [{"name": "email", "value": "new@example.com"}, {"name": "PushToken", "value": "wp:new"}]),
         event("trial", {"x": 1}),
     ]
     reply = stub.IngestEvents(pb.IngestEventsRequest(events=batch, dry_run=True))
@@ -156,6 +159,7 @@ def test_dry_run_maps_every_event_and_stores_nothing(stub: pb_grpc.SegmentdStub)
     assert reply.results[0].contact_id == known_id and not reply.results[0].contact_created
     assert reply.results[0].identifier == "email:known@example.com"
     assert reply.results[1].contact_created and reply.results[1].identifier == "email:new@example.com"
+    assert "pushToken:wp:new" in reply.results[1].attached
     assert "trial" not in type_keys(stub)
     missing = rpc_error(stub.GetContact, pb.GetContactRequest(contact=pb.ContactRef(ref="email:new@example.com")))
     assert missing.code() == grpc.StatusCode.NOT_FOUND
@@ -361,6 +365,36 @@ def test_an_unexpected_error_is_internal_without_its_text(caplog: pytest.LogCapt
         assert "hunter2" in str(logged[0].exc_info[1])
     finally:
         run.close()
+
+
+@guarded(pb_grpc.SegmentdServicer)
+class ServicerWithMembers(Servicer):
+    """The servicer extended by one more RPC, as a new area of the API would be."""
+
+    def ListMembers(self, request: pb.ListMembersRequest, context: grpc.ServicerContext) -> Iterator[pb.ListMembersResponse]:
+        yield pb.ListMembersResponse(contact_ids=[1, 2])
+        raise errors.NotFound(f"segment {request.name!r} does not exist")
+
+
+def test_an_extended_servicer_maps_errors_once_including_streamed_replies(engine: Engine) -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pb_grpc.add_SegmentdServicer_to_server(ServicerWithMembers(engine), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.SegmentdStub(channel)
+            received: list[int] = []
+            with pytest.raises(grpc.RpcError) as info:
+                for reply in stub.ListMembers(pb.ListMembersRequest(name="vips")):
+                    received += reply.contact_ids
+            assert received == [1, 2]
+            assert info.value.code() == grpc.StatusCode.NOT_FOUND and "vips" in info.value.details()
+            err = rpc_error(stub.ListEventTypes, pb.ListEventTypesRequest(key="nothing"))
+            assert err.code() == grpc.StatusCode.NOT_FOUND  # inherited, wrapped once: not INTERNAL
+            assert rpc_error(stub.CountMembers, pb.CountMembersRequest()).code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        server.stop(None)
 
 
 # --------------------------------------------------------------------------- health, readiness, reflection
