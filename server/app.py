@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from core.engine import Engine
 from core.errors import Unavailable
+from core.segments.warmup import warm_up
 from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
 from server.servicer import Servicer
@@ -157,7 +158,7 @@ def serve(
 ) -> int:
     """Runs segmentd until SIGTERM or SIGINT; returns the process exit status.
 
-    The server answers health checks (NOT_SERVING) while the engine starts and the demo
+    The server answers health checks (NOT_SERVING) while the kernels compile and the demo
     loads, then SERVING until a signal arrives, then stops gracefully within `grace_s`.
     """
     say = announce or _say
@@ -176,19 +177,22 @@ def serve(
     server.start()
     address = f"{listen.rsplit(':', 1)[0]}:{port}"
     log.info("listening on %s (starting)", address)
-    summary = None
-    if demo:
-        from server import demo as demo_data
+    try:
+        log.info("kernels compiled or loaded in %.1fs", warm_up())
+        summary = None
+        if demo:
+            from server import demo as demo_data
 
-        summary = demo_data.load(engine)
-    engine.ready = True
-    say(f"segmentd serving on {address}")
-    if summary is not None:
-        say(summary.describe(address))
-    while not stop.wait(0.5):
-        pass
-    server.stop(grace_s).wait(grace_s + 1.0)
-    log.info("stopped")
+            summary = demo_data.load(engine)
+        engine.ready = True
+        say(f"segmentd serving on {address}")
+        if summary is not None:
+            say(summary.describe(address))
+        while not stop.wait(0.5):
+            pass
+    finally:  # a signal, or a failure while starting: either way stop serving cleanly
+        server.stop(grace_s).wait(grace_s + 1.0)
+        log.info("stopped")
     return 0
 
 

@@ -163,6 +163,7 @@ class LineReader:
     lines_read: int = 0
     bytes_read: int = 0
     oversized: list[int] = field(default_factory=list)
+    finished: bool = False
 
     def __iter__(self) -> Iterator[Batch]:
         parts: list[bytes] = []
@@ -184,6 +185,7 @@ class LineReader:
             parts.append(line)
             numbers.append(self.lines_read)
             size += len(line)
+        self.finished = True
         if parts:
             yield Batch(b"".join(parts), numbers)
 
@@ -195,18 +197,19 @@ class Progress:
         self.reader = reader
         self.total_bytes = total_bytes
         self.enabled = sys.stderr.isatty()
-        self.started = self.last = time.monotonic()
+        self.started = time.monotonic()
+        self.last = 0.0
 
-    def update(self, force: bool = False) -> None:
+    def update(self) -> None:
+        """Redraws the line, at most five times a second."""
         now = time.monotonic()
-        if not self.enabled or (now - self.last < 0.2 and not force):
+        if not self.enabled or now - self.last < 0.2:
             return
         self.last = now
-        rate = self.reader.lines_read / max(now - self.started, 1e-9)
-        share = ""
-        if self.total_bytes:
-            share = f" ({100 * self.reader.bytes_read / self.total_bytes:.0f}%)"
-        sys.stderr.write(f"\r{self.reader.lines_read:,} lines sent{share}, {rate:,.0f} lines/s ")
+        elapsed = now - self.started
+        share = f" ({100 * self.reader.bytes_read / self.total_bytes:.0f}%)" if self.total_bytes else ""
+        state = ", waiting for the server" if self.reader.finished else ""
+        sys.stderr.write(f"\r\033[K{self.reader.lines_read:,} lines read{share}, {elapsed:.0f}s{state}")
         sys.stderr.flush()
 
     def done(self) -> None:
@@ -246,6 +249,19 @@ class Rejections:
 # --------------------------------------------------------------------------- commands
 
 
+def _wait(call: Any, progress: Progress) -> Any:
+    """The result of a call future, redrawing the progress line while it runs."""
+    try:
+        while True:
+            try:
+                return call.result(timeout=0.2)
+            except grpc.FutureTimeoutError:
+                progress.update()
+    except KeyboardInterrupt:
+        call.cancel()
+        raise
+
+
 def run_ingest(args: argparse.Namespace) -> int:
     """Streams a JSON Lines file of events to the server over one StreamEvents call."""
     stub = connect(args)
@@ -260,13 +276,13 @@ def run_ingest(args: argparse.Namespace) -> int:
             for batch in reader:
                 line_of.extend(batch.lines)
                 yield pb.StreamEventsRequest(batch=pb.IngestEventsRequest(jsonl=batch.payload, dry_run=args.dry_run))
-                progress.update()
         except OSError as exc:
             read_error.append(exc)
             raise
 
+    call = stub.StreamEvents.future(requests())
     try:
-        reply = stub.StreamEvents(requests())
+        reply = _wait(call, progress)
     except grpc.RpcError:
         if read_error:
             raise CliError(f"cannot read {args.file}: {read_error[0]}") from None

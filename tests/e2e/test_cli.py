@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -68,6 +70,32 @@ def test_ingest_reads_stdin_and_splits_large_inputs_into_batches(cli: CliRunner)
     assert counts(result.stdout)["accepted"] == n
     types = json.loads(cli("event-types", "cliBulk", "--json").stdout)
     assert types[0]["count"] == n
+
+
+def test_ingest_shows_progress_when_stderr_is_a_terminal(server_process: ServerProcess, tmp_path: Path) -> None:
+    events = write_jsonl(tmp_path / "many.jsonl", *({"eventTypeKey": "cliTty", "params": {"email": f"t{i % 50}@example.com"}} for i in range(30_000)))
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "ingest", str(events), "--server", server_process.address],
+            cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+        )  # fmt: skip
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closes when the child exits
+                break
+            if not chunk:
+                break
+            seen += chunk
+        stdout, _ = process.communicate(timeout=120)
+    finally:
+        os.close(leader)
+    assert process.returncode == 0
+    assert b"lines read" in seen
+    assert counts(stdout.decode())["accepted"] == 30_000
 
 
 def test_ingest_caps_the_rejected_lines_it_prints(cli: CliRunner, tmp_path: Path) -> None:
