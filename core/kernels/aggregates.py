@@ -13,7 +13,7 @@ import numpy as np
 
 from core.kernels import KernelArgumentError, readonly
 from core.kernels.jit import jit
-from core.kernels.runs import _lower_bound
+from core.kernels.runs import _gallop, _lower_bound
 
 _EMPTY_MASK = readonly(np.zeros(0, dtype=np.bool_), np.bool_)
 
@@ -70,12 +70,22 @@ def _run_args(run_start: np.ndarray, ts_ms: np.ndarray) -> tuple[np.ndarray, np.
     return run_start, ts_ms
 
 
-def _entry_args(entry_row: np.ndarray, entry_value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    entry_row = readonly(entry_row, np.int32)
+_NO_ROWS = readonly(np.zeros(0, np.int32), np.int32)
+
+
+def _entry_args(
+    entry_row: np.ndarray | None, entry_value: np.ndarray, n_rows: int
+) -> tuple[np.ndarray, bool, np.ndarray]:
+    """(entry_row, dense, entry_value); entry_row None means entry e is row e."""
     entry_value = readonly(entry_value, np.float64)
+    if entry_row is None:
+        if entry_value.shape != (n_rows,):
+            raise KernelArgumentError("entry_value", "must have one value per row when entry_row is None")
+        return _NO_ROWS, True, entry_value
+    entry_row = readonly(entry_row, np.int32)
     if entry_row.shape != entry_value.shape or entry_row.ndim != 1:
         raise KernelArgumentError("entry_value", "must have one value per entry row")
-    return entry_row, entry_value
+    return entry_row, False, entry_value
 
 
 def count_in_window(
@@ -88,6 +98,15 @@ def count_in_window(
 
 
 @jit
+def _entry_span(entry_row: np.ndarray, e: int, a: int, b: int) -> tuple[int, int]:
+    """Entries [e0, e1) of rows [a, b), searching forward from entry e (entries before e
+    belong to rows < a)."""
+    ne = entry_row.shape[0]
+    e0 = _gallop(entry_row, e, ne, a)
+    return e0, _gallop(entry_row, e0, ne, b)
+
+
+@jit
 def _value_stats(
     run_start: np.ndarray,
     ts_ms: np.ndarray,
@@ -96,35 +115,42 @@ def _value_stats(
     lo_ms: int,
     hi_ms: int,
     entry_row: np.ndarray,
+    dense: bool,
     entry_value: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     m = run_start.shape[0] - 1
-    ne = entry_row.shape[0]
     count = np.zeros(m, np.int64)
     total = np.zeros(m, np.float64)
     low = np.full(m, np.nan)
     high = np.full(m, np.nan)
     e = 0
     for j in range(m):
-        a = _lower_bound(ts_ms, run_start[j], run_start[j + 1], lo_ms)
-        b = _lower_bound(ts_ms, a, run_start[j + 1], hi_ms)
-        if a >= b:
-            continue
-        e = _lower_bound(entry_row, e, ne, a)
+        a = run_start[j]
+        b = run_start[j + 1]
+        if b - a > _SCAN_ROWS:  # long run: keep only the rows in the window
+            a = _gallop(ts_ms, a, b, lo_ms)
+            b = _gallop(ts_ms, a, b, hi_ms)
+        if dense:
+            e0, e1 = a, b
+        else:
+            e0, e1 = _entry_span(entry_row, e, a, b)
+            e = e1
         c = 0
         s = 0.0
         mn = np.inf
         mx = -np.inf
-        while e < ne and entry_row[e] < b:
-            x = entry_value[e]
-            if x == x and (not use_mask or row_mask[entry_row[e]]):
+        for k in range(e0, e1):
+            r = k if dense else entry_row[k]
+            x = entry_value[k]
+            t = ts_ms[r]
+            ok = (x == x) & (t >= lo_ms) & (t < hi_ms)
+            if use_mask:
+                ok &= row_mask[r]
+            if ok:
                 c += 1
                 s += x
-                if x < mn:
-                    mn = x
-                if x > mx:
-                    mx = x
-            e += 1
+                mn = min(mn, x)
+                mx = max(mx, x)
         count[j] = c
         total[j] = s
         if c > 0:
@@ -143,11 +169,13 @@ def value_stats(
     entry_value: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per run, over the non-NaN entry values of rows in the window passing the mask:
-    (count int64, sum float64 in entry order, min, max; NaN when count is 0)."""
+    (count int64, sum float64 in entry order, min, max; NaN when count is 0).
+
+    `entry_row` None: entry e is row e."""
     run_start, ts_ms = _run_args(run_start, ts_ms)
     mask, use = _mask_args(row_mask, ts_ms.shape[0])
-    entry_row, entry_value = _entry_args(entry_row, entry_value)
-    return _value_stats(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms), entry_row, entry_value)
+    entry_row, dense, entry_value = _entry_args(entry_row, entry_value, ts_ms.shape[0])
+    return _value_stats(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms), entry_row, dense, entry_value)
 
 
 @jit
@@ -159,37 +187,38 @@ def _distinct_in_window(
     lo_ms: int,
     hi_ms: int,
     entry_row: np.ndarray,
+    dense: bool,
     entry_key: np.ndarray,
 ) -> np.ndarray:
     m = run_start.shape[0] - 1
-    ne = entry_row.shape[0]
     out = np.zeros(m, np.int64)
     buf = np.empty(64, np.float64)
     e = 0
     for j in range(m):
         a = _lower_bound(ts_ms, run_start[j], run_start[j + 1], lo_ms)
         b = _lower_bound(ts_ms, a, run_start[j + 1], hi_ms)
-        if a >= b:
-            continue
-        e = _lower_bound(entry_row, e, ne, a)
+        if dense:
+            e0, e1 = a, b
+        else:
+            e0, e1 = _entry_span(entry_row, e, a, b)
+            e = e1
         k = 0
-        while e < ne and entry_row[e] < b:
-            x = entry_key[e]
-            if x == x and (not use_mask or row_mask[entry_row[e]]):
+        for i in range(e0, e1):
+            r = i if dense else entry_row[i]
+            x = entry_key[i]
+            if x == x and (not use_mask or row_mask[r]):
                 if k == buf.shape[0]:
                     bigger = np.empty(2 * k, np.float64)
                     bigger[:k] = buf
                     buf = bigger
                 buf[k] = x + 0.0  # -0.0 and 0.0 are one value
                 k += 1
-            e += 1
         if k == 0:
             continue
         keys = np.sort(buf[:k])
         d = 1
         for i in range(1, k):
-            if keys[i] != keys[i - 1]:
-                d += 1
+            d += keys[i] != keys[i - 1]
         out[j] = d
     return out
 
@@ -200,12 +229,14 @@ def distinct_in_window(
     row_mask: np.ndarray | None,
     lo_ms: int,
     hi_ms: int,
-    entry_row: np.ndarray,
+    entry_row: np.ndarray | None,
     entry_key: np.ndarray,
 ) -> np.ndarray:
     """Per run: the number of distinct non-NaN keys among entries of rows in the window
-    passing the mask (keys of one kind: numbers by value, string codes, booleans 0/1)."""
+    passing the mask (keys of one kind: numbers by value, string codes, booleans 0/1).
+
+    `entry_row` None: entry e is row e."""
     run_start, ts_ms = _run_args(run_start, ts_ms)
     mask, use = _mask_args(row_mask, ts_ms.shape[0])
-    entry_row, entry_key = _entry_args(entry_row, entry_key)
-    return _distinct_in_window(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms), entry_row, entry_key)
+    entry_row, dense, entry_key = _entry_args(entry_row, entry_key, ts_ms.shape[0])
+    return _distinct_in_window(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms), entry_row, dense, entry_key)

@@ -61,6 +61,24 @@ def _lower_bound(ts: np.ndarray, a: int, b: int, x: int) -> int:
     return hi
 
 
+@jit
+def _gallop(values: np.ndarray, a: int, b: int, x: int) -> int:
+    """As _lower_bound, probing a, a+1, a+3, a+7, ... first: O(log d) for an answer d past a."""
+    if a >= b or values[a] >= x:
+        return a
+    lo = a  # invariant: values[lo] < x
+    step = 1
+    while lo + step < b and values[lo + step] < x:
+        lo += step
+        step *= 2
+    return _lower_bound(values, lo + 1, min(lo + step, b), x)
+
+
 def lower_bound(ts: np.ndarray, a: int, b: int, x: int) -> int:
     """First index in [a, b) whose value is >= x, in an ascending slice; b when none."""
     return int(_lower_bound(readonly(ts, np.int64), int(a), int(b), int(x)))
+
+
+def gallop(ts: np.ndarray, a: int, b: int, x: int) -> int:
+    """As lower_bound, by exponential search from a (fast when the answer is near a)."""
+    return int(_gallop(readonly(ts, np.int64), int(a), int(b), int(x)))

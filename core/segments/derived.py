@@ -59,9 +59,14 @@ def _is_identity(row: np.ndarray, n: int) -> bool:
     return n == 0 or bool(row[0] == 0 and row[-1] == n - 1 and np.all(row[1:] != row[:-1]))
 
 
+def dense(row: np.ndarray, n_rows: int) -> np.ndarray | None:
+    """None when entry e is row e (each of the n_rows rows has exactly one entry), else `row`."""
+    if row.shape[0] != n_rows:
+        return row
+    identity = cache.get(("dense", n_rows), [row], lambda: _is_identity(row, n_rows))
+    return None if identity else row
+
+
 def dense_rows(col: PathColumn, n_rows: int) -> np.ndarray | None:
-    """None when entry e of `col` is row e (every row has exactly one entry), else col.row."""
-    if col.row.shape[0] != n_rows:
-        return col.row
-    dense = cache.get(("dense", n_rows), [col.row], lambda: _is_identity(col.row, n_rows))
-    return None if dense else col.row
+    """`dense(col.row, n_rows)`: None when entry e of `col` is row e."""
+    return dense(col.row, n_rows)

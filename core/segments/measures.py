@@ -181,7 +181,8 @@ def run_values(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary
         values = aggregates.count_in_window(run_start, ts, mask, lo, hi).astype(np.float64)
     elif m in ("sum", "avg", "min", "max"):
         entry_row, entry_value = numeric_entries(view, cond.param, dictionary)
-        count, total, low, high = aggregates.value_stats(run_start, ts, mask, lo, hi, entry_row, entry_value)
+        rows = derived.dense(entry_row, len(view))
+        count, total, low, high = aggregates.value_stats(run_start, ts, mask, lo, hi, rows, entry_value)
         if m == "sum":
             values = total
         elif m == "avg":
@@ -192,7 +193,8 @@ def run_values(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary
     elif m == "distinct":
         values = np.zeros(run_contact.shape[0], np.float64)
         for entry_row, keys in _distinct_streams(view, cond.param):
-            values += aggregates.distinct_in_window(run_start, ts, mask, lo, hi, entry_row, keys)
+            rows = derived.dense(entry_row, len(view))
+            values += aggregates.distinct_in_window(run_start, ts, mask, lo, hi, rows, keys)
     elif m in ("first", "last", "daysSinceLast"):
         kernel = sequences.first_ts if m == "first" else sequences.last_ts
         t = kernel(run_start, ts, mask, plan.now_ms + 1)

@@ -21,6 +21,7 @@ def warm_up() -> float:
     mask = np.array([True, False, True])
     run_contact, run_start = runs.contact_runs(contact)
     runs.lower_bound(ts, 0, 2, 12)
+    runs.gallop(ts, 0, 2, 12)
     entry_row = np.array([0, 0, 2], np.int32)
     values = np.array([1.0, 2.0, np.nan])
     codes = np.array([0, 1, 1], np.int32)
@@ -28,6 +29,8 @@ def warm_up() -> float:
     for m in (None, mask):
         aggregates.count_in_window(run_start, ts, m, 0, 30)
         aggregates.value_stats(run_start, ts, m, 0, 30, entry_row, values)
+        aggregates.value_stats(run_start, ts, m, 0, 30, None, values)
+        aggregates.distinct_in_window(run_start, ts, m, 0, 30, None, values)
         aggregates.distinct_in_window(run_start, ts, m, 0, 30, entry_row, values)
         sequences.first_ts(run_start, ts, m, 30)
         sequences.last_ts(run_start, ts, m, 30)

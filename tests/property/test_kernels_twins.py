@@ -81,24 +81,44 @@ def test_count_in_window(t, x, y):
     assert got.tolist() == ref.count_in_window(t["run_start"], t["ts"], t["mask"], lo, hi)
 
 
+def dense_entries(t, data):
+    """The table's entry stream, or a one-entry-per-row stream passed as rows None."""
+    if data.draw(st.booleans()):
+        return t["entry_row"], t["values"], t["entry_row"]
+    n = len(t["ts"])
+    values = np.array(data.draw(st.lists(NUM, min_size=n, max_size=n)), np.float64)
+    return None, values, np.arange(n, dtype=np.int32)
+
+
 @BOUNDED
-@given(tables(), TS, TS)
-def test_value_stats(t, x, y):
+@given(st.lists(TS, max_size=20).map(sorted), st.data())
+def test_gallop(ts, data):
+    a = data.draw(st.integers(0, len(ts)))
+    b = data.draw(st.integers(a, len(ts)))
+    x = data.draw(st.integers(-2, 42))
+    assert runs.gallop(np.array(ts, np.int64), a, b, x) == ref.lower_bound(ts, a, b, x)
+
+
+@BOUNDED
+@given(tables(), TS, TS, st.data())
+def test_value_stats(t, x, y, data):
     lo, hi = window(x, y)
-    args = (t["run_start"], t["ts"], t["mask"], lo, hi, t["entry_row"], t["values"])
+    rows, values, ref_rows = dense_entries(t, data)
+    args = (t["run_start"], t["ts"], t["mask"], lo, hi, rows, values)
     got = aggregates.value_stats(*args)
-    want = ref.value_stats(*args)
+    want = ref.value_stats(*args[:5], ref_rows, values)
     assert got[0].tolist() == want[0]
     for g, w in zip(got[1:], want[1:]):
         assert same_floats(g.tolist(), w)
 
 
 @BOUNDED
-@given(tables(), TS, TS)
-def test_distinct_in_window(t, x, y):
+@given(tables(), TS, TS, st.data())
+def test_distinct_in_window(t, x, y, data):
     lo, hi = window(x, y)
-    args = (t["run_start"], t["ts"], t["mask"], lo, hi, t["entry_row"], t["values"])
-    assert aggregates.distinct_in_window(*args).tolist() == ref.distinct_in_window(*args)
+    rows, values, ref_rows = dense_entries(t, data)
+    got = aggregates.distinct_in_window(t["run_start"], t["ts"], t["mask"], lo, hi, rows, values)
+    assert got.tolist() == ref.distinct_in_window(t["run_start"], t["ts"], t["mask"], lo, hi, ref_rows, values)
 
 
 @BOUNDED
