@@ -1,0 +1,149 @@
+"""Segment messages <-> the SEGMENTS.md JSON the engine takes; segment results -> messages.
+
+A `Segment` message's proto3 JSON form (json names) is exactly the JSON of SEGMENTS.md, so a
+definition crosses the wire as `MessageToDict` / `ParseDict` of it. Protobuf carries every
+number of a `Value` or a comparison as a double; integral ones come back as ints (3.0 -> 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+from pyroaring import BitMap
+
+from core.contacts import Contact
+from core.errors import InvalidArgument
+from core.events import parse_timestamp
+from core.segments.definition import definition_to_json
+from core.segments.registry import SavedSegment
+from server.convert import integral, python_to_value, value_to_python
+from server.pb import segmentd_pb2 as pb
+
+MAX_STATIC_ID = 2**32 - 1  # contact ids are uint32; `Segment.contacts` is repeated uint32
+
+Doc = dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- definitions
+
+
+def segment_to_doc(segment: pb.Segment) -> Doc:
+    """A Segment message as SEGMENTS.md JSON (unset fields left out, integral numbers as ints)."""
+    doc: Doc = integral(json_format.MessageToDict(segment))
+    return doc
+
+
+def doc_to_segment(doc: Mapping[str, Any]) -> pb.Segment:
+    """SEGMENTS.md JSON (a canonical definition) as a Segment message.
+
+    Raises json_format.ParseError for JSON that has no message form (unknown keys, wrong
+    types); validate with core.segments.definition.parse_definition first for path errors.
+    """
+    body = dict(doc)
+    contacts = body.get("contacts")
+    if isinstance(contacts, list):
+        # Ids beyond uint32 are never assigned, so such a contact can never be a member.
+        body["contacts"] = [c for c in contacts if not isinstance(c, int) or c <= MAX_STATIC_ID]
+    return json_format.ParseDict(body, pb.Segment())
+
+
+def saved_to_pb(saved: SavedSegment) -> pb.Segment:
+    """The canonical definition of a saved segment as a message."""
+    return doc_to_segment(definition_to_json(saved.definition))
+
+
+def info_to_pb(saved: SavedSegment, size: int) -> pb.SegmentInfo:
+    """A saved segment with its member count as a SegmentInfo."""
+    return pb.SegmentInfo(
+        segment=saved_to_pb(saved),
+        size=size,
+        created_at_ms=saved.created_at_ms,
+        updated_at_ms=saved.updated_at_ms,
+        evaluated_at_ms=saved.evaluated_at_ms or 0,
+        last_build_ms=saved.last_build_ms,
+    )
+
+
+# ----------------------------------------------------------------------------- request values
+
+
+def as_of_ms(request: Any) -> int | None:
+    """A request's `as_of` Value (RFC 3339 text or epoch ms) as epoch ms; None when absent or null."""
+    if not request.HasField("as_of"):
+        return None
+    value: struct_pb2.Value = request.as_of
+    if value.WhichOneof("kind") in (None, "null_value"):
+        return None
+    return parse_timestamp(value_to_python(value), "as_of")
+
+
+def required_name(name: str, field: str = "name") -> str:
+    """A segment name the request must give."""
+    if not name:
+        raise InvalidArgument(field, "required")
+    return name
+
+
+def bounded(value: int, default: int, limit: int, field: str) -> int:
+    """`value`, or `default` when 0; InvalidArgument beyond `limit`."""
+    if value == 0:
+        return default
+    if value > limit:
+        raise InvalidArgument(field, f"at most {limit}, got {value}")
+    return value
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def explanation_to_pb(explanation: Any) -> pb.ConditionExplanation:
+    """A core Explanation (path, kind, holds, value, detail) as a ConditionExplanation."""
+    return pb.ConditionExplanation(
+        path=explanation.path,
+        kind=explanation.kind,
+        holds=bool(explanation.holds),
+        value=python_to_value(explanation.value),
+        detail=explanation.detail,
+    )
+
+
+def identifiers_to_pb(contact: Contact) -> pb.Contact:
+    """A contact's id and identifiers (no fields) as a Contact message."""
+    return pb.Contact(
+        contact_id=contact.contact_id,
+        external_id=contact.external_id or "",
+        email=contact.email or "",
+        phone=contact.phone or "",
+        push_tokens=list(contact.push_tokens),
+        keys=dict(contact.keys),
+        anonymous_keys=list(contact.anonymous_keys),
+    )
+
+
+def member_pages(
+    members: BitMap,
+    *,
+    after: int,
+    page_size: int,
+    lookup: Callable[[int], Contact | None] | None = None,
+) -> Iterator[pb.ListMembersResponse]:
+    """The members with ids above `after`, ascending, `page_size` ids per message.
+
+    Pages are cut from the bitmap by rank, so no list of every member is ever built. With
+    `lookup`, each page also carries the Contact of each member it still finds (a contact
+    erased since the evaluation is left out of `contacts`, not of `contact_ids`).
+    """
+    if after > MAX_STATIC_ID:
+        return
+    start = members.rank(after) if after else 0  # members <= after come first; skip them
+    total = len(members)
+    for lo in range(start, total, page_size):
+        ids = members[lo : lo + page_size].to_array()  # array('I'), ascending
+        reply = pb.ListMembersResponse()
+        reply.contact_ids.extend(ids)
+        if lookup is not None:
+            found = (lookup(cid) for cid in ids)
+            reply.contacts.extend(identifiers_to_pb(c) for c in found if c is not None)
+        yield reply
