@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import array
 import os
+import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -52,10 +54,31 @@ class EvalContext:
     _universe: BitMap | None = field(default=None, init=False, repr=False)
 
     def universe(self) -> BitMap:
-        """The live contacts (computed once per context)."""
+        """The live contacts (computed once per context; never mutate it)."""
         if self._universe is None:
-            self._universe = bitmap_of(self.contacts.ids())
+            self._universe = live_contacts(self.contacts)
         return self._universe
+
+
+_universes: "weakref.WeakKeyDictionary[ContactBook, tuple[tuple[int, int], BitMap]]" = weakref.WeakKeyDictionary()
+_universe_lock = threading.Lock()
+
+
+def live_contacts(contacts: ContactBook) -> BitMap:
+    """The live contact ids as a bitmap, shared between evaluations while it stays current.
+
+    Ids are never reused and a contact never comes back, so (highest id, live count) changes
+    whenever the set does: creating raises the first, erasing and merging lower the second.
+    """
+    key = (contacts.max_id, len(contacts))
+    with _universe_lock:
+        hit = _universes.get(contacts)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    members = bitmap_of(contacts.ids())
+    with _universe_lock:
+        _universes[contacts] = (key, members)
+    return members
 
 
 def _map_shards(ctx: EvalContext, fn: Callable[[Any], np.ndarray], views: list[Any]) -> list[np.ndarray]:
@@ -94,7 +117,7 @@ def leaf_members(node: Node, ctx: EvalContext) -> BitMap:
     if isinstance(node, IdentCond):
         return identifier_members(node, ctx)
     if isinstance(node, SegmentRef):
-        return BitMap(ctx.resolve_segment(node.name, ctx.now_ms)) & ctx.universe()
+        return ctx.resolve_segment(node.name, ctx.now_ms) & ctx.universe()
     raise TypeError(f"not a leaf condition: {type(node).__name__}")
 
 

@@ -213,3 +213,18 @@ def test_no_new_specialisations_after_warm_up(sharded: World) -> None:
         evaluate(defn, sharded.ctx())
     assert signatures() == before
     assert np.all(np.array(list(before.values())) >= 0)
+
+
+def test_universe_follows_creates_and_erasures() -> None:
+    store, book = EventStore(), ContactBook()
+    first = [book.create((), "Api", NOW) for _ in range(3)]
+    defn = parse_definition({"name": "t", "condition": {"not": E(type="nothing")}})
+
+    def members() -> set[int]:
+        return set(evaluate(defn, EvalContext(store, book, NOW, "UTC", lambda n, t: BitMap())))
+
+    assert members() == set(first)
+    book.erase(first[1])
+    assert members() == {first[0], first[2]}
+    extra = book.create((), "Api", NOW)
+    assert members() == {first[0], first[2], extra}
