@@ -376,24 +376,44 @@ class ServicerWithMembers(Servicer):
         raise errors.NotFound(f"segment {request.name!r} does not exist")
 
 
-def test_an_extended_servicer_maps_errors_once_including_streamed_replies(engine: Engine) -> None:
+@guarded(pb_grpc.SegmentdServicer)
+class OneMethodServicer(pb_grpc.SegmentdServicer):
+    def ListEventTypes(self, request: Any, context: grpc.ServicerContext) -> pb.ListEventTypesResponse:
+        return pb.ListEventTypesResponse()
+
+
+def serving(servicer: pb_grpc.SegmentdServicer) -> tuple[grpc.Server, pb_grpc.SegmentdStub, grpc.Channel]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    pb_grpc.add_SegmentdServicer_to_server(ServicerWithMembers(engine), server)
+    pb_grpc.add_SegmentdServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    return server, pb_grpc.SegmentdStub(channel), channel
+
+
+def test_an_extended_servicer_maps_errors_once_including_streamed_replies(engine: Engine) -> None:
+    server, stub, channel = serving(ServicerWithMembers(engine))
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pb_grpc.SegmentdStub(channel)
-            received: list[int] = []
-            with pytest.raises(grpc.RpcError) as info:
-                for reply in stub.ListMembers(pb.ListMembersRequest(name="vips")):
-                    received += reply.contact_ids
-            assert received == [1, 2]
-            assert info.value.code() == grpc.StatusCode.NOT_FOUND and "vips" in info.value.details()
-            err = rpc_error(stub.ListEventTypes, pb.ListEventTypesRequest(key="nothing"))
-            assert err.code() == grpc.StatusCode.NOT_FOUND  # inherited, wrapped once: not INTERNAL
-            assert rpc_error(stub.CountMembers, pb.CountMembersRequest()).code() == grpc.StatusCode.UNIMPLEMENTED
+        received: list[int] = []
+        with pytest.raises(grpc.RpcError) as info:
+            for reply in stub.ListMembers(pb.ListMembersRequest(name="vips")):
+                received += reply.contact_ids
+        assert received == [1, 2]
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND and "vips" in info.value.details()
+        err = rpc_error(stub.ListEventTypes, pb.ListEventTypesRequest(key="nothing"))
+        assert err.code() == grpc.StatusCode.NOT_FOUND  # inherited, wrapped once: not INTERNAL
     finally:
+        channel.close()
+        server.stop(None)
+
+
+def test_methods_left_to_the_generated_base_answer_unimplemented() -> None:
+    server, stub, channel = serving(OneMethodServicer())
+    try:
+        assert list(stub.ListEventTypes(pb.ListEventTypesRequest()).event_types) == []
+        assert rpc_error(stub.CountMembers, pb.CountMembersRequest()).code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        channel.close()
         server.stop(None)
 
 
