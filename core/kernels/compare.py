@@ -32,18 +32,26 @@ def _select_runs(
     hi_inc: bool,
     excluded: np.ndarray,
     want: bool,
-) -> np.ndarray:
+    smaller: bool,
+) -> tuple[np.ndarray, bool]:
     m = values.shape[0]
-    out = np.empty(m, np.uint32)
+    picked = np.empty(m, np.bool_)
     k = 0
     for j in range(m):
         x = values[j]
         h = ((x >= lo) if lo_inc else (x > lo)) & ((x <= hi) if hi_inc else (x < hi))
         if excluded.shape[0] and h:
             h = not _in_sorted(x, excluded)
-        out[k] = run_contact[j]  # kept only when k advances (branch-free compaction)
-        k += h == want
-    return out[:k].copy()
+        picked[j] = h == want
+        k += picked[j]
+    flip = smaller and 2 * k > m  # hand back the other side: fewer ids to turn into a bitmap
+    out = np.empty(m - k if flip else k, np.uint32)
+    i = 0
+    for j in range(m):
+        if picked[j] != flip:
+            out[i] = run_contact[j]
+            i += 1
+    return out, flip
 
 
 def select_runs(
@@ -57,12 +65,34 @@ def select_runs(
     want: bool = True,
 ) -> np.ndarray:
     """Contacts (uint32, in run order) whose value holds the comparison (want=True) or does not."""
+    args = _select_args(run_contact, values, excluded)
+    ids, _ = _select_runs(args[0], args[1], float(lo), bool(lo_inc), float(hi), bool(hi_inc), args[2], bool(want), False)
+    return ids
+
+
+def select_runs_smaller(
+    run_contact: np.ndarray,
+    values: np.ndarray,
+    lo: float,
+    lo_inc: bool,
+    hi: float,
+    hi_inc: bool,
+    excluded: np.ndarray,
+    want: bool = True,
+) -> tuple[np.ndarray, bool]:
+    """As select_runs, but when more than half of the runs are selected returns the runs that
+    are not, flagged True: (ids, complemented)."""
+    args = _select_args(run_contact, values, excluded)
+    ids, flip = _select_runs(args[0], args[1], float(lo), bool(lo_inc), float(hi), bool(hi_inc), args[2], bool(want), True)
+    return ids, bool(flip)
+
+
+def _select_args(run_contact: np.ndarray, values: np.ndarray, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     run_contact = readonly(run_contact, np.uint32)
     values = readonly(values, np.float64)
     if run_contact.shape != values.shape or values.ndim != 1:
         raise KernelArgumentError("values", "must have one value per run")
-    excluded = readonly(np.unique(np.asarray(excluded, np.float64)), np.float64)
-    return _select_runs(run_contact, values, float(lo), bool(lo_inc), float(hi), bool(hi_inc), excluded, bool(want))
+    return run_contact, values, readonly(np.unique(np.asarray(excluded, np.float64)), np.float64)
 
 
 @jit

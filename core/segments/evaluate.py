@@ -20,7 +20,7 @@ from pyroaring import BitMap
 
 from core.contacts import ContactBook
 from core.identifiers import IdKind
-from core.segments import measures
+from core.segments import derived, measures
 from core.segments.attributes import attribute_members
 from core.segments.plan import All, AnyOf, AttrCond, Definition, EventCond, IdentCond, Node, Not, SegmentRef
 from core.store import EventStore
@@ -81,10 +81,16 @@ def live_contacts(contacts: ContactBook) -> BitMap:
     return members
 
 
-def _map_shards(ctx: EvalContext, fn: Callable[[Any], np.ndarray], views: list[Any]) -> list[np.ndarray]:
+def _map_shards(ctx: EvalContext, fn: Callable[[Any], BitMap], views: list[Any]) -> list[BitMap]:
     if len(views) <= 1 or not ctx.parallel:
         return [fn(v) for v in views]
     return list(_executor().map(fn, views))
+
+
+def _present(view: Any) -> BitMap:
+    """The contacts with rows in a table version (cached with the version's arrays)."""
+    run_contact, _ = measures.contact_runs(view)
+    return derived.cache.get("present", [run_contact], lambda: bitmap_of(run_contact))
 
 
 def event_members(cond: EventCond, ctx: EvalContext) -> BitMap:
@@ -93,12 +99,18 @@ def event_members(cond: EventCond, ctx: EvalContext) -> BitMap:
     views = ctx.store.shards(cond.type)
     dictionary = ctx.store.dictionary
     absent = measures.absent_holds(plan)
+
     # With absent contacts holding, collect those that fail and subtract them.
-    parts = _map_shards(ctx, lambda v: measures.select(plan, v, dictionary, not absent), views)
-    ids = np.concatenate(parts) if parts else np.zeros(0, np.uint32)
+    def shard(view: Any) -> BitMap:
+        ids, complemented = measures.select(plan, view, dictionary, not absent)
+        part = bitmap_of(ids)
+        return _present(view) - part if complemented else part
+
+    parts = _map_shards(ctx, shard, views)
+    picked = BitMap.union(*parts) if len(parts) > 1 else (parts[0] if parts else BitMap())
     if absent:
-        return ctx.universe() - bitmap_of(ids)
-    return bitmap_of(ids) & ctx.universe()
+        return ctx.universe() - picked
+    return picked & ctx.universe()
 
 
 def identifier_members(cond: IdentCond, ctx: EvalContext) -> BitMap:

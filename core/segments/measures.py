@@ -212,13 +212,14 @@ def run_values(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary
     return run_contact, values
 
 
-def select(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, want: bool) -> np.ndarray:
-    """Contacts (uint32) of `view` whose value holds (want=True) or does not (want=False)."""
+def select(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, want: bool) -> tuple[np.ndarray, bool]:
+    """Contacts (uint32) of `view` whose value holds (want=True) or does not (want=False);
+    when that is most of the view's contacts, the others instead, flagged: (ids, complemented)."""
     if len(view) == 0:
-        return np.zeros(0, np.uint32)
+        return np.zeros(0, np.uint32), False
     run_contact, values = run_values(plan, view, dictionary)
     t = plan.test
-    return compare.select_runs(run_contact, values, t.lo, t.lo_inc, t.hi, t.hi_inc, np.array(t.excluded), want)
+    return compare.select_runs_smaller(run_contact, values, t.lo, t.lo_inc, t.hi, t.hi_inc, np.array(t.excluded), want)
 
 
 def absent_holds(plan: EventPlan) -> bool:

@@ -58,5 +58,6 @@ def warm_up() -> float:
     groups.lift_keys(keys, keys, unique)
     groups.mark_key_rows(unique, out)
     compare.select_runs(run_contact, np.array([1.0, 2.0]), 1.0, True, np.inf, True, np.zeros(0), True)
+    compare.select_runs_smaller(run_contact, np.array([1.0, 2.0]), 1.0, True, np.inf, True, np.zeros(0), True)
     compare.holds_each(np.array([1.0, 2.0]), 1.0, True, np.inf, True, np.zeros(0))
     return time.perf_counter() - start

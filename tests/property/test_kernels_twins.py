@@ -255,5 +255,9 @@ def test_select_runs_and_holds(values, rng, excluded, want):
     contacts = np.arange(1, len(values) + 1, dtype=np.uint32)
     vals = np.array(values, np.float64)
     got = compare.select_runs(contacts, vals, *rng, np.array(excluded), want)
-    assert got.tolist() == ref.select_runs(contacts.tolist(), values, *rng, excluded, want)
+    want_ids = ref.select_runs(contacts.tolist(), values, *rng, excluded, want)
+    assert got.tolist() == want_ids
+    fewer, complemented = compare.select_runs_smaller(contacts, vals, *rng, np.array(excluded), want)
+    other = [c for c in contacts.tolist() if c not in want_ids]
+    assert (fewer.tolist(), complemented) == ((other, True) if len(want_ids) > len(other) else (want_ids, False))
     assert compare.holds_each(vals, *rng, np.array(excluded)).tolist() == ref.holds_each(values, *rng, excluded)
