@@ -16,6 +16,7 @@ from core.errors import InvalidArgument
 from server import convert
 from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
+from server.segments_api import SegmentsService
 from server.status import field_prefix, guarded
 
 MAX_BATCH_EVENTS = 10_000
@@ -138,7 +139,7 @@ class ContactsService:
 
 
 @guarded(pb_grpc.SegmentdServicer)
-class Servicer(EventsService, ContactsService, pb_grpc.SegmentdServicer):
+class Servicer(EventsService, ContactsService, SegmentsService, pb_grpc.SegmentdServicer):
     """segmentd.v1.Segmentd over one Engine."""
 
     def __init__(self, engine: Engine) -> None:
