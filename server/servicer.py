@@ -117,9 +117,11 @@ class ContactsService:
         with field_prefix("contact"):
             contact = self.engine.get_contact(convert.ref_of(request.contact, ""))
         events = self.engine.contact_events(contact.contact_id, limit)
+        segments = self.engine.segments.contact_segments(contact.contact_id, self.engine.clock())
         return pb.GetContactResponse(
             contact=convert.contact_to_pb(contact),
             recent_events=[convert.stored_event_to_pb(e) for e in events],
+            segments=segments,
         )
 
     def MergeContacts(
