@@ -454,8 +454,16 @@ def _add_event_types(sub: Subparsers) -> None:
     p.set_defaults(run=run_event_types)
 
 
+def _add_segment(sub: Subparsers) -> None:
+    from server.cli_segments import add_segment_commands  # imports this module: loaded on use
+
+    add_segment_commands(sub)
+
+
 # Each entry adds one subcommand; segment and snapshot commands are added the same way.
-COMMANDS: list[Callable[[Subparsers], None]] = [_add_serve, _add_ingest, _add_contacts, _add_contact, _add_event_types]
+COMMANDS: list[Callable[[Subparsers], None]] = [
+    _add_serve, _add_ingest, _add_contacts, _add_contact, _add_event_types, _add_segment
+]
 
 
 def parser() -> argparse.ArgumentParser:
