@@ -57,10 +57,20 @@ def _mark_range(
     hi_inc: bool,
     out: np.ndarray,
 ) -> None:
-    if dense:
-        for e in range(values.shape[0]):
-            x = values[e]
-            out[e] |= ((x >= lo) if lo_inc else (x > lo)) & ((x <= hi) if hi_inc else (x < hi))
+    if dense:  # one loop per kind of bound, so each compiles branch-free
+        n = values.shape[0]
+        if lo_inc and hi_inc:
+            for e in range(n):
+                out[e] |= (values[e] >= lo) & (values[e] <= hi)
+        elif lo_inc:
+            for e in range(n):
+                out[e] |= (values[e] >= lo) & (values[e] < hi)
+        elif hi_inc:
+            for e in range(n):
+                out[e] |= (values[e] > lo) & (values[e] <= hi)
+        else:
+            for e in range(n):
+                out[e] |= (values[e] > lo) & (values[e] < hi)
     else:
         for e in range(values.shape[0]):
             if _in_range(values[e], lo, lo_inc, hi, hi_inc):
@@ -92,9 +102,13 @@ def _mark_set(
 ) -> None:
     if dense and members.shape[0] == 1:
         v = members[0]
-        for e in range(values.shape[0]):
-            x = values[e]
-            out[e] |= (x == x) & ((x == v) != negate)
+        if negate:
+            for e in range(values.shape[0]):
+                x = values[e]
+                out[e] |= (x == x) & (x != v)
+        else:
+            for e in range(values.shape[0]):
+                out[e] |= values[e] == v
         return
     for e in range(values.shape[0]):
         x = values[e]
