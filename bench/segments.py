@@ -92,7 +92,8 @@ def run(
             rec.update({"error": f"{type(exc).__name__}: {exc}", "agree": False})
             print(f"UNSUPPORTED {e.name}: {type(exc).__name__}: {exc}", file=log)
             traceback.print_exc(limit=3, file=log)
-            status = max(status, EXIT_UNSUPPORTED) if status != EXIT_DISAGREE else status
+            if status == 0:
+                status = EXIT_UNSUPPORTED
             rows.append(writer.write(rec))
             continue
         seg_ids = _ids(t.value)
