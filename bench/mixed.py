@@ -90,7 +90,7 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
             lock = threading.Lock()
             ing = {"events": 0, "errors": 0, "rejected": 0, "lat": []}
             qry = {"errors": 0, "lat": []}
-            wat = {"changes": 0, "live": 0, "errors": 0, "lag": [], "alerts": 0}
+            wat: dict[str, Any] = {"changes": 0, "live": 0, "errors": 0, "lag": [], "alerts": 0, "unavailable": False}
             calls: list[Any] = []
 
             def ingester(k: int) -> None:
@@ -156,8 +156,10 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
                                 wat["live"] += 1
                                 wat["lag"].append(float(now - c.at_ms))
                 except grpc.RpcError as exc:
-                    if exc.code() != grpc.StatusCode.CANCELLED:
-                        with lock:
+                    with lock:
+                        if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                            wat["unavailable"] = True  # the server does not serve WatchSegments
+                        elif exc.code() != grpc.StatusCode.CANCELLED:
                             wat["errors"] += 1
 
             threads = ([threading.Thread(target=watcher, args=(k,)) for k in range(watchers)]
@@ -185,7 +187,7 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
                 "queries": len(qry["lat"]), "queries_per_s": round(len(qry["lat"]) / elapsed, 1),
                 "query_errors": qry["errors"], "query_latency_ms": percentiles(qry["lat"], (50, 90, 99, 99.9)),
                 "watch_changes": wat["changes"], "watch_live_changes": wat["live"], "watch_errors": wat["errors"],
-                "watch_alerts": wat["alerts"], "watch_lag_ms": percentiles(wat["lag"], (50, 90, 99, 99.9)),
+                "watch_alerts": wat["alerts"], "watch_unavailable": wat["unavailable"], "watch_lag_ms": percentiles(wat["lag"], (50, 90, 99, 99.9)),
                 "server_rss_bytes": srv.rss_bytes(), "server_load": srv.info.get("load"),
             }
 
