@@ -150,6 +150,28 @@ def attribute_members(cond: AttrCond, contacts: ContactBook, now_ms: int, tz: st
     return ids[keep].astype(np.uint32)
 
 
+def attribute_members_among(
+    cond: AttrCond, contacts: ContactBook, candidates: np.ndarray, now_ms: int, tz: str
+) -> np.ndarray:
+    """As attribute_members, judging only `candidates` (live ids), one contact at a time."""
+    keep = []
+    for cid in candidates.tolist():
+        contact = contacts.get(cid)
+        if cond.field == "createdAt":
+            present, x = True, contact.created_at_ms
+        elif cond.field == "source":
+            present, x = True, contact.source
+        else:
+            present, x = cond.field in contact.fields, contact.fields.get(cond.field)
+        if cond.op == "not_exists":
+            ok = not present
+        else:
+            ok = present and field_holds(cond, x, now_ms, tz)
+        if ok:
+            keep.append(cid)
+    return np.array(keep, dtype=np.uint32)
+
+
 def _created_passes(cond: AttrCond, created: np.ndarray, now_ms: int, tz: str) -> np.ndarray:
     if cond.op == "anniversaryInDays":
         _, pairs = _anniversary_days(now_ms, int(cond.value), tz)

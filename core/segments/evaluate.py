@@ -18,14 +18,16 @@ from typing import Any, Callable
 import numpy as np
 from pyroaring import BitMap
 
-from core.contacts import ContactBook
+from core.contacts import Contact, ContactBook
 from core.identifiers import IdKind
 from core.segments import derived, measures
-from core.segments.attributes import attribute_members
+from core.segments.attributes import attribute_members, attribute_members_among
 from core.segments.plan import All, AnyOf, AttrCond, Definition, EventCond, IdentCond, Node, Not, SegmentRef
+from core.segments.subset import ContactCut
 from core.store import EventStore
 
 _pool: ThreadPoolExecutor | None = None
+FEW_CONTACTS = 2048  # evaluate_among reads contacts one by one up to this many
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -51,13 +53,19 @@ class EvalContext:
     tz: str
     resolve_segment: Callable[[str, int], BitMap]
     parallel: bool = True  # run the shards of an event leaf in threads
+    among: BitMap | None = None  # judge only these contacts (see evaluate_among)
     _universe: BitMap | None = field(default=None, init=False, repr=False)
 
     def universe(self) -> BitMap:
-        """The live contacts (computed once per context; never mutate it)."""
+        """The live contacts, or those of them in `among` (computed once; never mutate it)."""
         if self._universe is None:
-            self._universe = live_contacts(self.contacts)
+            live = live_contacts(self.contacts)
+            self._universe = live if self.among is None else live & self.among
         return self._universe
+
+    def few(self) -> bool:
+        """Whether only a few contacts are judged: leaves then read those contacts one by one."""
+        return self.among is not None and len(self.universe()) <= FEW_CONTACTS
 
 
 _universes: "weakref.WeakKeyDictionary[ContactBook, tuple[tuple[int, int], BitMap]]" = weakref.WeakKeyDictionary()
@@ -97,6 +105,8 @@ def event_members(cond: EventCond, ctx: EvalContext) -> BitMap:
     """Members of one event condition."""
     plan = measures.plan_event(cond, ctx.now_ms, ctx.tz)
     views = ctx.store.shards(cond.type)
+    if ctx.among is not None:
+        views = _cut(views, ctx.universe())
     dictionary = ctx.store.dictionary
     absent = measures.absent_holds(plan)
 
@@ -113,8 +123,33 @@ def event_members(cond: EventCond, ctx: EvalContext) -> BitMap:
     return picked & ctx.universe()
 
 
+def _cut(views: list[Any], candidates: BitMap) -> list[Any]:
+    """Each version reduced to the rows of the candidates in its contact range."""
+    ids = np.array(candidates.to_array(), dtype=np.uint32) if len(candidates) else np.zeros(0, np.uint32)
+    out = []
+    for v in views:
+        first, last = int(v.contact[0]), int(v.contact[-1])
+        mine = ids[(ids >= first) & (ids <= last)]
+        if mine.shape[0]:
+            cut = ContactCut(v, mine)
+            if len(cut):
+                out.append(cut)
+    return out
+
+
+def _has_identifier(contact: Contact, cond: IdentCond) -> bool:
+    if cond.kind == "key":
+        return cond.key_name in contact.keys
+    if cond.kind == "pushToken":
+        return bool(contact.push_tokens)
+    value = {"externalId": contact.external_id, "email": contact.email, "phone": contact.phone}[cond.kind]
+    return value is not None
+
+
 def identifier_members(cond: IdentCond, ctx: EvalContext) -> BitMap:
     """Members of an identifier condition."""
+    if ctx.few():
+        return BitMap(c for c in ctx.universe() if _has_identifier(ctx.contacts.get(c), cond) == cond.present)
     mask = ctx.contacts.has_identifier_mask(IdKind(cond.kind), cond.key_name)
     having = bitmap_of(np.flatnonzero(mask)) & ctx.universe()
     return having if cond.present else ctx.universe() - having
@@ -125,6 +160,9 @@ def leaf_members(node: Node, ctx: EvalContext) -> BitMap:
     if isinstance(node, EventCond):
         return event_members(node, ctx)
     if isinstance(node, AttrCond):
+        if ctx.few():
+            candidates = np.array(ctx.universe().to_array(), dtype=np.uint32)
+            return bitmap_of(attribute_members_among(node, ctx.contacts, candidates, ctx.now_ms, ctx.tz))
         return bitmap_of(attribute_members(node, ctx.contacts, ctx.now_ms, ctx.tz)) & ctx.universe()
     if isinstance(node, IdentCond):
         return identifier_members(node, ctx)
@@ -167,6 +205,14 @@ def evaluate(defn_or_node: Definition | Node, ctx: EvalContext) -> BitMap:
             return BitMap(defn_or_node.contacts or ()) & ctx.universe()
         return _evaluate(defn_or_node.condition, ctx, "condition", None)
     return _evaluate(defn_or_node, ctx, "condition", None)
+
+
+def evaluate_among(defn_or_node: Definition | Node, ctx: EvalContext, contact_ids: Any) -> BitMap:
+    """The members among `contact_ids` only (a subset of them), reading just their rows:
+    re-evaluating the contacts an ingest touched costs their events, not the whole store."""
+    among = contact_ids if isinstance(contact_ids, BitMap) else bitmap_of(np.asarray(contact_ids, dtype=np.uint32))
+    narrowed = EvalContext(ctx.store, ctx.contacts, ctx.now_ms, ctx.tz, ctx.resolve_segment, ctx.parallel, among)
+    return evaluate(defn_or_node, narrowed)
 
 
 def condition_counts(defn: Definition, ctx: EvalContext) -> list[tuple[str, int]]:

@@ -15,7 +15,8 @@ from core.contacts import ContactBook
 from core.events import flatten
 from core.identifiers import IdKind, make_identifier
 from core.segments.definition import parse_definition
-from core.segments.evaluate import EvalContext, condition_counts, evaluate, explain
+from core.segments import evaluate as evaluation
+from core.segments.evaluate import EvalContext, condition_counts, evaluate, evaluate_among, explain
 from core.store import EventStore
 
 NOW = 1_700_000_000_000  # 2023-11-14T22:13:20Z, a Tuesday
@@ -228,3 +229,19 @@ def test_universe_follows_creates_and_erasures() -> None:
     assert members() == {first[0], first[2]}
     extra = book.create((), "Api", NOW)
     assert members() == {first[0], first[2], extra}
+
+
+@pytest.mark.parametrize("few", [True, False])
+@pytest.mark.parametrize("cond", CONDITIONS, ids=[str(i) for i in range(len(CONDITIONS))])
+def test_evaluating_some_contacts_matches_full_evaluation(
+    sharded: World, cond: dict[str, Any], few: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not few:
+        monkeypatch.setattr(evaluation, "FEW_CONTACTS", 0)
+    defn = parse_definition({"name": "t", "timezone": TZ, "condition": cond}, known_segment=lambda n: n == "buyers")
+    full = evaluate(defn, sharded.ctx())
+    rnd = random.Random(len(str(cond)))
+    for _ in range(3):
+        ids = rnd.sample(range(0, 18), rnd.randint(0, 8))  # includes 0 and unknown ids
+        got = evaluate_among(defn, sharded.ctx(), ids)
+        assert set(got) == set(full) & set(ids)
