@@ -148,6 +148,10 @@ def mark_code(rows, codes, code, negate, n) -> list[bool]:
     return _marked(n, rows, [(c == code) != negate for c in codes])
 
 
+def mark_codes(rows, codes, wanted, negate, n) -> list[bool]:
+    return _marked(n, rows, [(c in set(wanted)) != negate for c in codes])
+
+
 def mark_code_table(rows, codes, table, n) -> list[bool]:
     return _marked(n, rows, [0 <= c < len(table) and bool(table[c]) for c in codes])
 

@@ -147,6 +147,26 @@ def _mark_code(rows: np.ndarray, dense: bool, codes: np.ndarray, code: int, nega
 
 
 @jit
+def _mark_codes(
+    rows: np.ndarray, dense: bool, codes: np.ndarray, wanted: np.ndarray, negate: bool, out: np.ndarray
+) -> None:
+    k = wanted.shape[0]
+    if dense:
+        for e in range(codes.shape[0]):
+            hit = False
+            for i in range(k):
+                hit |= codes[e] == wanted[i]
+            out[e] |= hit != negate
+    else:
+        for e in range(codes.shape[0]):
+            hit = False
+            for i in range(k):
+                hit |= codes[e] == wanted[i]
+            if hit != negate:
+                out[rows[e]] = True
+
+
+@jit
 def _mark_code_table(rows: np.ndarray, dense: bool, codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     nt = table.shape[0]
     for e in range(codes.shape[0]):
@@ -252,6 +272,14 @@ def mark_code(rows: np.ndarray | None, codes: np.ndarray, code: int, negate: boo
     codes = readonly(codes, np.int32)
     r, dense = _rows(rows, codes.shape[0], out)
     _mark_code(r, dense, codes, int(code), bool(negate), out)
+
+
+def mark_codes(rows: np.ndarray | None, codes: np.ndarray, wanted: np.ndarray, negate: bool, out: np.ndarray) -> None:
+    """Mark rows whose code is one of the few `wanted` codes (none of them, when negate)."""
+    codes = readonly(codes, np.int32)
+    wanted = readonly(wanted, np.int32)
+    r, dense = _rows(rows, codes.shape[0], out)
+    _mark_codes(r, dense, codes, wanted, bool(negate), out)
 
 
 def mark_code_table(rows: np.ndarray | None, codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:

@@ -22,19 +22,27 @@ from core.contacts import Contact, ContactBook
 from core.identifiers import IdKind
 from core.segments import derived, measures
 from core.segments.attributes import attribute_members, attribute_members_among
-from core.segments.plan import All, AnyOf, AttrCond, Definition, EventCond, IdentCond, Node, Not, SegmentRef
+from core.segments.explain import Explanation
+from core.segments.explain import explain as explain_contact
+from core.segments.plan import All, AnyOf, AttrCond, Definition, EventCond, IdentCond, Node, Not, SegmentRef, paths
 from core.segments.subset import ContactCut
 from core.store import EventStore
 
-_pool: ThreadPoolExecutor | None = None
+__all__ = ["EvalContext", "Explanation", "bitmap_of", "condition_counts", "evaluate", "evaluate_among", "explain"]
+
 FEW_CONTACTS = 2048  # evaluate_among reads contacts one by one up to this many
+_pool: ThreadPoolExecutor | None = None
+
+
+_pool_lock = threading.Lock()
 
 
 def _executor() -> ThreadPoolExecutor:
     global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="shard")
-    return _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="shard")
+        return _pool
 
 
 def bitmap_of(ids: np.ndarray) -> BitMap:
@@ -221,13 +229,9 @@ def condition_counts(defn: Definition, ctx: EvalContext) -> list[tuple[str, int]
         return []
     sink: dict[str, BitMap] = {}
     _evaluate(defn.condition, ctx, "condition", sink)
-    from core.segments.plan import paths
-
     return [(path, len(sink[path])) for path, _ in paths(defn)]
 
 
-def explain(defn: Definition, ctx: EvalContext, contact_id: int) -> list[Any]:
+def explain(defn: Definition, ctx: EvalContext, contact_id: int) -> list[Explanation]:
     """Every condition's value for one contact (see core.segments.explain.Explanation)."""
-    from core.segments.explain import explain as _explain
-
-    return _explain(defn, ctx, contact_id)
+    return explain_contact(defn, ctx, contact_id)

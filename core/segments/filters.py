@@ -23,6 +23,7 @@ from core.segments.plan import Filter
 from core.segments.strings import code_table
 
 _INF = math.inf
+_FEW_CODES = 16  # in / not_in lists up to this long compare codes directly
 
 
 class ColumnSource(Protocol):
@@ -171,9 +172,9 @@ def _mark_set_op(
         fk.mark_set_coded(rows_of(text), text.values, dictionary.numeric(), numbers, negate, out)
         return
     codes = [c for c in (dictionary.lookup(s) for s in strings) if c is not None]
-    if not negate and not numbers.shape[0] and len(codes) <= 4:
-        for code in codes:
-            fk.mark_code(rows_of(text), text.values, code, False, out)
+    if not numbers.shape[0] and len(codes) <= _FEW_CODES:
+        # strings only: every string is comparable, so not_in is "none of these codes"
+        fk.mark_codes(rows_of(text), text.values, np.array(codes, np.int32), negate, out)
         return
     listed = frozenset(numbers.tolist())
 

@@ -41,6 +41,8 @@ def warm_up() -> float:
     filters.mark_set(entry_row, values, np.array([1.0]), False, out)
     filters.mark_set_coded(entry_row, codes, code_value, np.array([5.0]), True, out)
     filters.mark_code(entry_row, codes, 1, False, out)
+    filters.mark_codes(entry_row, codes, np.array([1], np.int32), False, out)
+    filters.mark_codes(None, codes, np.array([1], np.int32), True, out)
     filters.mark_code_table(entry_row, codes, np.array([True, False]), out)
     filters.mark_flags(entry_row, codes.astype(np.int8), False, True, out)
     filters.mark_all(entry_row, 3, out)
