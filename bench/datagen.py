@@ -581,7 +581,7 @@ def generate(cfg: GenConfig, out: str | os.PathLike[str], *, jsonl: bool = True,
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
     ccols = _contact_columns(cfg, rng)
-    np.savez(root / "columns" / "contacts.npz", **ccols)
+    np.savez(root / "columns" / "contacts.npz", **ccols)  # type: ignore[arg-type]
     if jsonl:
         with open(root / "contacts.jsonl", "w") as fh:
             for start in range(1, cfg.contacts + 1, 10_000):
@@ -597,7 +597,7 @@ def generate(cfg: GenConfig, out: str | os.PathLike[str], *, jsonl: bool = True,
             hi = min(lo + cfg.chunk_events, cfg.events)
             chunk = _chunk_columns(cfg, cat, ccols, contact[lo:hi], ts[lo:hi], etype[lo:hi], lo, rng)
             path = root / "columns" / f"events-{part:05d}.npz"
-            np.savez(path, **chunk)
+            np.savez(path, **chunk)  # type: ignore[arg-type]
             if pool is not None:
                 while sum(not f.done() for f in parts) >= 4:  # bound the queue of pending chunks
                     wait([f for f in parts if not f.done()], return_when=FIRST_COMPLETED)

@@ -28,7 +28,6 @@ from typing import Any
 
 from bench import datagen
 from bench.common import (
-    Deadline,
     ResultWriter,
     channel,
     ms_since,
@@ -88,8 +87,8 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
             stop = threading.Event()
             run_start_ms = server_now()
             lock = threading.Lock()
-            ing = {"events": 0, "errors": 0, "rejected": 0, "lat": []}
-            qry = {"errors": 0, "lat": []}
+            ing: dict[str, Any] = {"events": 0, "errors": 0, "rejected": 0, "lat": []}
+            qry: dict[str, Any] = {"errors": 0, "lat": []}
             wat: dict[str, Any] = {"changes": 0, "live": 0, "errors": 0, "lag": [], "alerts": 0, "unavailable": False}
             calls: list[Any] = []
 

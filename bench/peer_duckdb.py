@@ -108,12 +108,13 @@ class DuckPeer:
         n = ds.contacts
         bday = c["birthday_days"].astype(np.int64)
         missing = bday == np.iinfo(np.int32).min
-        bdate = np.where(missing, 0, bday).astype("datetime64[D]")
-        vip = np.where(c["vip"] < 0, None, c["vip"] == 1).astype(object)
+        birthday = np.where(missing, 0, bday).astype("datetime64[D]").astype(object)
+        birthday[missing] = None
+        vip = (c["vip"] == 1).astype(object)
+        vip[c["vip"] < 0] = None  # field absent
         self._insert("contacts", {
             "id": np.arange(1, n + 1, dtype=np.uint32), "has_email": c["has_email"], "has_phone": c["has_phone"],
-            "has_push": c["has_push"], "city": _strings(g.CITIES, c["city"]),
-            "birthday": np.where(missing, None, bdate.astype(object)), "vip": vip,
+            "has_push": c["has_push"], "city": _strings(g.CITIES, c["city"]), "birthday": birthday, "vip": vip,
         })
         for path in ds.event_chunks():
             self._load_chunk(g.load_chunk(path))
