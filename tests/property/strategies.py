@@ -41,8 +41,13 @@ NOW_ANCHORS = tuple(_ms(t) for t in (
     "2027-03-01T00:10:00Z",   # the day after 28 Feb in a common year
     "2026-11-16T00:00:00Z",   # Monday midnight UTC
     "2026-05-31T18:45:00Z",   # Kolkata midnight (00:15 on 1 June)
+    # a month before these, the same local time was skipped or repeated by a DST change
+    "2026-04-29T00:30:00Z",   # 01:30 BST; 29 March 01:30 did not exist in London
+    "2026-04-08T06:30:00Z",   # 02:30 EDT; 8 March 02:30 did not exist in New York
+    "2026-11-25T01:30:00Z",   # 01:30 GMT; 25 October 01:30 happened twice in London
+    "2026-12-01T06:30:00Z",   # 01:30 EST; 1 November 01:30 happened twice in New York
 ))
-NOW_NUDGES = (0, 1, -1, HOUR_MS, -HOUR_MS, 23 * HOUR_MS, -23 * HOUR_MS, DAY_MS, -DAY_MS, 2 * DAY_MS, -2 * DAY_MS)
+NOW_NUDGES = (0, 0, 1, -1, HOUR_MS, -HOUR_MS, 23 * HOUR_MS, -23 * HOUR_MS, DAY_MS, -DAY_MS, 2 * DAY_MS, -2 * DAY_MS)
 
 
 @st.composite
@@ -132,8 +137,34 @@ class Scenario:
     contact_sources: list[str]
     events: list[tuple[str, int, int, dict[str, Any]]]  # (type, contact id, ts ms, params as sent)
     definitions: list[dict[str, Any]] = field(default_factory=list)
+    batch_ends: list[int] = field(default_factory=list)   # events[prev:end] go in one ingest call
+    changes: list[tuple[str, int, int]] = field(default_factory=list)  # ("erase", c, 0) | ("merge", into, from)
+    other_nows: list[int] = field(default_factory=list)   # further as-of instants (all events are stored)
+
+    def owners(self) -> dict[int, int | None]:
+        """Where each original contact's events live after the changes (None: erased)."""
+        owner: dict[int, int | None] = {cid: cid for cid in range(1, len(self.contact_docs) + 1)}
+        for kind, a, b in self.changes:
+            for cid, now_at in owner.items():
+                if kind == "erase" and now_at == a:
+                    owner[cid] = None
+                if kind == "merge" and now_at == b:
+                    owner[cid] = a
+        return owner
 
     def reference_contacts(self) -> dict[int, ref.RefContact]:
+        book = self._created_contacts()
+        for kind, a, b in self.changes:
+            if kind == "erase":
+                del book[a]
+                continue
+            into, gone = book[a], book.pop(b)
+            for key, values in gone.identifiers.items():
+                into.identifiers[key] = into.identifiers.get(key, []) + values
+            into.fields = {**gone.fields, **into.fields}  # the surviving contact's fields win
+        return book
+
+    def _created_contacts(self) -> dict[int, ref.RefContact]:
         book = {}
         for i, doc in enumerate(self.contact_docs):
             cid = i + 1
@@ -150,8 +181,17 @@ class Scenario:
                                        self.contact_created_ms[i], self.contact_sources[i])
         return book
 
-    def reference_events(self) -> list[ref.RefEvent]:
-        return [ref.RefEvent(t, cid, ts, {"contactId": str(cid), **parsed(p)}) for t, cid, ts, p in self.events]
+    def reference_events(self, upto: int | None = None, changed: bool = True) -> list[ref.RefEvent]:
+        """The first `upto` events (all by default) as stored, after the contact changes or before."""
+        owner = self.owners() if changed else {cid: cid for cid in range(1, len(self.contact_docs) + 1)}
+        out = []
+        for etype, cid, ts, params in self.events[:upto]:
+            if owner[cid] is not None:
+                out.append(ref.RefEvent(etype, owner[cid], ts, {"contactId": str(cid), **parsed(params)}))
+        return out
+
+    def reference_contacts_before_changes(self) -> dict[int, ref.RefContact]:
+        return self._created_contacts()
 
 
 def boundary_instants(now_ms: int, tz: str) -> list[int]:
@@ -374,7 +414,8 @@ def event_conditions(draw: st.DrawFn, now_ms: int) -> dict[str, Any]:
         unit = draw(st.sampled_from(["day", "week", "month"]))
         body["streak"] = {"unit": unit, "count": draw(st.integers(1, {"day": 4, "week": 3, "month": 2}[unit]))}
         return body
-    if measure != "daysSinceLast" and draw(st.sampled_from([True, True, True, False])):
+    # daysSinceLast looks at all time: a period given with it must change nothing
+    if draw(st.sampled_from([True, True, True, False] if measure != "daysSinceLast" else [False, False, True])):
         body["period"] = draw(periods(now_ms))
     if measure == "count":
         body["count"] = draw(comparisons(COUNTS))
@@ -488,9 +529,23 @@ def scenarios(draw: st.DrawFn, n_definitions: int = 6, n_focused: int = 6) -> Sc
         etype = draw(st.sampled_from(EVENT_TYPES))
         cid = draw(st.integers(1, n))
         events += [(etype, cid, ts, draw(event_params())) for ts in draw(habits(now_ms, tz))]
+    order = draw(st.permutations(range(len(events))))
+    events = [events[i] for i in order]
+    cuts = sorted(draw(st.sets(st.integers(1, len(events) - 1), max_size=2))) if len(events) > 1 else []
+    changes: list[tuple[str, int, int]] = []
+    if draw(st.sampled_from([False, False, True])):
+        a, b, c = draw(st.permutations(range(1, n + 1)))[:3] + [0, 0, 0][: max(0, 3 - n)]
+        kinds = draw(st.sampled_from([["erase"], ["merge"], ["erase", "merge"], ["merge", "erase"]]))
+        for kind in kinds:
+            if kind == "erase":
+                changes.append(("erase", a, 0))
+            elif c:
+                changes.append(("merge", b, c))
+    other_nows = [now_ms - draw(st.sampled_from([1, HOUR_MS, DAY_MS, 3 * DAY_MS, 40 * DAY_MS]))]
     definitions = [
         {"name": f"adhoc-{k}", "timezone": tz, "condition": draw(conditions(now_ms))} for k in range(n_definitions)
     ] + [
         {"name": f"leaf-{k}", "timezone": tz, "condition": draw(focused_conditions(now_ms))} for k in range(n_focused)
     ]
-    return Scenario(now_ms, tz, docs, created, sources, events, definitions)
+    return Scenario(now_ms, tz, docs, created, sources, events, definitions, cuts + [len(events)], changes,
+                    other_nows)
