@@ -7,8 +7,8 @@ every line carries ``kind``, ``run`` (the file's timestamp) and the machine fact
 The benchmark server is a separate process (``python -m bench.common serve``) holding an
 ``Engine`` behind ``server.app.build_server`` on 127.0.0.1, with a clock that reads the
 dataset's ``now`` while it loads and then runs forward in real time from there, so "last 7
-days" means the same thing to the server as to the generated data. It can bulk-load a dataset in-process before it reports
-SERVING, which keeps load time out of query benchmarks.
+days" means the same thing to the server as to the generated data. It can bulk-load a dataset
+in-process before it reports SERVING, which keeps load time out of query benchmarks.
 """
 
 from __future__ import annotations

@@ -207,7 +207,9 @@ def iter_contact_docs(ds: Dataset, batch: int = 10_000) -> Iterator[list[dict[st
 # ------------------------------------------------------------------------------- events
 
 
-def _skeleton(cfg: GenConfig, cols: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _skeleton(
+    cfg: GenConfig, cols: dict[str, np.ndarray], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(contact u32, ts_ms i64, type u8) of every event, sorted by time."""
     n, m = cfg.contacts, cfg.events
     # Activity: 85% of contacts are active, with Zipf-like weights rank^-0.7 in random order.
@@ -331,7 +333,8 @@ def _chunk_columns(
     out["cartUpdated.recycle"] = rng.integers(0, 2**62, size=n)
     out["cartUpdated.item_offsets"] = offs
     out["cartUpdated.item_product"] = prod.astype(np.int32)
-    out["cartUpdated.item_qty"] = rng.choice(np.arange(1, 6), size=k, p=[0.55, 0.25, 0.1, 0.06, 0.04]).astype(np.float64)
+    qty_p = [0.55, 0.25, 0.1, 0.06, 0.04]
+    out["cartUpdated.item_qty"] = rng.choice(np.arange(1, 6), size=k, p=qty_p).astype(np.float64)
     out["cartUpdated.item_qty_kind"] = _numeric_kinds(rng, k, 0.05, 0.0)
     out["cartUpdated.item_price"] = np.maximum(np.round(cat.price_cents[prod] / 100.0), 1.0)
 
@@ -369,7 +372,8 @@ def _chunk_columns(
         out[f"{name}.os"] = os_code.astype(np.int8)
     out["AppInstall.version"] = rng.integers(0, len(APP_VERSIONS), size=len(row_of["AppInstall"])).astype(np.int8)
     n = len(row_of["WorkoutStarted"])
-    out["WorkoutStarted.workout"] = rng.choice(len(WORKOUTS), size=n, p=[0.3, 0.25, 0.2, 0.1, 0.1, 0.05]).astype(np.int8)
+    workout_p = [0.3, 0.25, 0.2, 0.1, 0.1, 0.05]
+    out["WorkoutStarted.workout"] = rng.choice(len(WORKOUTS), size=n, p=workout_p).astype(np.int8)
     out["WorkoutStarted.device"] = rng.choice(len(DEVICES), size=n, p=[0.6, 0.3, 0.1]).astype(np.int8)
     out["WorkoutStarted.calories"] = rng.integers(50, 901, size=n).astype(np.float64)
     out["emailOpened.campaign"] = rng.integers(0, N_CAMPAIGNS, size=len(row_of["emailOpened"])).astype(np.int16)
@@ -589,9 +593,10 @@ def generate(cfg: GenConfig, out: str | os.PathLike[str], *, jsonl: bool = True,
                 fh.write("".join(_dumps(contact_doc(i, ccols)) + "\n" for i in range(start, stop)))
     cat = _catalog(cfg, rng)
     contact, ts, etype = _skeleton(cfg, ccols, rng)
-    per_type = np.bincount(etype, minlength=len(EVENT_TYPES)) if len(etype) else np.zeros(len(EVENT_TYPES), dtype=np.int64)
+    per_type = np.bincount(etype, minlength=len(EVENT_TYPES))
     parts: list[Future[Path]] = []
-    pool = ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) if jsonl and cfg.events > cfg.chunk_events else None
+    parallel = jsonl and cfg.events > cfg.chunk_events  # JSON of one chunk is written while the next is drawn
+    pool = ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) if parallel else None
     try:
         for part, lo in enumerate(range(0, cfg.events, cfg.chunk_events)):
             hi = min(lo + cfg.chunk_events, cfg.events)

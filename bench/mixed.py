@@ -186,7 +186,8 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
                 "queries": len(qry["lat"]), "queries_per_s": round(len(qry["lat"]) / elapsed, 1),
                 "query_errors": qry["errors"], "query_latency_ms": percentiles(qry["lat"], (50, 90, 99, 99.9)),
                 "watch_changes": wat["changes"], "watch_live_changes": wat["live"], "watch_errors": wat["errors"],
-                "watch_alerts": wat["alerts"], "watch_unavailable": wat["unavailable"], "watch_lag_ms": percentiles(wat["lag"], (50, 90, 99, 99.9)),
+                "watch_alerts": wat["alerts"], "watch_unavailable": wat["unavailable"],
+                "watch_lag_ms": percentiles(wat["lag"], (50, 90, 99, 99.9)),
                 "server_rss_bytes": srv.rss_bytes(), "server_load": srv.info.get("load"),
             }
 
@@ -214,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     writer = ResultWriter("mixed", args.out_dir, argv)
     writer.write(rec)
     q, i, w = rec["query_latency_ms"], rec["ingest_batch_latency_ms"], rec["watch_lag_ms"]
-    print(f"ingest {rec['ingest_events_per_s']:,.0f} ev/s (batch p50 {i.get('p50', 0):.1f} p99 {i.get('p99', 0):.1f} ms, "
-          f"errors {rec['ingest_errors']}); queries {rec['queries_per_s']:,.0f}/s (p50 {q.get('p50', 0):.2f} "
+    print(f"ingest {rec['ingest_events_per_s']:,.0f} ev/s (batch p50 {i.get('p50', 0):.1f} "
+          f"p99 {i.get('p99', 0):.1f} ms, errors {rec['ingest_errors']}); "
+          f"queries {rec['queries_per_s']:,.0f}/s (p50 {q.get('p50', 0):.2f} "
           f"p99 {q.get('p99', 0):.2f} ms, errors {rec['query_errors']}); watch {rec['watch_live_changes']:,} live "
           f"changes, lag p50 {w.get('p50', 0):.0f} p99 {w.get('p99', 0):.0f} ms, errors {rec['watch_errors']}",
           file=sys.stderr)

@@ -37,7 +37,8 @@ from bench import datagen as g
 _DDL = """
 CREATE TABLE contacts(id UINTEGER, has_email BOOLEAN, has_phone BOOLEAN, has_push BOOLEAN,
                       city VARCHAR, birthday DATE, vip BOOLEAN);
-CREATE TABLE product_viewed(eid BIGINT, contact UINTEGER, ts BIGINT, product_id VARCHAR, price DOUBLE, in_stock INTEGER);
+CREATE TABLE product_viewed(eid BIGINT, contact UINTEGER, ts BIGINT, product_id VARCHAR, price DOUBLE,
+                            in_stock INTEGER);
 CREATE TABLE product_view_categories(eid BIGINT, category VARCHAR);
 CREATE TABLE category_viewed(eid BIGINT, contact UINTEGER, ts BIGINT, category_id VARCHAR);
 CREATE TABLE cart_updated(eid BIGINT, contact UINTEGER, ts BIGINT, recycle_id BIGINT);

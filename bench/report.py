@@ -150,7 +150,8 @@ def _membership_section(lines: list[dict[str, Any]]) -> list[str]:
                     "count": "CountMembers"}.get(r["phase"], r["phase"])
             rows.append([r["contacts"], r["events"], name, r.get("threads"), lat.get("p50"), lat.get("p99"),
                          lat.get("p99.9"), rate, r.get("errors")])
-    out.append(_table(["contacts", "events", "call", "threads", "p50 ms", "p99 ms", "p99.9 ms", "rate", "errors"], rows))
+    headers = ["contacts", "events", "call", "threads", "p50 ms", "p99 ms", "p99.9 ms", "rate", "errors"]
+    out.append(_table(headers, rows))
     out.append("")
     return out
 
@@ -201,7 +202,8 @@ def _mixed_section(lines: list[dict[str, Any]]) -> list[str]:
           f"{_fmt(r.get('ingest_events_per_s'))} ({_fmt(r.get('ingest_rate_target'))})",
           (r.get("ingest_batch_latency_ms") or {}).get("p99"), r.get("queries_per_s"),
           (r.get("query_latency_ms") or {}).get("p50"), (r.get("query_latency_ms") or {}).get("p99"),
-          r.get("watch_live_changes"), (r.get("watch_lag_ms") or {}).get("p50"), (r.get("watch_lag_ms") or {}).get("p99"),
+          r.get("watch_live_changes"), (r.get("watch_lag_ms") or {}).get("p50"),
+          (r.get("watch_lag_ms") or {}).get("p99"),
           sum(int(r.get(k) or 0) for k in ("ingest_errors", "query_errors", "watch_errors", "ingest_rejected"))]
          for r in mx]))
     out.append("")

@@ -163,7 +163,8 @@ def build_suite(as_of_ms: int) -> list[SuiteEntry]:
     add("high-avg-basket-30d",
         {"event": {"type": "purchase", "period": {"last": {"days": 30}},
                    "avg": {"param": "totalPrice", "gt": 250}}},
-        f"SELECT contact AS id FROM purchase WHERE {in_last(30 * DAY_MS)} GROUP BY contact HAVING avg(total_price) > 250",
+        f"SELECT contact AS id FROM purchase WHERE {in_last(30 * DAY_MS)} GROUP BY contact "
+        f"HAVING avg(total_price) > 250",
         ("avg",))
 
     add("premium-browsers-14d",
@@ -193,7 +194,8 @@ def build_suite(as_of_ms: int) -> list[SuiteEntry]:
         {"event": {"type": "productViewed", "period": {"last": {"days": 30}},
                    "distinct": {"param": "product.categories", "gte": 8}}},
         f"SELECT e.contact AS id FROM product_viewed e JOIN product_view_categories c ON c.eid = e.eid "
-        f"WHERE e.ts >= {now - 30 * DAY_MS} AND e.ts <= {now} GROUP BY e.contact HAVING count(DISTINCT c.category) >= 8",
+        f"WHERE e.ts >= {now - 30 * DAY_MS} AND e.ts <= {now} GROUP BY e.contact "
+        f"HAVING count(DISTINCT c.category) >= 8",
         ("distinct.array",))
 
     add("new-installs-7d",

@@ -98,7 +98,8 @@ def test_segments_driver_agrees_with_duckdb(dataset: datagen.Dataset, tmp_path: 
     lines = _lines(tmp_path, "segments")
     per = [ln for ln in lines if ln["record"] == "segment"]
     assert len(per) == len(build_suite(dataset.now_ms))
-    bad = [(ln["segment"], ln.get("error") or (ln.get("members"), ln["duckdb_members"])) for ln in per if not ln["agree"]]
+    bad = [(ln["segment"], ln.get("error") or (ln.get("members"), ln["duckdb_members"]))
+           for ln in per if not ln["agree"]]
     assert not bad, bad
     assert all(ln["members"] == ln["duckdb_members"] for ln in per)
     assert any(ln["members"] > 0 for ln in per)
