@@ -22,24 +22,42 @@ CAPACITY = 4096  # entries
 
 
 class DerivedCache:
-    """A bounded LRU of values derived from numpy arrays, valid while those arrays live."""
+    """A bounded LRU of values derived from numpy arrays, valid while those arrays live.
+
+    An entry is dropped soon after any of its source arrays is freed (a weak reference
+    callback queues it; the next lookup removes it), so replaced table versions do not keep
+    their derived arrays in memory.
+    """
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._lock = threading.Lock()
         self._items: OrderedDict[Hashable, tuple[list[weakref.ref], Any]] = OrderedDict()
+        self._dead: list[Hashable] = []  # appended from weakref callbacks (list.append is atomic)
         self._capacity = capacity
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._purge()
+            return len(self._items)
+
+    def _purge(self) -> None:
+        while self._dead:
+            self._items.pop(self._dead.pop(), None)
 
     def get(self, key: Hashable, sources: list[np.ndarray], build: Callable[[], Any]) -> Any:
         """The value of `build()` for `key` over `sources`, computed once while they live."""
         full = (key, tuple(id(s) for s in sources))
         with self._lock:
+            self._purge()
             hit = self._items.get(full)
             if hit is not None and all(r() is s for r, s in zip(hit[0], sources)):
                 self._items.move_to_end(full)
                 return hit[1]
         value = build()
+        dead = self._dead
+        refs = [weakref.ref(s, lambda _, k=full: dead.append(k)) for s in sources]
         with self._lock:
-            self._items[full] = ([weakref.ref(s) for s in sources], value)
+            self._items[full] = (refs, value)
             while len(self._items) > self._capacity:
                 self._items.popitem(last=False)
         return value

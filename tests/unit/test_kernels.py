@@ -159,3 +159,14 @@ def test_derived_cache_follows_array_identity() -> None:
     assert derived.dense(np.array([0, 1, 2], np.int32), 3) is None
     skewed = np.array([0, 0, 2], np.int32)
     assert derived.dense(skewed, 3) is skewed
+
+
+def test_derived_values_go_when_their_arrays_go() -> None:
+    cache = derived.DerivedCache(capacity=100)
+    arrays = [np.arange(5) for _ in range(10)]
+    for a in arrays:
+        cache.get("sum", [a], lambda a=a: int(a.sum()))
+    assert len(cache) == 10
+    del a
+    arrays.clear()
+    assert len(cache) == 0
