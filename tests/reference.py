@@ -26,8 +26,9 @@ CMP_KEYS = ("eq", "ne", "gt", "gte", "lt", "lte", "between")
 IDENTIFIER_KINDS = ("externalId", "email", "phone", "pushToken")
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_NUMERIC_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Numeric text: ASCII digits, optional sign, fraction and exponent, nothing around it.
+_NUMERIC_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass

@@ -89,6 +89,15 @@ def test_numeric_filter_values_take_numbers_and_numeric_strings_only():
     assert holds("ne", 45, {"x": "44"})
 
 
+def test_numeric_text_is_a_plain_finite_number():
+    for text in ("45.5", "-3", "+2", "0.25", ".5", "5.", "1e3", "1E-2"):
+        assert ref.as_number(text) == float(text), text
+    for text in ("", "abc", "1_000", "1,000", "Infinity", "NaN", "inf", "0x10", " 12", "12 ", "\uff11\uff12", "1e999"):
+        assert ref.as_number(text) is None, text
+    assert ref.as_number(True) is None
+    assert ref.as_number(7) == 7.0
+
+
 def test_string_filter_values_take_strings_only_case_sensitively():
     assert holds("eq", "London", {"x": "London"})
     assert not holds("eq", "London", {"x": "london"})
