@@ -7,15 +7,15 @@ number of a `Value` or a comparison as a double; integral ones come back as ints
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from pyroaring import BitMap
 
-from core.contacts import Contact
 from core.errors import InvalidArgument
 from core.events import parse_timestamp
+from core.identifiers import Identifier, IdKind
 from core.segments.definition import definition_to_json
 from core.segments.registry import SavedSegment
 from server.convert import integral, python_to_value, value_to_python
@@ -109,17 +109,23 @@ def explanation_to_pb(explanation: Any) -> pb.ConditionExplanation:
     )
 
 
-def identifiers_to_pb(contact: Contact) -> pb.Contact:
+def identifiers_to_pb(contact_id: int, identifiers: Iterable[Identifier]) -> pb.Contact:
     """A contact's id and identifiers (no fields) as a Contact message."""
-    return pb.Contact(
-        contact_id=contact.contact_id,
-        external_id=contact.external_id or "",
-        email=contact.email or "",
-        phone=contact.phone or "",
-        push_tokens=list(contact.push_tokens),
-        keys=dict(contact.keys),
-        anonymous_keys=list(contact.anonymous_keys),
-    )
+    contact = pb.Contact(contact_id=contact_id)
+    for ident in identifiers:
+        if ident.kind is IdKind.EXTERNAL_ID:
+            contact.external_id = ident.value
+        elif ident.kind is IdKind.EMAIL:
+            contact.email = ident.value
+        elif ident.kind is IdKind.PHONE:
+            contact.phone = ident.value
+        elif ident.kind is IdKind.PUSH_TOKEN:
+            contact.push_tokens.append(ident.value)
+        elif ident.kind is IdKind.KEY:
+            contact.keys[ident.key_name] = ident.value
+        elif ident.kind is IdKind.ANONYMOUS:
+            contact.anonymous_keys.append(ident.value)
+    return contact
 
 
 def member_pages(
@@ -127,13 +133,14 @@ def member_pages(
     *,
     after: int,
     page_size: int,
-    lookup: Callable[[int], Contact | None] | None = None,
+    lookup: Callable[[int], list[Identifier] | None] | None = None,
 ) -> Iterator[pb.ListMembersResponse]:
     """The members with ids above `after`, ascending, `page_size` ids per message.
 
     Pages are cut from the bitmap by rank, so no list of every member is ever built. With
-    `lookup`, each page also carries the Contact of each member it still finds (a contact
-    erased since the evaluation is left out of `contacts`, not of `contact_ids`).
+    `lookup` (contact id -> its identifiers, None when gone), each page also carries a Contact
+    with the identifiers of each member still there (a contact erased since the evaluation is
+    left out of `contacts`, not of `contact_ids`).
     """
     if after > MAX_STATIC_ID:
         return
@@ -144,6 +151,8 @@ def member_pages(
         reply = pb.ListMembersResponse()
         reply.contact_ids.extend(ids)
         if lookup is not None:
-            found = (lookup(cid) for cid in ids)
-            reply.contacts.extend(identifiers_to_pb(c) for c in found if c is not None)
+            for cid in ids:
+                identifiers = lookup(cid)
+                if identifiers is not None:
+                    reply.contacts.append(identifiers_to_pb(cid, identifiers))
         yield reply

@@ -8,7 +8,7 @@ mapped to a status by `guarded` on the combined servicer.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from pyroaring import BitMap
 
 from core.engine import Engine
 from core.errors import InvalidArgument, NotFound
+from core.identifiers import Identifier
 from core.segments.evaluate import condition_counts, evaluate, explain
 from server import convert
 from server import convert_segments as cs
@@ -150,14 +151,14 @@ class SegmentsService:
         lookup = self._identifiers_lookup() if request.with_identifiers else None
         yield from cs.member_pages(found, after=request.after_contact_id, page_size=page_size, lookup=lookup)
 
-    def _identifiers_lookup(self) -> Any:
+    def _identifiers_lookup(self) -> Callable[[int], list[Identifier] | None]:
         book = self.engine.contacts
 
-        def lookup(contact_id: int) -> Any:
+        def lookup(contact_id: int) -> list[Identifier] | None:
             try:
-                return book.get(contact_id)
+                return book.identifiers(contact_id)
             except NotFound:
-                return None
+                return None  # erased since the members were evaluated
 
         return lookup
 

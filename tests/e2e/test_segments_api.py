@@ -349,6 +349,20 @@ def test_list_members_with_identifiers(saved: pb_grpc.SegmentdStub) -> None:
     assert not any(p.contacts for p in saved.ListMembers(pb.ListMembersRequest(name="big-evens")))
 
 
+def test_list_members_carries_every_kind_of_identifier(stub: pb_grpc.SegmentdStub) -> None:
+    full = pb.ContactInput(external_id="X-1", email="x@example.com", phone="+1 555 0100", push_tokens=["wp:1", "wp:2"],
+                           keys={"card": "C-9"})
+    rich = stub.UpsertContacts(pb.UpsertContactsRequest(contacts=[full])).results[0].contact_id
+    ingest(stub, {"eventTypeKey": "visit", "keyValue": "cookie-7", "params": {"page": "/"}})  # an anonymous contact
+    anonymous = stub.GetContact(pb.GetContactRequest(contact=pb.ContactRef(ref="anonymous:cookie-7"))).contact.contact_id
+    put(stub, {"name": "pair", "contacts": [rich, anonymous]})
+    (page,) = stub.ListMembers(pb.ListMembersRequest(name="pair", with_identifiers=True))
+    first, second = page.contacts
+    assert (first.contact_id, first.external_id, first.email, first.phone) == (rich, "X-1", "x@example.com", "15550100")
+    assert (list(first.push_tokens), dict(first.keys), list(first.anonymous_keys)) == (["wp:1", "wp:2"], {"card": "C-9"}, [])
+    assert (second.contact_id, list(second.anonymous_keys), second.email) == (anonymous, ["cookie-7"], "")
+
+
 def test_list_members_streams_a_large_segment_in_default_pages(stub: pb_grpc.SegmentdStub) -> None:
     n = 25_000
     lines = "\n".join(json.dumps({"externalId": f"L-{i}"}) for i in range(n)).encode()
