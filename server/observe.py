@@ -1,0 +1,420 @@
+"""What segmentd reports about itself: the metric catalogue and the RPC observer.
+
+`ServerMetrics` creates every series (docs/OPERATIONS.md lists them). `RpcObserver` is the
+outermost server interceptor: it gives each call a request id, counts it the way
+go-grpc-prometheus does (started, handled by code, handling time, messages in and out),
+reads the domain counters off the replies (events accepted / rejected by reason, mapping
+conflicts, erasures, preview evaluation time), writes one access line per call and an
+audit line per erased contact. Collectors read the engine and the durability layer at
+scrape time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from server import handlers, logs
+from server.metrics import EVAL_BUCKETS, RPC_BUCKETS, SNAPSHOT_BUCKETS, Registry, process_collector
+
+access_log = logging.getLogger("segmentd.access")
+audit_log = logging.getLogger("segmentd.audit")
+
+GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+HEALTH_SERVICE = "grpc.health.v1.Health"
+FSYNC_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+# Reasons a rejected event is counted under: the top-level field at fault (bounded set).
+REJECT_REASONS = frozenset(
+    {"eventTypeKey", "keyValue", "eventId", "timestamp", "system", "params", "jsonl", "events", "identifier"}
+)
+_INDEX = re.compile(r"\[.*$")
+
+
+class ServerMetrics:
+    """Every series segmentd exports, in one registry."""
+
+    def __init__(self, registry: Registry | None = None) -> None:
+        r = self.registry = registry or Registry()
+        process_collector(r)
+        self.started = r.counter("grpc_server_started_total", "Total number of RPCs started on the server.", GRPC_LABELS)
+        self.handled = r.counter(
+            "grpc_server_handled_total",
+            "Total number of RPCs completed on the server, regardless of success or failure.",
+            GRPC_LABELS + ("grpc_code",),
+        )
+        self.handling = r.histogram(
+            "grpc_server_handling_seconds",
+            "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
+            GRPC_LABELS,
+            RPC_BUCKETS,
+        )
+        self.received = r.counter(
+            "grpc_server_msg_received_total", "Total number of RPC stream messages received on the server.", GRPC_LABELS
+        )
+        self.sent = r.counter(
+            "grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server.", GRPC_LABELS
+        )
+        self.events = r.counter(
+            "segmentd_events_total", "Events in ingest requests, by result (accepted, duplicate, rejected).", ("result",)
+        )
+        self.rejected = r.counter(
+            "segmentd_events_rejected_total", "Rejected events by reason: the top-level field at fault.", ("reason",)
+        )
+        self.conflicts = r.counter(
+            "segmentd_mapping_conflicts_total",
+            "Identifiers that already belonged to another contact, by source (event, contact).",
+            ("source",),
+        )
+        self.upserts = r.counter(
+            "segmentd_contact_upserts_total", "Contacts in upsert requests, by result (created, updated, rejected).",
+            ("result",),
+        )
+        self.erased = r.counter("segmentd_contacts_erased_total", "Contacts erased.")
+        self.refused = r.counter(
+            "segmentd_requests_refused_total", "Requests refused by a limit, by the limit's setting name.", ("limit",)
+        )
+        self.auth_failures = r.counter(
+            "segmentd_auth_failures_total", "Calls refused by authentication (missing, invalid, scope).", ("reason",)
+        )
+        self.evaluation = r.histogram(
+            "segmentd_segment_evaluation_seconds",
+            "Segment evaluation time, seconds, by kind (preview: PreviewSegment; materialise: saved segments).",
+            ("kind",),
+            EVAL_BUCKETS,
+        )
+        self.segment_members = r.gauge("segmentd_segment_members", "Members of each saved segment.", ("segment",))
+        self.segment_build = r.gauge(
+            "segmentd_segment_build_seconds", "Time the last evaluation of each saved segment took, seconds.",
+            ("segment",),
+        )
+        self.segments = r.gauge("segmentd_segments", "Saved segments.")
+        self.contacts = r.gauge("segmentd_contacts", "Live contacts.")
+        self.event_types = r.gauge("segmentd_event_types", "Event types.")
+        self.stored_events = r.gauge("segmentd_events_stored", "Events held in memory.")
+        self.ready = r.gauge("segmentd_ready", "1 once recovery and warm-up are done and the server is SERVING.")
+        self.watchers = r.gauge("segmentd_watch_streams", "Open WatchSegments streams.")
+        self.watch_sequence = r.gauge(
+            "segmentd_watch_sent_sequence", "Highest change-log sequence number sent to any watcher."
+        )
+        self.changelog_sequence = r.gauge("segmentd_changelog_sequence", "Latest change-log sequence number.")
+        self.changelog_lag = r.gauge(
+            "segmentd_changelog_lag", "Changes in the log not yet sent to the slowest open watcher (0: none open)."
+        )
+        self.wal_bytes = r.counter("segmentd_wal_appended_bytes_total", "Bytes appended to the write-ahead log.")
+        self.wal_sequence = r.gauge("segmentd_wal_last_sequence", "Sequence number of the last log record appended.")
+        self.wal_written = r.gauge(
+            "segmentd_wal_written_sequence", "Sequence number of the last log record written (and synced, fsync=always)."
+        )
+        self.wal_failed = r.gauge("segmentd_wal_failed", "1 once the log has failed and writes are refused.")
+        self.wal_fsync = r.histogram(
+            "segmentd_wal_fsync_seconds", "Time one fdatasync of the write-ahead log took, seconds.", (), FSYNC_BUCKETS
+        )
+        self.snapshot_seconds = r.histogram(
+            "segmentd_snapshot_seconds", "Time taking a snapshot took, seconds.", (), SNAPSHOT_BUCKETS
+        )
+        self.snapshot_bytes = r.gauge("segmentd_snapshot_bytes", "Size of the last snapshot, bytes.")
+        self.snapshot_time = r.gauge(
+            "segmentd_snapshot_last_timestamp_seconds", "When the last snapshot was seen to complete, epoch seconds."
+        )
+        self.recovery_seconds = r.gauge("segmentd_recovery_seconds", "Time start-up recovery took, seconds.")
+        self.recovery_replayed = r.gauge("segmentd_recovery_replayed_records", "Log records replayed at start-up.")
+        self._watch_positions: dict[int, int] = {}  # open watcher -> last sequence sent
+
+    # ------------------------------------------------------------------ hooks
+
+    def timed_fsync(self, fsync: Callable[[int], None] = os.fdatasync) -> Callable[[int], None]:
+        """`fsync` that records its duration (hand it to the write-ahead log)."""
+        buckets = self.wal_fsync.labels()
+
+        def timed(fd: int) -> None:
+            started = time.perf_counter()
+            try:
+                fsync(fd)
+            finally:
+                buckets.observe(time.perf_counter() - started)
+
+        return timed
+
+    def refusal_counter(self, counter: str) -> Callable[[str], None]:
+        """A callback counting refusals into `refused` (limits) or `auth_failures` (auth)."""
+        family = self.refused if counter == "limit" else self.auth_failures
+        return lambda reason: family.labels(reason).inc()
+
+    def watch_opened(self, key: int) -> None:
+        self._watch_positions[key] = 0
+
+    def watch_sent(self, key: int, sequence: int) -> None:
+        self._watch_positions[key] = max(sequence, self._watch_positions.get(key, 0))
+
+    def watch_closed(self, key: int) -> None:
+        self._watch_positions.pop(key, None)
+
+    # ------------------------------------------------------------------ collectors
+
+    def watch_engine(self, engine: Any) -> None:
+        """Collects engine gauges (contacts, types, events, segments, change log) at each scrape."""
+        seen_builds: dict[str, Any] = {}
+
+        def collect() -> None:
+            self.ready.labels().set(1 if engine.ready else 0)
+            self.contacts.labels().set(len(engine.contacts))
+            try:
+                types = engine.store.types()
+            except Exception:  # the store may be mid-change; keep the previous values
+                types = None
+            if types is not None:
+                self.event_types.labels().set(len(types))
+                self.stored_events.labels().set(sum(int(getattr(t, "count", 0)) for t in types))
+            registry = engine.segments
+            names = registry.names()
+            self.segments.labels().set(len(names))
+            self.segment_members.clear()
+            self.segment_build.clear()
+            for name in names:
+                try:
+                    saved = registry.get(name)
+                except Exception:  # deleted since names() was read
+                    continue
+                self.segment_members.labels(name).set(len(saved.members))
+                self.segment_build.labels(name).set(saved.last_build_ms / 1000.0)
+                stamp = (saved.evaluated_at_ms, saved.last_build_ms)
+                if saved.evaluated_at_ms is not None and seen_builds.get(name) != stamp:
+                    seen_builds[name] = stamp
+                    self.evaluation.labels("materialise").observe(saved.last_build_ms / 1000.0)
+            latest = _latest_sequence(engine)
+            self.changelog_sequence.labels().set(latest)
+            positions = list(self._watch_positions.values())
+            self.watchers.labels().set(len(positions))
+            self.watch_sequence.labels().set(max(positions, default=0))
+            self.changelog_lag.labels().set(max(0, latest - min(positions)) if positions else 0)
+
+        self.registry.collector(collect)
+
+    def watch_durability(self, durability: Any) -> None:
+        """Collects log and snapshot gauges of a snapshots.durable.Durability at each scrape."""
+        self.recovery_seconds.labels().set(durability.recovery.seconds)
+        self.recovery_replayed.labels().set(durability.recovery.replayed)
+        last: list[Any] = [durability.last_snapshot]
+
+        def collect() -> None:
+            wal = durability.wal
+            self.wal_bytes.labels().set(wal.appended_bytes)
+            self.wal_sequence.labels().set(wal.last_seq)
+            self.wal_written.labels().set(wal.written_seq)
+            self.wal_failed.labels().set(1 if wal.failed is not None else 0)
+            snapshot = durability.last_snapshot
+            if snapshot is not None and snapshot is not last[0]:
+                last[0] = snapshot
+                _, size, seconds = snapshot
+                self.snapshot_seconds.labels().observe(seconds)
+                self.snapshot_bytes.labels().set(size)
+                self.snapshot_time.labels().set(time.time())
+
+        self.registry.collector(collect)
+
+
+def _latest_sequence(engine: Any) -> int:
+    """The engine's latest change-log sequence number (0 while it keeps no change log)."""
+    changes = getattr(engine, "changes", None) or getattr(engine.segments, "changes", None)
+    latest = getattr(changes, "last_sequence", 0) if changes is not None else 0
+    return int(latest() if callable(latest) else latest)
+
+
+def reject_reason(field: str) -> str:
+    """The counted reason of a rejection: the top-level field of its path, or "other"."""
+    head = _INDEX.sub("", field.split(".", 1)[0])
+    return head if head in REJECT_REASONS else "other"
+
+
+# ----------------------------------------------------------------------------- interceptor
+
+
+class RpcObserver(grpc.ServerInterceptor):
+    """Outermost interceptor: request ids, RPC metrics, domain counters, access and audit lines."""
+
+    def __init__(self, metrics: ServerMetrics | None, *, access: bool = True) -> None:
+        self.metrics = metrics
+        self.access = access
+
+    def intercept_service(
+        self, continuation: Callable[[Any], grpc.RpcMethodHandler | None], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        full: str = details.method  # type: ignore[attr-defined]
+        service, method = handlers.method_parts(full)
+        labels = (handlers.kind_of(handler), service, method)
+        offered = _metadata_value(details.invocation_metadata, "x-request-id")  # type: ignore[attr-defined]
+        call = _Call(self, labels, offered)
+        return handlers.wrapped(handler, call.wrap)
+
+
+def _metadata_value(metadata: Any, key: str) -> str | None:
+    for k, v in metadata or ():
+        if k.lower() == key:
+            return v.decode("latin-1") if isinstance(v, bytes) else str(v)
+    return None
+
+
+class _Call:
+    """The observation of one call (created per call, on the serving thread)."""
+
+    def __init__(self, observer: RpcObserver, labels: tuple[str, str, str], offered: str | None) -> None:
+        self.observer = observer
+        self.metrics = observer.metrics
+        self.labels = labels
+        self.info = logs.CallInfo(logs.accept_request_id(offered), labels[2])
+        self.watch_key = id(self)
+
+    def wrap(self, behaviour: handlers.Behaviour) -> handlers.Behaviour:
+        kind = self.labels[0]
+        streamed_in = kind in (handlers.CLIENT_STREAM, handlers.BIDI_STREAM)
+        streamed_out = kind in (handlers.SERVER_STREAM, handlers.BIDI_STREAM)
+
+        def serve(request: Any, context: grpc.ServicerContext) -> Any:
+            with logs.call_scope(self.info):
+                started = self._start(context)
+                if streamed_in:
+                    request = self._counted(request)
+                else:
+                    self._received(request)
+                try:
+                    reply = behaviour(request, context)
+                except BaseException:
+                    self._finish(context, started, failed=True, request=request, reply=None)
+                    raise
+                self._sent(reply)
+                self._finish(context, started, failed=False, request=request, reply=reply)
+                return reply
+
+        def serve_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            with logs.call_scope(self.info):
+                started = self._start(context)
+                if streamed_in:
+                    request = self._counted(request)
+                else:
+                    self._received(request)
+                watching = self.labels[2] == "WatchSegments" and self.metrics is not None
+                if watching:
+                    self.metrics.watch_opened(self.watch_key)  # type: ignore[union-attr]
+                failed = True
+                try:
+                    for reply in behaviour(request, context):
+                        self._sent(reply)
+                        yield reply
+                    failed = False
+                finally:
+                    if watching:
+                        self.metrics.watch_closed(self.watch_key)  # type: ignore[union-attr]
+                    self._finish(context, started, failed=failed, request=request, reply=None)
+
+        return serve_stream if streamed_out else serve
+
+    def _start(self, context: grpc.ServicerContext) -> float:
+        try:
+            context.set_trailing_metadata((("x-request-id", self.info.request_id),))
+        except Exception:  # a context that cannot carry metadata still gets served
+            pass
+        if self.metrics is not None:
+            self.metrics.started.labels(*self.labels).inc()
+        return time.perf_counter()
+
+    def _received(self, request: Any) -> None:
+        if self.metrics is not None:
+            self.metrics.received.labels(*self.labels).inc()
+
+    def _counted(self, requests: Iterator[Any]) -> Iterator[Any]:
+        child = self.metrics.received.labels(*self.labels) if self.metrics is not None else None
+        for message in requests:
+            if child is not None:
+                child.inc()
+            yield message
+
+    def _sent(self, reply: Any) -> None:
+        metrics = self.metrics
+        if metrics is None:
+            return
+        metrics.sent.labels(*self.labels).inc()
+        if self.labels[2] == "WatchSegments":
+            change = getattr(reply, "change", None)
+            if change is not None and change.sequence:
+                metrics.watch_sent(self.watch_key, int(change.sequence))
+
+    def _finish(self, context: grpc.ServicerContext, started: float, *, failed: bool, request: Any, reply: Any) -> None:
+        elapsed = time.perf_counter() - started
+        code = _final_code(context, failed)
+        if self.metrics is not None:
+            self.metrics.handled.labels(*self.labels, code.name).inc()
+            self.metrics.handling.labels(*self.labels).observe(elapsed)
+            if reply is not None and code == grpc.StatusCode.OK:
+                _count_reply(self.metrics, self.labels[2], reply)
+        if code == grpc.StatusCode.OK and self.labels[2] == "EraseContact" and reply is not None:
+            audit_log.info(
+                "contact erased",
+                extra=logs.fields(event="contact_erased", contact_id=int(reply.contact_id),
+                                  events_erased=int(reply.events_erased), principal=self.info.principal or None),
+            )
+        if self.observer.access:
+            level = logging.DEBUG if self.labels[1] == HEALTH_SERVICE else logging.INFO
+            details = context.details() if code != grpc.StatusCode.OK else None  # type: ignore[attr-defined]
+            access_log.log(
+                level,
+                "rpc",
+                extra=logs.fields(
+                    method=f"{self.labels[1]}/{self.labels[2]}",
+                    code=code.name,
+                    duration_ms=round(elapsed * 1000, 3),
+                    principal=self.info.principal or None,
+                    details=_text(details),
+                ),
+            )
+
+
+def _text(details: Any) -> str | None:
+    if details is None:
+        return None
+    return details.decode("utf-8", "replace") if isinstance(details, bytes) else str(details)
+
+
+def _final_code(context: grpc.ServicerContext, failed: bool) -> grpc.StatusCode:
+    """The status the client gets (or would have got, when it went away first)."""
+    code = context.code()  # type: ignore[attr-defined]
+    if isinstance(code, grpc.StatusCode) and (failed or code != grpc.StatusCode.OK):
+        return code
+    if not context.is_active():
+        remaining = context.time_remaining()
+        return grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+
+
+def _count_reply(metrics: ServerMetrics, method: str, reply: Any) -> None:
+    """Domain counters read off a successful reply."""
+    if method in ("IngestEvents", "StreamEvents"):
+        metrics.events.labels("accepted").inc(reply.accepted)
+        metrics.events.labels("duplicate").inc(reply.duplicates)
+        metrics.events.labels("rejected").inc(reply.rejected)
+        conflicts = 0
+        for result in reply.results:
+            if result.error:
+                metrics.rejected.labels(reject_reason(result.field)).inc()
+            conflicts += len(result.conflicts)
+        if conflicts:
+            metrics.conflicts.labels("event").inc(conflicts)
+    elif method == "UpsertContacts":
+        metrics.upserts.labels("created").inc(reply.created)
+        metrics.upserts.labels("updated").inc(reply.updated)
+        metrics.upserts.labels("rejected").inc(reply.rejected)
+        conflicts = sum(len(r.conflicts) for r in reply.results)
+        if conflicts:
+            metrics.conflicts.labels("contact").inc(conflicts)
+    elif method == "EraseContact":
+        metrics.erased.labels().inc()
+    elif method == "PreviewSegment":
+        metrics.evaluation.labels("preview").observe(reply.build_ms / 1000.0)
