@@ -32,7 +32,15 @@ def _count_in_window(
         a = run_start[j]
         b = run_start[j + 1]
         c = 0
-        if b - a <= _SCAN_ROWS:
+        if ts_ms[b - 1] < lo_ms or ts_ms[a] >= hi_ms:
+            pass  # the run lies outside the window
+        elif ts_ms[a] >= lo_ms and ts_ms[b - 1] < hi_ms:  # inside it: ts need not be read
+            if use_mask:
+                for r in range(a, b):
+                    c += row_mask[r]
+            else:
+                c = b - a
+        elif b - a <= _SCAN_ROWS:
             if use_mask:
                 for r in range(a, b):
                     c += row_mask[r] & (ts_ms[r] >= lo_ms) & (ts_ms[r] < hi_ms)
