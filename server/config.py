@@ -84,7 +84,7 @@ class Settings:
                                        metavar="N")
     max_streams: int = setting(8, "streaming RPCs open at once (each holds a thread; 0: no limit); keep it below "
                                "max_workers", group="limits", metavar="N")
-    stream_messages_per_s: float = setting(500.0, "messages one client stream may send per second (0: no limit)",
+    stream_messages_per_s: float = setting(1000.0, "messages one client stream may send per second (0: no limit)",
                                            group="limits", metavar="RATE")
     eval_deadline_s: float = setting(60.0, "server-side deadline of a call that evaluates segments, seconds (0: none)",
                                      group="limits", metavar="SECONDS")

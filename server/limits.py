@@ -71,7 +71,7 @@ class Limits:
     max_definition_bytes: int = 256 * 1024  # one encoded Segment message
     max_concurrent_rpcs: int = 256  # RPCs admitted at once, running or waiting for a worker
     max_streams: int = 8  # streaming RPCs open at once (each holds a worker thread); 0: no limit
-    stream_messages_per_s: float = 500.0  # messages a client stream may send per second; 0: no limit
+    stream_messages_per_s: float = 1000.0  # messages a client stream may send per second; 0: no limit
     eval_deadline_s: float = 60.0  # server-side deadline of an evaluating RPC; 0: none
 
     def grpc_options(self) -> list[tuple[str, Any]]:
@@ -116,7 +116,7 @@ def _check_fields(message: Message, limits: Limits, path: str) -> None:
                 _check_scalar(key, limits, here)
                 if not isinstance(item, Message):
                     _check_scalar(item, limits, here)
-        elif fd.label == FieldDescriptor.LABEL_REPEATED:
+        elif fd.is_repeated:
             if fd.message_type is not None or fd.type == FieldDescriptor.TYPE_STRING:
                 _check_count(len(value), limits, here)
             for i, item in enumerate(value):
