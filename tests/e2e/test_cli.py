@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import subprocess
+import time
 import sys
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,12 @@ def test_serve_demo_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     child = start_process(tmp_path, "--demo", "--data-dir", str(data_dir))
     try:
+        # Health turns SERVING as the ready flag is set; the announcement follows a moment later.
+        deadline = time.monotonic() + 10
         out = child.stdout.read_text()
+        while "segmentd contact get" not in out and time.monotonic() < deadline:
+            time.sleep(0.05)
+            out = child.stdout.read_text()
         assert f"segmentd serving on {child.address}" in out
         assert "segmentd event-types" in out and f"--server {child.address}" in out
         assert data_dir.is_dir()
