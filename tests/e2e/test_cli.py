@@ -7,8 +7,8 @@ import os
 import pty
 import re
 import subprocess
-import time
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
