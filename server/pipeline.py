@@ -1,0 +1,72 @@
+"""What stands between the network and the servicer: interceptors, options, the bound port.
+
+Order of the interceptors, outermost first: the observer (request id, metrics, access log)
+sees every call and its final code, refusals included; then authentication; then limits;
+then whatever the caller adds (the readiness gate). Health checks pass auth and limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from core.errors import InvalidArgument, Unavailable
+from server.auth import AuthInterceptor, TokenTable
+from server.limits import Limits, LimitsInterceptor
+from server.observe import RpcObserver, ServerMetrics
+from server.tls import ServerTls, server_credentials
+
+
+@dataclass(frozen=True)
+class Protection:
+    """How a server guards and reports itself. The default: plaintext, no tokens, default limits."""
+
+    tls: ServerTls | None = None
+    tokens: TokenTable | None = None
+    reflection: str = "auth"  # auth | open | off (server/auth.py)
+    limits: Limits = field(default_factory=Limits)
+    metrics: ServerMetrics | None = None
+    access_log: bool = False
+
+
+def interceptors(protection: Protection) -> list[grpc.ServerInterceptor]:
+    """The observer, auth (with tokens) and limits interceptors, outermost first."""
+    metrics = protection.metrics
+    chain: list[grpc.ServerInterceptor] = [RpcObserver(metrics, access=protection.access_log)]
+    if protection.tokens is not None:
+        chain.append(
+            AuthInterceptor(
+                protection.tokens,
+                reflection=protection.reflection,
+                on_refusal=metrics.refusal_counter("auth") if metrics else None,
+            )
+        )
+    chain.append(LimitsInterceptor(protection.limits, metrics.refusal_counter("limit") if metrics else None))
+    return chain
+
+
+def server_options(protection: Protection, max_send_bytes: int) -> list[tuple[str, Any]]:
+    """Channel arguments of the server: message sizes, no port sharing."""
+    return [
+        *protection.limits.grpc_options(),
+        ("grpc.max_send_message_length", max_send_bytes),
+        ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
+    ]
+
+
+def bind(server: grpc.Server, listen: str, tls: ServerTls | None) -> int:
+    """Binds `listen` (TLS when configured); the port. Raises Unavailable when it cannot."""
+    try:
+        if tls is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, server_credentials(tls))
+    except RuntimeError as exc:
+        raise Unavailable(f"cannot listen on {listen}: {exc}") from None
+    except InvalidArgument:
+        raise
+    if port == 0:
+        raise Unavailable(f"cannot listen on {listen}: the address is taken or not local")
+    return port
