@@ -26,6 +26,7 @@ from core.segments.warmup import warm_up
 from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
 from server.servicer import Servicer
+from snapshots.durable import Durability, open_durable
 
 log = logging.getLogger("segmentd")
 
@@ -78,6 +79,7 @@ class SegmentdServer(grpc.Server):
         self._inner = inner
         self._engine = engine
         self.health = health_servicer
+        self.servicer: Servicer | None = None  # set by build_server
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -131,7 +133,8 @@ def build_server(engine: Engine, listen: str = "127.0.0.1:0", *, max_workers: in
             ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
         ],
     )
-    pb_grpc.add_SegmentdServicer_to_server(Servicer(engine), inner)
+    servicer = Servicer(engine)
+    pb_grpc.add_SegmentdServicer_to_server(servicer, inner)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -145,7 +148,9 @@ def build_server(engine: Engine, listen: str = "127.0.0.1:0", *, max_workers: in
         raise Unavailable(f"cannot listen on {listen}: {exc}") from None
     if port == 0:
         raise Unavailable(f"cannot listen on {listen}: the address is taken or not local")
-    return SegmentdServer(inner, engine, health_servicer), port
+    server = SegmentdServer(inner, engine, health_servicer)
+    server.servicer = servicer
+    return server, port
 
 
 def serve(
@@ -155,15 +160,17 @@ def serve(
     demo: bool = False,
     grace_s: float = 5.0,
     announce: Callable[[str], None] | None = None,
+    fsync: str = "always",
+    force_recovery: bool = False,
 ) -> int:
     """Runs segmentd until SIGTERM or SIGINT; returns the process exit status.
 
-    The server answers health checks (NOT_SERVING) while the kernels compile and the demo
-    loads, then SERVING until a signal arrives, then stops gracefully within `grace_s`.
+    The server answers health checks (NOT_SERVING) while the kernels compile, the data
+    directory is recovered and the demo loads, then SERVING until a signal arrives, then stops
+    gracefully within `grace_s`, takes a final snapshot and closes the log.
+    Raises RecoveryError when the data directory is damaged (see snapshots.recovery).
     """
     say = announce or _say
-    if data_dir is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
     engine = Engine()
     server, port = build_server(engine, listen)
     stop = threading.Event()
@@ -177,10 +184,16 @@ def serve(
     server.start()
     address = f"{listen.rsplit(':', 1)[0]}:{port}"
     log.info("listening on %s (starting)", address)
+    durability: Durability | None = None
+    status = 0
     try:
         log.info("kernels compiled or loaded in %.1fs", warm_up())
+        if data_dir is not None:
+            _, durability = open_durable(data_dir, fsync=fsync, force_recovery=force_recovery, engine=engine)
+            assert server.servicer is not None
+            server.servicer.durability = durability
         summary = None
-        if demo:
+        if demo and not engine.store.type_keys():  # a recovered data directory keeps its own data
             from server import demo as demo_data
 
             summary = demo_data.load(engine)
@@ -192,8 +205,14 @@ def serve(
             pass
     finally:  # a signal, or a failure while starting: either way stop serving cleanly
         server.stop(grace_s).wait(grace_s + 1.0)
+        if durability is not None:
+            try:
+                durability.close()  # final snapshot, then the log is drained and closed
+            except Exception:
+                log.exception("final snapshot or log close failed")
+                status = 1
         log.info("stopped")
-    return 0
+    return status
 
 
 def _say(text: str) -> None:

@@ -396,14 +396,34 @@ def run_serve(args: argparse.Namespace) -> int:
     """Runs the server in the foreground until SIGTERM / SIGINT."""
     import logging
 
-    from core.errors import Unavailable
+    from core.errors import FailedPrecondition, Unavailable
     from server.app import serve
+    from snapshots import RecoveryError
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return serve(args.listen, data_dir=Path(args.data_dir) if args.data_dir else None, demo=args.demo)
-    except Unavailable as exc:
+        return serve(
+            args.listen,
+            data_dir=Path(args.data_dir) if args.data_dir else None,
+            demo=args.demo,
+            fsync=args.fsync,
+            force_recovery=args.force_recovery,
+        )
+    except (Unavailable, FailedPrecondition) as exc:
         raise CliError(str(exc)) from None
+    except RecoveryError as exc:
+        raise CliError(
+            f"cannot recover the data directory: {exc}\n"
+            "  --force-recovery starts from what is consistent (the rest is lost)",
+            REFUSED,
+        ) from None
+
+
+def run_snapshot(args: argparse.Namespace) -> int:
+    """Asks the server for a snapshot now and prints where it went."""
+    reply = connect(args).Snapshot(pb.SnapshotRequest(), timeout=None)
+    print(f"snapshot {reply.path}: {reply.bytes} bytes in {reply.seconds:.2f}s")
+    return OK
 
 
 # --------------------------------------------------------------------------- registry
@@ -414,7 +434,17 @@ def _add_serve(sub: Subparsers) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="where snapshots and the log are kept (created if missing)")
     p.add_argument("--listen", default="127.0.0.1:50051", metavar="HOST:PORT", help="address to listen on (default %(default)s)")
     p.add_argument("--demo", action="store_true", help="load a demo dataset (a shop and a fitness app) at start")
+    p.add_argument("--fsync", choices=("always", "everysec", "none"), default="always",
+                   help="sync the log before every reply (default), once a second, or never")
+    p.add_argument("--force-recovery", action="store_true",
+                   help="start even if the data directory is damaged, from what is consistent (the rest is lost)")
     p.set_defaults(run=run_serve)
+
+
+def _add_snapshot(sub: Subparsers) -> None:
+    p = sub.add_parser("snapshot", help="take a snapshot of the server's state now")
+    add_client_options(p)
+    p.set_defaults(run=run_snapshot)
 
 
 def _add_ingest(sub: Subparsers) -> None:
@@ -462,7 +492,7 @@ def _add_segment(sub: Subparsers) -> None:
 
 # Each entry adds one subcommand; segment and snapshot commands are added the same way.
 COMMANDS: list[Callable[[Subparsers], None]] = [
-    _add_serve, _add_ingest, _add_contacts, _add_contact, _add_event_types, _add_segment
+    _add_serve, _add_ingest, _add_contacts, _add_contact, _add_event_types, _add_segment, _add_snapshot
 ]
 
 

@@ -1,6 +1,6 @@
 """The segmentd.v1.Segmentd servicer: request -> convert -> engine -> convert -> reply.
 
-One mixin per area of the API (events, contacts); `Servicer` puts them together on the
+One mixin per area of the API (events, contacts, segments, admin); `Servicer` puts them together on the
 generated base, whose methods answer UNIMPLEMENTED for areas not wired in. A new area is a
 mixin added to `Servicer`'s bases; `guarded` maps its errors like every other RPC.
 """
@@ -12,12 +12,13 @@ from collections.abc import Iterable
 import grpc
 
 from core.engine import Engine
-from core.errors import InvalidArgument
+from core.errors import FailedPrecondition, InvalidArgument
 from server import convert
 from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
 from server.segments_api import SegmentsService
 from server.status import field_prefix, guarded
+from snapshots.durable import Durability
 
 MAX_BATCH_EVENTS = 10_000
 DEFAULT_RECENT_EVENTS = 20
@@ -140,9 +141,22 @@ class ContactsService:
         return pb.EraseContactResponse(contact_id=contact_id, events_erased=erased)
 
 
+class AdminService:
+    """Snapshot."""
+
+    durability: Durability | None  # set once the data directory is open
+
+    def Snapshot(self, request: pb.SnapshotRequest, context: grpc.ServicerContext) -> pb.SnapshotResponse:
+        if self.durability is None:
+            raise FailedPrecondition("this server keeps no data directory; start it with --data-dir")
+        path, size, seconds = self.durability.snapshot_now()
+        return pb.SnapshotResponse(path=path, bytes=size, seconds=seconds)
+
+
 @guarded(pb_grpc.SegmentdServicer)
-class Servicer(EventsService, ContactsService, SegmentsService, pb_grpc.SegmentdServicer):
+class Servicer(EventsService, ContactsService, SegmentsService, AdminService, pb_grpc.SegmentdServicer):
     """segmentd.v1.Segmentd over one Engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.durability = None
