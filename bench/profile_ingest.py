@@ -1,0 +1,272 @@
+"""In-process ingest profiling: events/s of `Engine.ingest` on realistic event shapes.
+
+Generates N events (seeded, repeatable) in the shapes EVENTS.md describes and clients send:
+v2 name/value lists with JSON-in-string `product` / `products` / `items`, v3 objects with
+nested objects and arrays, identifiers email / externalCustomerId / phone, anonymous
+visitors known only by keyValue, and purchases carrying an eventId. Each batch is generated
+outside the timer; only the ingest call is timed, in wall-clock seconds and in CPU seconds of
+this process (the steadier figure on a machine shared with other work).
+
+Modes:
+- ``docs``: `Engine.ingest` of ready-made documents (dicts);
+- ``jsonl``: `server.convert.jsonl_to_docs` of a JSON Lines block, then `Engine.ingest`
+  (the work a server does for ``IngestEvents{jsonl}`` apart from gRPC itself);
+
+``--wal DIR`` journals through a real write-ahead log (fsync always: one fdatasync per batch).
+``--profile`` runs the same load again under cProfile and prints the top functions.
+
+CLI: ``python -m bench.profile_ingest --events 1000000 [--mode docs|jsonl] [--profile]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from core.engine import Engine
+
+NOW_MS = 1_795_000_000_000  # 2026-11-18T...Z: the clock of every run
+SPAN_MS = 90 * 86_400_000  # events spread over the 90 days before NOW_MS
+OS_NAMES = ("iOS", "Android", "Web")
+CURRENCIES = ("USD", "EUR", "GBP")
+CATEGORIES = ("Women", "Men", "Shoes", "Tops", "Sale", "Outdoor", "Kids", "Home")
+TITLES = ("Hoodie", "Tee", "Sneaker", "Jacket", "Cap", "Sock", "Bag", "Scarf")
+CITIES = ("London", "Paris", "Berlin", "Madrid", "Rome", "Oslo")
+MODES = ("docs", "jsonl")
+
+
+def _rfc3339(ts_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts_ms // 1000)) + f".{ts_ms % 1000:03d}Z"
+
+
+class EventMaker:
+    """Deterministic realistic event documents for `contacts` people (ids C-1 ... C-n)."""
+
+    def __init__(self, contacts: int, seed: int = 7) -> None:
+        self.contacts = max(1, contacts)
+        self.rng = random.Random(seed)
+        self.seq = 0
+
+    def _who(self) -> tuple[int, list[dict[str, Any]], str]:
+        """(k, v2 identifier params, keyValue) of a random known person."""
+        k = self.rng.randint(1, self.contacts)
+        params = [{"name": "externalCustomerId", "value": f"C-{k}"}]
+        key = f"C-{k}"
+        if k % 3:
+            params.append({"name": "email", "value": f"User{k}@Example.com"})
+            key = f"user{k}@example.com"
+        return k, params, key
+
+    def _ts(self) -> int:
+        return NOW_MS - self.rng.randrange(SPAN_MS)
+
+    def _product(self) -> dict[str, Any]:
+        r = self.rng
+        return {
+            "productId": f"WS{r.randrange(2000):04d}-{r.choice('SML')}",
+            "price": round(r.uniform(5, 200), 2) if r.random() < 0.7 else r.randrange(5, 200),
+            "isInStock": r.randrange(2),
+            "categories": r.sample(CATEGORIES, r.randint(1, 3)),
+        }
+
+    def product_viewed(self) -> dict[str, Any]:
+        _, params, key = self._who()
+        params.append({"name": "product", "value": json.dumps(self._product())})
+        params.append({"name": "currencyCode", "value": self.rng.choice(CURRENCIES)})
+        return {"eventTypeKey": "productViewed", "keyValue": key, "timestamp": _rfc3339(self._ts()), "params": params}
+
+    def cart_updated(self) -> dict[str, Any]:
+        r = self.rng
+        _, params, key = self._who()
+        items = [
+            {"productId": f"WS{r.randrange(2000):04d}", "quantity": r.randint(1, 4), "price": r.randrange(5, 200)}
+            for _ in range(r.randint(1, 4))
+        ]
+        params.append({"name": "products", "value": json.dumps(items)})
+        params.append({"name": "currencyCode", "value": r.choice(CURRENCIES)})
+        return {"eventTypeKey": "cartUpdated", "keyValue": key, "timestamp": _rfc3339(self._ts()), "params": params}
+
+    def purchase(self) -> dict[str, Any]:
+        r = self.rng
+        _, params, key = self._who()
+        items = [
+            {"title": r.choice(TITLES), "price": r.randrange(5, 200), "quantity": r.randint(1, 3),
+             "category": r.choice(CATEGORIES)}
+            for _ in range(r.randint(1, 3))
+        ]
+        params.append({"name": "items", "value": json.dumps(items)})
+        params.append({"name": "totalPrice", "value": sum(i["price"] * i["quantity"] for i in items)})
+        params.append({"name": "city", "value": r.choice(CITIES)})
+        self.seq += 1
+        return {"eventTypeKey": "purchase", "keyValue": key, "eventId": f"o-{self.seq}",
+                "timestamp": _rfc3339(self._ts()), "params": params}
+
+    def app_launched(self) -> dict[str, Any]:
+        r = self.rng
+        k = r.randint(1, self.contacts)
+        return {"eventTypeKey": "AppLaunched", "timestamp": self._ts(),
+                "params": {"externalCustomerId": f"C-{k}", "osType": r.choice(OS_NAMES),
+                           "appVersion": f"3.{r.randrange(5)}.{r.randrange(10)}"}}
+
+    def workout(self) -> dict[str, Any]:
+        r = self.rng
+        k = r.randint(1, self.contacts)
+        return {"eventTypeKey": "WorkoutStarted", "timestamp": self._ts(),
+                "params": {"externalCustomerId": f"C-{k}", "workoutType": r.choice(("run", "ride", "swim")),
+                           "calories": r.randrange(50, 900), "indoor": r.random() < 0.4,
+                           "device": {"os": r.choice(OS_NAMES), "model": f"W{r.randrange(9)}"},
+                           "tags": r.sample(("am", "pm", "hiit", "easy", "long"), r.randint(0, 2))}}
+
+    def sms_clicked(self) -> dict[str, Any]:
+        r = self.rng
+        k = r.randint(1, self.contacts)
+        return {"eventTypeKey": "smsClicked", "timestamp": self._ts(),
+                "params": {"phone": f"+44 20 {k // 10000:04d}-{k % 10000:04d}", "campaignId": f"cmp-{r.randrange(40)}"}}
+
+    def page_viewed(self) -> dict[str, Any]:
+        r = self.rng
+        return {"eventTypeKey": "pageViewed", "keyValue": f"ck-{r.randrange(self.contacts):x}",
+                "timestamp": self._ts(),
+                "params": {"url": f"/p/{r.randrange(500)}", "referrer": r.choice(("google", "direct", "mail"))}}
+
+    # shares of the stream (sum 100)
+    def _makers(self) -> list[tuple[int, Callable[[], dict[str, Any]]]]:
+        return [(30, self.product_viewed), (12, self.cart_updated), (5, self.purchase), (18, self.app_launched),
+                (8, self.workout), (7, self.sms_clicked), (20, self.page_viewed)]
+
+    def batch(self, n: int) -> list[dict[str, Any]]:
+        """The next `n` documents of the stream."""
+        makers = self._makers()
+        funcs = [f for _, f in makers]
+        weights = [w for w, _ in makers]
+        return [f() for f in self.rng.choices(funcs, weights, k=n)]
+
+
+def jsonl_block(docs: list[dict[str, Any]]) -> bytes:
+    """The documents as one JSON Lines payload (what `segmentd ingest` sends)."""
+    return ("\n".join(json.dumps(d, separators=(",", ":")) for d in docs) + "\n").encode()
+
+
+def column_batch(n: int, contacts: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Numpy columns of `n` AppLaunched-like events: contact ids, ts and two parameters."""
+    return {
+        "contact": rng.integers(1, contacts + 1, size=n, dtype=np.uint32),
+        "ts_ms": NOW_MS - rng.integers(0, SPAN_MS, size=n, dtype=np.int64),
+        "calories": rng.integers(50, 900, size=n).astype(np.float64),
+        "osType": rng.integers(0, len(OS_NAMES), size=n),
+    }
+
+
+def _engine(wal_dir: Path | None) -> tuple[Engine, Callable[[], None]]:
+    if wal_dir is None:
+        return Engine(clock=lambda: NOW_MS), lambda: None
+    from snapshots.wal import WriteAheadLog
+
+    wal = WriteAheadLog(wal_dir, 1, fsync_mode="always")
+    return Engine(clock=lambda: NOW_MS, journal=wal), wal.close
+
+
+def _batches(mode: str, events: int, batch: int, contacts: int, seed: int) -> Iterator[Any]:
+    maker = EventMaker(contacts, seed)
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < events:
+        n = min(batch, events - done)
+        if mode == "columns":
+            yield column_batch(n, contacts, rng)
+        elif mode == "jsonl":
+            yield jsonl_block(maker.batch(n))
+        else:
+            yield maker.batch(n)
+        done += n
+
+
+def run(mode: str, events: int, batch: int, contacts: int, seed: int, wal_dir: Path | None,
+        profiler: cProfile.Profile | None = None) -> dict[str, Any]:
+    """Ingests `events` events in batches; returns counts and seconds spent inside ingest."""
+    from server.convert import jsonl_to_docs
+
+    engine, close = _engine(wal_dir)
+    spent = cpu = 0.0
+    accepted = rejected = 0
+    first_s = None
+    try:
+        for payload in _batches(mode, events, batch, contacts, seed):
+            if profiler is not None:
+                profiler.enable()
+            t0, c0 = time.perf_counter(), time.process_time()
+            if mode == "columns":
+                from core.columns import StringDictionary  # noqa: F401  (warm import outside timing)
+
+                n = len(payload["contact"])
+                engine.store.append_columns(
+                    "AppLaunched", payload["contact"], payload["ts_ms"],
+                    {"calories": payload["calories"],
+                     "osType": np.asarray(OS_NAMES, dtype=object)[payload["osType"]]},
+                )
+                accepted += n
+            else:
+                docs = jsonl_to_docs(payload) if mode == "jsonl" else payload
+                report = engine.ingest(docs)
+                accepted += report.accepted + report.duplicates
+                rejected += report.rejected
+            dt = time.perf_counter() - t0
+            cpu += time.process_time() - c0
+            if profiler is not None:
+                profiler.disable()
+            if first_s is None:
+                first_s = dt
+            spent += dt
+    finally:
+        close()
+    return {"mode": mode, "events": accepted + rejected, "accepted": accepted, "rejected": rejected,
+            "seconds": round(spent, 3), "first_batch_s": round(first_s or 0.0, 4),
+            "events_per_s": round((accepted + rejected) / spent) if spent else 0,
+            "cpu_s": round(cpu, 3), "events_per_cpu_s": round((accepted + rejected) / cpu) if cpu else 0,
+            "contacts": len(engine.contacts), "stored": engine.store.total_events()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.profile_ingest", description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--contacts", type=int, default=0, help="people in the stream (default events / 20)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--mode", choices=MODES, default="docs")
+    ap.add_argument("--wal", action="store_true", help="journal to a write-ahead log in a temp dir (fsync always)")
+    ap.add_argument("--profile", action="store_true", help="run again under cProfile and print the top functions")
+    ap.add_argument("--top", type=int, default=30)
+    args = ap.parse_args(argv)
+    contacts = args.contacts or max(1, args.events // 20)
+
+    def once(profiler: cProfile.Profile | None = None) -> dict[str, Any]:
+        if not args.wal:
+            return run(args.mode, args.events, args.batch, contacts, args.seed, None, profiler)
+        with tempfile.TemporaryDirectory(prefix="segmentd-wal-") as tmp:
+            return run(args.mode, args.events, args.batch, contacts, args.seed, Path(tmp), profiler)
+
+    result = once()
+    result["wal"] = args.wal
+    print(json.dumps(result))
+    if args.profile:
+        profiler = cProfile.Profile()
+        once(profiler)
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
+        print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
