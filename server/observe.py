@@ -125,6 +125,9 @@ class ServerMetrics:
         self.recovery_seconds = r.gauge("segmentd_recovery_seconds", "Time start-up recovery took, seconds.")
         self.recovery_replayed = r.gauge("segmentd_recovery_replayed_records", "Log records replayed at start-up.")
         self._watch_positions: dict[int, int] = {}  # open watcher -> last sequence sent
+        self._builds_seen: dict[str, tuple[int, float]] = {}  # segment -> (evaluated_at_ms, build ms)
+        self.evaluation.labels("preview")
+        self.evaluation.labels("materialise")
 
     # ------------------------------------------------------------------ hooks
 
@@ -146,6 +149,15 @@ class ServerMetrics:
         family = self.refused if counter == "limit" else self.auth_failures
         return lambda reason: family.labels(reason).inc()
 
+    def saw_build(self, segment: str, evaluated_at_ms: int | None, build_ms: float) -> None:
+        """Observes a saved segment's evaluation once, however often it is seen."""
+        if evaluated_at_ms is None:
+            return
+        stamp = (int(evaluated_at_ms), float(build_ms))
+        if self._builds_seen.get(segment) != stamp:
+            self._builds_seen[segment] = stamp
+            self.evaluation.labels("materialise").observe(build_ms / 1000.0)
+
     def watch_opened(self, key: int) -> None:
         self._watch_positions[key] = 0
 
@@ -159,8 +171,6 @@ class ServerMetrics:
 
     def watch_engine(self, engine: Any) -> None:
         """Collects engine gauges (contacts, types, events, segments, change log) at each scrape."""
-        seen_builds: dict[str, Any] = {}
-
         def collect() -> None:
             self.ready.labels().set(1 if engine.ready else 0)
             self.contacts.labels().set(len(engine.contacts))
@@ -183,10 +193,7 @@ class ServerMetrics:
                     continue
                 self.segment_members.labels(name).set(len(saved.members))
                 self.segment_build.labels(name).set(saved.last_build_ms / 1000.0)
-                stamp = (saved.evaluated_at_ms, saved.last_build_ms)
-                if saved.evaluated_at_ms is not None and seen_builds.get(name) != stamp:
-                    seen_builds[name] = stamp
-                    self.evaluation.labels("materialise").observe(saved.last_build_ms / 1000.0)
+                self.saw_build(name, saved.evaluated_at_ms, saved.last_build_ms)
             latest = _latest_sequence(engine)
             self.changelog_sequence.labels().set(latest)
             positions = list(self._watch_positions.values())
@@ -418,3 +425,6 @@ def _count_reply(metrics: ServerMetrics, method: str, reply: Any) -> None:
         metrics.erased.labels().inc()
     elif method == "PreviewSegment":
         metrics.evaluation.labels("preview").observe(reply.build_ms / 1000.0)
+    elif method == "PutSegment":
+        info = reply.segment
+        metrics.saw_build(info.segment.name, info.evaluated_at_ms, info.last_build_ms)

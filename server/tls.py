@@ -8,7 +8,9 @@ and carries a bearer token in every call's metadata when one is given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,40 @@ def client_channel(
     if token:
         channel = grpc.intercept_channel(channel, BearerClientInterceptor(token))
     return channel
+
+
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The credential options every client command takes (each also read from the environment)."""
+    parser.add_argument("--token", metavar="TOKEN", default=None,
+                        help="bearer token sent with every call (default: $SEGMENTD_TOKEN)")
+    parser.add_argument("--tls", action="store_true", default=None,
+                        help="use TLS with the system's trusted roots (default: $SEGMENTD_TLS)")
+    parser.add_argument("--tls-ca", metavar="PEM", default=None,
+                        help="use TLS, trusting this CA certificate (default: $SEGMENTD_TLS_CA)")
+    parser.add_argument("--tls-client-cert", metavar="PEM", default=None,
+                        help="client certificate for mutual TLS (default: $SEGMENTD_TLS_CLIENT_CERT)")
+    parser.add_argument("--tls-client-key", metavar="PEM", default=None,
+                        help="key of the client certificate (default: $SEGMENTD_TLS_CLIENT_KEY)")
+    parser.add_argument("--tls-server-name", metavar="NAME", default=None,
+                        help="name the server certificate must carry, when not the host of --server "
+                             "(default: $SEGMENTD_TLS_SERVER_NAME)")
+
+
+def client_credentials_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> tuple[ClientTls | None, str]:
+    """(TLS settings or None for plaintext, bearer token or "") from flags, else the environment."""
+    environ = os.environ if env is None else env
+
+    def pick(name: str) -> str:
+        given = getattr(args, name, None)
+        return str(given) if given else environ.get("SEGMENTD_" + name.upper(), "")
+
+    token = pick("token").strip()
+    ca, cert, key, server_name = pick("tls_ca"), pick("tls_client_cert"), pick("tls_client_key"), pick("tls_server_name")
+    wants_tls = bool(getattr(args, "tls", None)) or environ.get("SEGMENTD_TLS", "").lower() in ("1", "true", "yes", "on")
+    if not (wants_tls or ca or cert or key):
+        return None, token
+    return ClientTls(Path(ca) if ca else None, Path(cert) if cert else None, Path(key) if key else None,
+                     server_name), token
 
 
 def peer_identity(context: grpc.ServicerContext) -> str:
