@@ -7,6 +7,7 @@ layer relies on it). Readers take immutable versions from the store and never bl
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import OrderedDict
@@ -15,11 +16,11 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from core.contacts import Contact, ContactBook
 from core.errors import InvalidArgument, NotFound
-from core.events import Event, flatten, parse_event
+from core.events import Event, flatten, leaf_tuples, parse_event
 from core.history import StoredEvent, contact_events, recent_events
 from core.identifiers import Identifier, TypeMapping, parse_identifier_spec, parse_ref
-from core.mapping import resolve
-from core.store import EventStore, EventTypeInfo
+from core.mapping import place
+from core.store import EventBatch, EventStore, EventTypeInfo
 
 DEDUP_WINDOW_MS = 24 * 3600 * 1000
 DAY_MS = 24 * 3600 * 1000
@@ -123,21 +124,38 @@ class Engine:
         dry_run: bool = False,
         now_ms: int | None = None,
     ) -> IngestReport:
-        """Validates, maps and stores a batch; each event succeeds or fails on its own."""
+        """Validates, maps and stores a batch; each event succeeds or fails on its own.
+
+        Events are mapped one by one in order; the accepted ones reach the store together
+        at the end of the batch (one append per table), as if stored one by one.
+        """
         report = IngestReport()
+        outcomes = report.outcomes
         with self._lock:
             now = self.clock() if now_ms is None else now_ms
             stored: list[dict[str, Any]] = []
             touched: dict[str, set[int]] = {}
-            for index, doc in enumerate(docs):
-                outcome = self._ingest_one(index, doc, now, dry_run, stored, touched)
-                report.outcomes.append(outcome)
+            batch = None if dry_run else self.store.batch()
+            # A batch makes many short-lived containers and no cycles: collector passes
+            # during it would only re-scan live objects.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                for index, doc in enumerate(docs):
+                    outcomes.append(self._ingest_one(index, doc, now, dry_run, stored, touched, batch))
+            finally:
+                if batch is not None:
+                    batch.commit()
+                if collecting:
+                    gc.enable()
+            accepted = duplicates = 0
+            for outcome in outcomes:
                 if outcome.status == "accepted":
-                    report.accepted += 1
+                    accepted += 1
                 elif outcome.status == "duplicate":
-                    report.duplicates += 1
-                else:
-                    report.rejected += 1
+                    duplicates += 1
+            report.accepted, report.duplicates = accepted, duplicates
+            report.rejected = len(outcomes) - accepted - duplicates
             ticket = self.journal.append("ingest", {"now_ms": now, "docs": stored}) if stored else _Done()
             if touched:
                 report.changes = self.segments.on_events(touched, now)
@@ -152,6 +170,7 @@ class Engine:
         dry_run: bool,
         stored: list[dict[str, Any]],
         touched: dict[str, set[int]],
+        batch: EventBatch | None = None,
     ) -> EventOutcome:
         try:
             if isinstance(doc, InvalidArgument):
@@ -162,25 +181,25 @@ class Engine:
             if event.event_id is not None and self._is_duplicate(event, now):
                 return EventOutcome(index, "duplicate")
             mapping = self.store.mapping(event.type)
-            res = resolve(self.contacts, event, mapping, now, dry_run=dry_run)
+            contact_id, identifier, created, attached, conflicts, _ = place(
+                self.contacts, event, mapping, now, dry_run
+            )
         except InvalidArgument as exc:
             return EventOutcome(index, "rejected", error=str(exc), field=exc.field)
         if not dry_run:
-            self.store.append(event.type, res.contact_id, event.ts_ms, flatten(event.params))
+            if batch is not None:
+                batch.add(event.type, contact_id, event.ts_ms, leaf_tuples(event.params))
+            else:
+                self.store.append(event.type, contact_id, event.ts_ms, flatten(event.params))
             if event.event_id is not None:
                 self._seen[(event.type, event.event_id)] = now
             stored.append(_normalised_doc(event))
-            if res.contact_id:
-                touched.setdefault(event.type, set()).add(res.contact_id)
-        return EventOutcome(
-            index,
-            "accepted",
-            contact_id=res.contact_id,
-            identifier=res.identifier,
-            created=res.created,
-            attached=tuple(res.attached),
-            conflicts=tuple(res.conflicts),
-        )
+            if contact_id:
+                cids = touched.get(event.type)
+                if cids is None:
+                    cids = touched[event.type] = set()
+                cids.add(contact_id)
+        return EventOutcome(index, "accepted", "", "", contact_id, identifier, created, attached, conflicts)
 
     def _is_duplicate(self, event: Event, now: int) -> bool:
         while self._seen:
@@ -189,6 +208,16 @@ class Engine:
                 break
             self._seen.popitem(last=False)
         return (event.type, event.event_id) in self._seen  # type: ignore[comparison-overlap]
+
+    def seen_window(self) -> list[tuple[str, str, int]]:
+        """The eventId dedup window: (type, eventId, accept ms) in accept order."""
+        with self._lock:
+            return [(t, e, at) for (t, e), at in self._seen.items()]
+
+    def restore_seen_window(self, entries: Sequence[tuple[str, str, int]]) -> None:
+        """Replaces the dedup window (recovery from a snapshot)."""
+        with self._lock:
+            self._seen = OrderedDict(((t, e), int(at)) for t, e, at in entries)
 
     def event_types(self, key: str | None = None) -> list[EventTypeInfo]:
         if key is not None:
@@ -207,7 +236,13 @@ class Engine:
         return recent_events(self.store, key, page_size, page_token or None)
 
     def set_event_type_config(
-        self, key: str, mapping: Mapping[str, str], contact_key_name: str, retention_days: int
+        self,
+        key: str,
+        mapping: Mapping[str, str],
+        contact_key_name: str,
+        retention_days: int,
+        *,
+        now_ms: int | None = None,
     ) -> EventTypeInfo:
         """Sets a type's custom mapping and retention (0: keep forever); creates the type."""
         if not key or len(key) > 128:
@@ -222,6 +257,7 @@ class Engine:
             params=dict(mapping), contact_key_name=contact_key_name or TypeMapping().contact_key_name
         )
         with self._lock:
+            now = self.clock() if now_ms is None else now_ms
             retention = retention_days * DAY_MS if retention_days else None
             self.store.set_config(key, type_mapping, retention)
             ticket = self.journal.append(
@@ -231,10 +267,11 @@ class Engine:
                     "mapping": dict(mapping),
                     "contact_key_name": contact_key_name,
                     "retention_days": retention_days,
+                    "now_ms": now,
                 },
             )
             if retention:
-                self.store.apply_retention(self.clock())
+                self.store.apply_retention(now)
         ticket.wait()
         return self.store.type_info(key)
 
@@ -333,8 +370,9 @@ class Engine:
 
     def put_segment(self, doc: Mapping[str, Any], *, create_only: bool = False) -> tuple[Any, bool]:
         with self._lock:
-            info, created = self.segments.put(doc, self.clock(), create_only=create_only)
-            ticket = self.journal.append("segment_put", {"doc": dict(doc), "now_ms": self.clock()})
+            now = self.clock()
+            info, created = self.segments.put(doc, now, create_only=create_only)
+            ticket = self.journal.append("segment_put", {"doc": dict(doc), "now_ms": now})
         ticket.wait()
         return info, created
 
@@ -360,7 +398,11 @@ class Engine:
                 self.erase_contact(int(payload["contact_id"]))
             elif op == "type_config":
                 self.set_event_type_config(
-                    payload["key"], payload["mapping"], payload["contact_key_name"], payload["retention_days"]
+                    payload["key"],
+                    payload["mapping"],
+                    payload["contact_key_name"],
+                    payload["retention_days"],
+                    now_ms=payload.get("now_ms"),
                 )
             elif op == "retention":
                 self.apply_retention(payload["now_ms"])

@@ -48,8 +48,7 @@ def state_lines(engine: Engine, now_ms: int | None = None, *, portable: bool = F
             events, _ = recent_events(engine.store, key, _ALL, None)
             rows = sorted(_canonical([e.contact_id, e.ts_ms, e.params]) for e in events)
             lines.extend(f"event {_canonical(key)} {row}" for row in rows)
-        seen = getattr(engine, "_seen")
-        lines.extend(f"seen {_canonical([t, e, None if portable else ms])}" for (t, e), ms in seen.items())
+        lines.extend(f"seen {_canonical([t, e, None if portable else ms])}" for t, e, ms in engine.seen_window())
         for name in engine.segments.names():
             saved = engine.segments.get(name)
             members = engine.segments.evaluate(saved.definition, now)

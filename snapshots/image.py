@@ -7,7 +7,6 @@ slow part, `to_tree` and writing the file, runs outside the lock while ingest go
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -33,8 +32,7 @@ class Cut:
 
 def seen_window(engine: Engine) -> list[list[Any]]:
     """The engine's event-id dedup window as [type, eventId, accept ms] in accept order."""
-    window: OrderedDict[tuple[str, str], int] = getattr(engine, "_seen")
-    return [[key[0], key[1], ms] for key, ms in window.items()]
+    return [[type_key, event_id, ms] for type_key, event_id, ms in engine.seen_window()]
 
 
 def capture(engine: Engine, last_seq: Callable[[], int]) -> Cut:
@@ -84,7 +82,7 @@ def reset(engine: Engine) -> None:
     with engine._lock:
         engine.contacts = ContactBook()
         engine.store = EventStore(shard_bits=engine.store.shard_bits)
-        setattr(engine, "_seen", OrderedDict())
+        engine.restore_seen_window([])
         engine.segments = SegmentRegistry(engine)
 
 
@@ -103,10 +101,7 @@ def restore(engine: Engine, tree: dict[str, Any]) -> int:
 def _restore_locked(engine: Engine, tree: dict[str, Any]) -> None:
     engine.contacts = ContactBook.from_state(tree["contacts"])
     engine.store = EventStore.from_state(tree["store"])
-    window: OrderedDict[tuple[str, str], int] = OrderedDict()
-    for type_key, event_id, ms in tree["seen"]:
-        window[(type_key, event_id)] = int(ms)
-    setattr(engine, "_seen", window)
+    engine.restore_seen_window([(type_key, event_id, int(ms)) for type_key, event_id, ms in tree["seen"]])
     _restore_segments(engine, tree["segments"])
 
 
