@@ -5,6 +5,7 @@ of parameter values into dotted-path leaves for the columnar store.
 from __future__ import annotations
 
 import json
+from json.scanner import make_scanner
 import math
 import re
 from dataclasses import dataclass
@@ -30,8 +31,12 @@ MAX_TS_MS = 253_402_300_799_999
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
+_EPOCH_DIGITS = re.compile(r"-?[0-9]{1,16}")
 _EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
+# "YYYY-MM-DD" -> epoch ms of its midnight UTC, for dates already validated once.
+_DAY_MS: dict[str, int] = {}
+_DAY_CACHE_SIZE = 100_000
 
 
 @dataclass(slots=True)
@@ -57,6 +62,8 @@ class Leaf:
 def parse_timestamp(value: Any, field: str = "timestamp") -> int:
     """An RFC 3339 string, or integer epoch milliseconds (also an all-digit string or an
     integral float) -> epoch milliseconds UTC. Fractions below a millisecond are dropped."""
+    if type(value) is int and MIN_TS_MS <= value <= MAX_TS_MS:
+        return value  # the common case, checked first
     if isinstance(value, bool):
         raise InvalidArgument(field, "must be an RFC 3339 string or epoch milliseconds")
     if isinstance(value, float):
@@ -65,7 +72,7 @@ def parse_timestamp(value: Any, field: str = "timestamp") -> int:
         value = int(value)
     if isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"-?[0-9]{1,16}", text):
+        if len(text) <= 17 and _EPOCH_DIGITS.fullmatch(text):
             value = int(text)
         else:
             value = _parse_rfc3339(text, field)
@@ -80,12 +87,34 @@ def _parse_rfc3339(text: str, field: str) -> int:
     m = _RFC3339.fullmatch(text)
     if m is None:
         raise InvalidArgument(field, f"{text[:64]!r} is not an RFC 3339 date-time")
+    _, _, _, hh, mm, ss, frac, _, sign, oh, om = m.groups()
+    day_ms = _DAY_MS.get(text[:10])  # the regex puts YYYY-MM-DD first
+    hour, minute, second = int(hh), int(mm), int(ss)
+    if day_ms is None or hour > 23 or minute > 59 or second > 60:
+        return _parse_rfc3339_checked(m, text, field)
+    ms = day_ms + hour * 3_600_000 + minute * 60_000 + second * 1000  # :60 reads as the next second
+    if frac:
+        ms += int((frac + "00")[:3])
+    if sign:
+        offset_h, offset_m = int(oh), int(om)
+        if offset_h > 23 or offset_m > 59:
+            raise InvalidArgument(field, f"{text[:64]!r} has an invalid UTC offset")
+        offset_min = offset_h * 60 + offset_m
+        ms += -offset_min * 60_000 if sign == "+" else offset_min * 60_000
+    return ms
+
+
+def _parse_rfc3339_checked(m: re.Match[str], text: str, field: str) -> int:
+    """The full conversion with datetime's validation; remembers the date's epoch day."""
     year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
     leap = second == 60  # a leap second reads as the first millisecond after :59.999
     try:
         moment = datetime(year, month, day, hour, minute, 59 if leap else second)
     except ValueError as exc:
         raise InvalidArgument(field, f"{text[:64]!r} is not a valid date-time ({exc})") from None
+    if len(_DAY_MS) >= _DAY_CACHE_SIZE:
+        _DAY_MS.clear()
+    _DAY_MS[text[:10]] = (datetime(year, month, day) - _EPOCH) // _MS
     frac = m.group(7) or ""
     millis = int((frac + "000")[:3])
     offset_min = 0
@@ -243,6 +272,208 @@ def _parse_params(raw: Any) -> tuple[dict[str, Any], int]:
 
 def parse_event(doc: Mapping[str, Any]) -> Event:
     """One event of either shape -> Event, or InvalidArgument naming the offending field."""
+    if type(doc) is dict and doc.keys() <= _TOP_KEYS:
+        event = _parse_event_fast(doc)
+        if event is not None:
+            return event
+    return _parse_event_checked(doc)
+
+
+# ---------------------------------------------------------------------------- fast path
+#
+# The common event (plain dicts and lists, ASCII text within limits, small numbers) is
+# checked in one walk that also bounds its encoded size. Anything else makes the fast path
+# give up (return None) and the checked path above runs from the start, so errors and their
+# order are exactly the checked path's. The fast path raises only where every earlier check
+# has passed, with the error the checked path raises there.
+
+_TOP_KEYS = frozenset(TOP_LEVEL_KEYS)
+_JSON_BLANKS = " \t\n\r"
+_SMALL_INT = 2**63  # ints of fewer than 20 digits: at most 32 encoded bytes with the sign
+_NUMBER_BOUND = 32  # bytes of any float's or small int's JSON text
+
+
+def _text_ok(s: str) -> bool:
+    """check_text without the error: valid Unicode of at most MAX_STRING_BYTES UTF-8 bytes."""
+    if s.isascii():
+        return len(s) <= MAX_STRING_BYTES
+    try:
+        return len(s.encode("utf-8")) <= MAX_STRING_BYTES
+    except UnicodeEncodeError:
+        return False
+
+
+_NOT_JSON = object()
+_scan_json = make_scanner(json.JSONDecoder(parse_constant=_reject_constant))
+
+
+def _json_text_value(text: str) -> Any:
+    """json.loads(text) with NaN/Infinity refused, or _NOT_JSON; `text` starts with { or [
+    after blanks. Calls the decoder's scanner directly (no per-call wrapper work)."""
+    start = 0
+    if text[0] in _JSON_BLANKS:
+        start = len(text) - len(text.lstrip(_JSON_BLANKS))
+    try:
+        value, end = _scan_json(text, start)
+    except (StopIteration, ValueError, RecursionError):
+        return _NOT_JSON
+    if end != len(text) and text[end:].strip(_JSON_BLANKS):
+        return _NOT_JSON
+    return value
+
+
+def _tree_bound(value: Any, depth: int) -> int:
+    """Encoded-size bound of a dict or list in fast form (exact dicts and lists, str keys,
+    checked text, finite numbers, small ints, `depth` enclosing containers); -1 if not."""
+    if depth >= MAX_DEPTH:
+        return -1
+    bound = 2
+    if type(value) is dict:
+        members = value.values()
+        for key in value:
+            if type(key) is not str or not key:
+                return -1
+            if not (key.isascii() and len(key) <= MAX_STRING_BYTES) and not _text_ok(key):
+                return -1
+            bound += 6 * len(key) + 4
+    else:
+        members = value
+    for v in members:
+        t = type(v)
+        if t is str:
+            if not (v.isascii() and len(v) <= MAX_STRING_BYTES) and not _text_ok(v):
+                return -1
+            bound += 6 * len(v) + 3
+        elif t is int:
+            if not -_SMALL_INT < v < _SMALL_INT:
+                return -1
+            bound += _NUMBER_BOUND
+        elif t is float:
+            if v - v != 0.0:  # NaN or infinite
+                return -1
+            bound += _NUMBER_BOUND
+        elif t is bool or v is None:
+            bound += 6
+        elif t is dict or t is list:
+            inner = _tree_bound(v, depth + 1)
+            if inner < 0:
+                return -1
+            bound += inner + 1
+        else:
+            return -1
+    return bound
+
+
+def _fast_params(pairs: Any, per_param: int) -> tuple[dict[str, Any], int] | None:
+    """(params, size bound) of (name, value) pairs in fast form, or None.
+
+    `per_param` bounds the bytes around one parameter's name and value in its shape.
+    """
+    params: dict[str, Any] = {}
+    bound = 2
+    for name, value in pairs:
+        if type(name) is not str or not name:
+            return None
+        if not (name.isascii() and len(name) <= MAX_STRING_BYTES) and not _text_ok(name):
+            return None
+        t = type(value)
+        if t is str:
+            if not (value.isascii() and len(value) <= MAX_STRING_BYTES) and not _text_ok(value):
+                return None
+            bound += 6 * (len(name) + len(value)) + per_param
+            head = value[:1]
+            if head == "{" or head == "[" or (head.isspace() and value.lstrip()[:1] in ("{", "[")):
+                parsed = _json_text_value(value)
+                if parsed is not _NOT_JSON:
+                    if _tree_bound(parsed, 0) < 0:
+                        return None  # the checked path names what is wrong inside
+                    value = parsed
+        elif t is int:
+            if not -_SMALL_INT < value < _SMALL_INT:
+                return None
+            bound += 6 * len(name) + per_param + _NUMBER_BOUND
+        elif t is float:
+            if value - value != 0.0:
+                return None
+            bound += 6 * len(name) + per_param + _NUMBER_BOUND
+        elif t is bool:
+            bound += 6 * len(name) + per_param + 5
+        elif value is None:
+            bound += 6 * len(name) + per_param + 5
+            continue  # null is absent
+        elif t is dict or t is list:
+            inner = _tree_bound(value, 0)
+            if inner < 0:
+                return None
+            bound += 6 * len(name) + per_param + inner
+        else:
+            return None
+        params[name] = value
+    return params, bound
+
+
+def _parse_event_fast(doc: dict[str, Any]) -> Event | None:
+    """The event of a document in fast form, or None to take the checked path."""
+    type_key = doc.get("eventTypeKey")
+    if type(type_key) is not str or not 0 < len(type_key) <= MAX_TYPE_KEY_CHARS:
+        return None
+    if not type_key.isascii() and not _text_ok(type_key):
+        return None
+    key_value = doc.get("keyValue")
+    if key_value is not None:
+        if type(key_value) is not str or not (key_value.isascii() and len(key_value) <= MAX_STRING_BYTES):
+            return None
+        key_value = key_value or None
+    event_id = doc.get("eventId")
+    if event_id is not None:
+        if type(event_id) is not str or not (event_id.isascii() and len(event_id) <= MAX_STRING_BYTES):
+            return None
+        event_id = event_id or None
+    raw_ts = doc.get("timestamp")
+    bound = 200 + 6 * (len(type_key) + len(key_value or "") + len(event_id or ""))
+    if raw_ts is None or raw_ts == "":
+        ts_ms = None
+    elif type(raw_ts) is str or type(raw_ts) is int:
+        ts_ms = parse_timestamp(raw_ts, "timestamp")  # raises what the checked path raises
+        if type(raw_ts) is str:
+            bound += 6 * len(raw_ts)
+    else:
+        return None
+    system = doc.get("system")
+    if system is None:
+        system = False
+    elif type(system) is not bool:
+        return None
+    raw = doc.get("params")
+    if raw is None:
+        params: dict[str, Any] = {}
+    else:
+        if type(raw) is list:
+            if len(raw) > MAX_PARAMS:
+                return None
+            pairs = []
+            for item in raw:
+                if type(item) is not dict or not item.keys() <= _ITEM_KEYS:
+                    return None
+                pairs.append((item.get("name"), item.get("value")))
+            got = _fast_params(pairs, 24)
+        elif type(raw) is dict:
+            if len(raw) > MAX_PARAMS:
+                return None
+            got = _fast_params(raw.items(), 4)
+        else:
+            return None
+        if got is None:
+            return None
+        params, params_bound = got
+        bound += params_bound
+    if bound > MAX_EVENT_BYTES:
+        return None  # near the limit: the checked path measures exactly
+    return Event(type_key, key_value, event_id, ts_ms, system, params)
+
+
+def _parse_event_checked(doc: Mapping[str, Any]) -> Event:
+    """The general parse: every check in the order the fields are named in errors."""
     if not isinstance(doc, Mapping):
         raise InvalidArgument("", "an event must be a JSON object")
     for key in doc:
@@ -280,6 +511,9 @@ def parse_event(doc: Mapping[str, Any]) -> Event:
 # ---------------------------------------------------------------------------- flattening
 
 
+LeafTuple = tuple[str, Any, tuple[tuple[str, int], ...]]  # (path, value, items) of a Leaf
+
+
 def flatten(params: Mapping[str, Any]) -> list[Leaf]:
     """Leaves of all parameter values in document order (EVENTS.md section 1, dotted paths).
 
@@ -288,36 +522,46 @@ def flatten(params: Mapping[str, Any]) -> list[Leaf]:
     ordinal of that path (counted over the whole event); an array directly inside an array
     is flattened into it. Nulls yield nothing.
     """
-    leaves: list[Leaf] = []
+    return [Leaf(path, value, items) for path, value, items in leaf_tuples(params)]
+
+
+def leaf_tuples(params: Mapping[str, Any]) -> list[LeafTuple]:
+    """`flatten` as plain (path, value, items) tuples: what the store takes on its hot path."""
+    leaves: list[LeafTuple] = []
     counters: dict[str, int] = {}
     for name, value in params.items():
-        _walk(name, value, (), leaves, counters)
+        if isinstance(value, (dict, list)):
+            _walk(name, value, (), leaves, counters)
+        elif value is not None:
+            leaves.append((name, value, ()))
     return leaves
 
 
 def _walk(
     path: str,
-    value: Any,
+    value: dict[str, Any] | list[Any],
     items: tuple[tuple[str, int], ...],
-    leaves: list[Leaf],
+    leaves: list[LeafTuple],
     counters: dict[str, int],
 ) -> None:
-    if value is None:
-        return
+    """Leaves of a container at `path` (`items`: the array elements it lies in)."""
     if isinstance(value, dict):
-        leaves.append(Leaf(path, None, items))
+        leaves.append((path, None, items))
         for key, member in value.items():
-            _walk(f"{path}.{key}", member, items, leaves, counters)
+            if isinstance(member, (dict, list)):
+                _walk(f"{path}.{key}", member, items, leaves, counters)
+            elif member is not None:
+                leaves.append((f"{path}.{key}", member, items))
         return
-    if isinstance(value, list):
-        for element in value:
-            if element is None:
-                continue
-            if isinstance(element, list):
-                _walk(path, element, items, leaves, counters)
-                continue
-            ordinal = counters.get(path, 0)
-            counters[path] = ordinal + 1
+    for element in value:
+        if element is None:
+            continue
+        if isinstance(element, list):
+            _walk(path, element, items, leaves, counters)
+            continue
+        ordinal = counters.get(path, 0)
+        counters[path] = ordinal + 1
+        if isinstance(element, dict):
             _walk(path, element, items + ((path, ordinal),), leaves, counters)
-        return
-    leaves.append(Leaf(path, value, items))
+        else:
+            leaves.append((path, element, items + ((path, ordinal),)))
