@@ -218,6 +218,15 @@ class ContactBook:
         owners = self._owner.get((ident.kind, ident.key_name))
         return None if owners is None else owners.get(ident.value)
 
+    def owner_of(self, parts: tuple[IdKind, str, str]) -> int | None:
+        """`find` of the identifier with these (kind, value, key name) fields."""
+        kind, value, key_name = parts
+        if kind is _CONTACT_ID:
+            cid = int(value)
+            return cid if 0 < cid <= self._max_id and self._alive[cid] else None
+        owners = self._owner.get((kind, key_name))
+        return None if owners is None else owners.get(value)
+
     def value_of(self, contact_id: int, kind: IdKind, key_name: str = "") -> str | None:
         """The contact's identifier of a single-valued kind (KEY: of that key name), or None."""
         values = self._single.get((kind, key_name if kind is _KEY else ""))

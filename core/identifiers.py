@@ -30,6 +30,8 @@ SINGLE_VALUED = frozenset({IdKind.EXTERNAL_ID, IdKind.EMAIL, IdKind.PHONE, IdKin
 
 _KIND_BY_LOWER = {kind.value.lower(): kind for kind in IdKind}
 _PHONE_JUNK = re.compile(r"[\s\-.()]")
+# the same characters, ASCII only, as a deletion table (str.translate beats the regex)
+_PHONE_JUNK_ASCII = str.maketrans("", "", "".join(c for c in map(chr, range(128)) if _PHONE_JUNK.match(c)))
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -53,7 +55,7 @@ def normalize_email(s: str) -> str:
 
 def normalize_phone(s: str) -> str:
     """Phone as stored and compared: no whitespace, dashes, dots, parentheses or leading +."""
-    cleaned = _PHONE_JUNK.sub("", s)
+    cleaned = s.translate(_PHONE_JUNK_ASCII) if s.isascii() else _PHONE_JUNK.sub("", s)
     return cleaned[1:] if cleaned.startswith("+") else cleaned
 
 
@@ -202,11 +204,75 @@ DEFAULT_TABLE: dict[str, IdKind] = {
 }
 
 
-def _identifier_of(value: Any, kind: IdKind, key_name: str) -> Identifier | None:
-    text = scalar_text(value)
+IdParts = tuple[IdKind, str, str]  # an Identifier's fields (kind, value, key name): no object built
+
+_KIND_TEXT = {kind: kind.value for kind in IdKind}
+_EMAIL, _PHONE, _KEY_KIND = IdKind.EMAIL, IdKind.PHONE, IdKind.KEY  # hot paths compare with `is`
+_AS_GIVEN = frozenset({IdKind.EXTERNAL_ID, IdKind.PUSH_TOKEN, IdKind.KEY, IdKind.ANONYMOUS})
+
+# parameter name -> its default-table kind (None: no identifier); bounded, names are user input
+_NAME_KINDS: dict[str, IdKind | None] = {}
+_NAME_CACHE_SIZE = 10_000
+
+
+def ref_of(parts: IdParts) -> str:
+    """`Identifier(*parts).ref()` without building the identifier."""
+    kind, value, key_name = parts
+    if kind is _KEY_KIND:
+        return f"key:{key_name}:{value}"
+    return f"{_KIND_TEXT[kind]}:{value}"
+
+
+def _table_kind(name: str) -> IdKind | None:
+    """DEFAULT_TABLE's kind of a parameter name (case-insensitive), remembered per name."""
+    kind = DEFAULT_TABLE.get(name.lower())
+    if len(_NAME_KINDS) >= _NAME_CACHE_SIZE:
+        _NAME_KINDS.clear()
+    _NAME_KINDS[name] = kind
+    return kind
+
+
+def _parts_of(value: Any, kind: IdKind, key_name: str) -> IdParts | None:
+    """The normalised identifier a parameter value makes for `kind`, or None."""
+    text = value if type(value) is str else scalar_text(value)
     if text is None:
         return None
-    return make_identifier(kind, text, key_name)
+    if kind in _AS_GIVEN:
+        norm = text
+    elif kind is _EMAIL:
+        norm = text.strip().lower()
+    else:
+        norm = normalize_value(kind, text)
+    if not norm:
+        return None
+    return (kind, norm, key_name if kind is _KEY_KIND else "")
+
+
+def identifier_parts(params: Mapping[str, Any], mapping: TypeMapping) -> list[tuple[str, IdParts]]:
+    """`event_identifiers` as (name, identifier fields) pairs: the hot path builds no objects."""
+    if mapping.params:
+        for name, value in params.items():
+            target = mapping.target(name)
+            if target is not None:
+                parts = _parts_of(value, target[0], target[1])
+                if parts is not None:
+                    return [(name, parts)]
+    found: list[tuple[str, IdParts]] = []
+    key_name = mapping.contact_key_name
+    kinds = _NAME_KINDS
+    for name, value in params.items():
+        kind = kinds.get(name, _UNSEEN)
+        if kind is _UNSEEN:
+            kind = _table_kind(name)
+        if kind is None:
+            continue
+        parts = _parts_of(value, kind, key_name)  # type: ignore[arg-type]
+        if parts is not None:
+            found.append((name, parts))
+    return found
+
+
+_UNSEEN: Any = object()
 
 
 def event_identifiers(params: Mapping[str, Any], mapping: TypeMapping) -> list[tuple[str, Identifier]]:
@@ -215,19 +281,4 @@ def event_identifiers(params: Mapping[str, Any], mapping: TypeMapping) -> list[t
     A custom-mapped parameter carrying a usable value is the only identifier; otherwise each
     parameter named in the default table (case-insensitively) with a usable value is one.
     """
-    if mapping.params:
-        for name, value in params.items():
-            target = mapping.target(name)
-            if target is not None:
-                ident = _identifier_of(value, target[0], target[1])
-                if ident is not None:
-                    return [(name, ident)]
-    found: list[tuple[str, Identifier]] = []
-    for name, value in params.items():
-        kind = DEFAULT_TABLE.get(name.lower())
-        if kind is None:
-            continue
-        ident = _identifier_of(value, kind, mapping.contact_key_name)
-        if ident is not None:
-            found.append((name, ident))
-    return found
+    return [(name, Identifier(*parts)) for name, parts in identifier_parts(params, mapping)]

@@ -23,10 +23,15 @@ from core.identifiers import (
     SINGLE_VALUED,
     IdKind,
     Identifier,
+    IdParts,
     TypeMapping,
-    event_identifiers,
+    identifier_parts,
     normalize_value,
+    ref_of,
 )
+
+_CONTACT_ID, _ANONYMOUS = IdKind.CONTACT_ID, IdKind.ANONYMOUS  # hot paths compare with `is`
+_AS_GIVEN = frozenset({IdKind.EXTERNAL_ID, IdKind.PUSH_TOKEN, IdKind.KEY, IdKind.ANONYMOUS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,41 +46,53 @@ class Resolution:
 
 def event_candidates(book: ContactBook, event: Event, mapping: TypeMapping) -> list[Identifier]:
     """The identifiers mapping considers, in order, without repeats."""
-    idents: list[Identifier] = []
-    for _, ident in event_identifiers(event.params, mapping):
-        if ident.kind is IdKind.CONTACT_ID and book.find(ident) is None:
+    return [Identifier(*parts) for parts in _candidates(book, event, mapping)]
+
+
+def _candidates(book: ContactBook, event: Event, mapping: TypeMapping) -> list[IdParts]:
+    idents: list[IdParts] = []
+    for _, parts in identifier_parts(event.params, mapping):
+        if parts[0] is _CONTACT_ID and book.owner_of(parts) is None:
             continue  # a contact id the service never assigned (or erased) is no identifier
-        if ident not in idents:
-            idents.append(ident)
+        if parts not in idents:
+            idents.append(parts)
     kv = event.key_value
-    if kv and not any(ident.value == normalize_value(ident.kind, kv) for ident in idents):
-        idents.append(Identifier(IdKind.ANONYMOUS, kv))
+    if kv:
+        for kind, value, _ in idents:
+            if value == (kv if kind in _AS_GIVEN else normalize_value(kind, kv)):
+                break
+        else:
+            idents.append((_ANONYMOUS, kv, ""))
     return idents
 
 
 def _plan(
-    book: ContactBook, contact_id: int | None, idents: list[Identifier], owners: list[int | None]
-) -> tuple[list[Identifier], list[Identifier]]:
+    book: ContactBook, contact_id: int | None, idents: list[IdParts], owners: list[int | None]
+) -> tuple[list[IdParts], list[IdParts]]:
     """(identifiers to attach, conflicts) for landing the event on `contact_id` (None: new)."""
-    attached: list[Identifier] = []
-    conflicts: list[Identifier] = []
+    attached: list[IdParts] = []
+    conflicts: list[IdParts] = []
     filled: dict[tuple[IdKind, str], str] = {}  # single-valued slots filled by this plan
     for ident, owner in zip(idents, owners):
         if owner is not None:
             if owner != contact_id:
                 conflicts.append(ident)
             continue
-        if ident.kind in SINGLE_VALUED:
-            slot = (ident.kind, ident.key_name)
+        kind, value, key_name = ident
+        if kind in SINGLE_VALUED:
+            slot = (kind, key_name)
             held = filled.get(slot)
             if held is None and contact_id is not None:
-                held = book.value_of(contact_id, ident.kind, ident.key_name)
+                held = book.value_of(contact_id, kind, key_name)
             if held is not None:
                 conflicts.append(ident)
                 continue
-            filled[slot] = ident.value
+            filled[slot] = value
         attached.append(ident)
     return attached, conflicts
+
+
+Placement = tuple[int, str, bool, tuple[str, ...], tuple[str, ...], str]  # a Resolution's fields
 
 
 def resolve(
@@ -85,30 +102,37 @@ def resolve(
 
     With dry_run nothing changes (a new contact is reported as id max_id + 1).
     """
+    return Resolution(*place(book, event, mapping, now_ms, dry_run))
+
+
+def place(book: ContactBook, event: Event, mapping: TypeMapping, now_ms: int, dry_run: bool = False) -> Placement:
+    """`resolve` as a plain tuple of the Resolution's fields (the ingest hot path)."""
     if event.system:
-        return Resolution(0, "", False, (), (), event.key_value or "")
-    idents = event_candidates(book, event, mapping)
+        return (0, "", False, (), (), event.key_value or "")
+    idents = _candidates(book, event, mapping)
     if not idents:
         raise InvalidArgument("keyValue", "the event has no keyValue and no identifier parameter")
-    owners = [book.find(ident) for ident in idents]
-    key_value = event.key_value or idents[0].value
+    owner_of = book.owner_of
+    owners = [owner_of(parts) for parts in idents]
+    key_value = event.key_value or idents[0][1]
 
     for ident, owner in zip(idents, owners):
         if owner is None:
             continue
         attached, conflicts = _plan(book, owner, idents, owners)
-        if ident.kind is IdKind.ANONYMOUS and conflicts:
+        if ident[0] is _ANONYMOUS and conflicts:
             break  # a shared cookie must not pull a different person onto this profile
         if not dry_run:
             for other in attached:
-                book.attach(owner, other)
-            book.record_conflicts(len(conflicts))
-        return Resolution(
+                book.attach(owner, Identifier(*other))
+            if conflicts:
+                book.record_conflicts(len(conflicts))
+        return (
             owner,
-            ident.ref(),
+            ref_of(ident),
             False,
-            tuple(i.ref() for i in attached),
-            tuple(i.ref() for i in conflicts),
+            tuple(map(ref_of, attached)) if attached else (),
+            tuple(map(ref_of, conflicts)) if conflicts else (),
             key_value,
         )
 
@@ -116,13 +140,13 @@ def resolve(
     if dry_run:
         contact_id = book.max_id + 1
     else:
-        contact_id = book.create(attached, "Event", now_ms)
+        contact_id = book.create([Identifier(*parts) for parts in attached], "Event", now_ms)
         book.record_conflicts(len(conflicts))
-    return Resolution(
+    return (
         contact_id,
-        attached[0].ref(),
+        ref_of(attached[0]),
         True,
-        tuple(i.ref() for i in attached),
-        tuple(i.ref() for i in conflicts),
+        tuple(map(ref_of, attached)),
+        tuple(map(ref_of, conflicts)),
         key_value,
     )
