@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -193,6 +193,20 @@ class StringDictionary:
             refs.fill(0, code + 1 - len(refs))
         refs._buf[code] += 1
         return code
+
+    def acquire_all(self, strings: Sequence[str]) -> list[int]:
+        """`acquire` of each string in order (new strings get codes in order of first use)."""
+        get = self._codes.get
+        codes = [get(s) for s in strings]
+        if None in codes:
+            encode = self.encode
+            codes = [encode(s) if c is None else c for s, c in zip(strings, codes)]
+        if codes:
+            refs = self._refs
+            if len(refs) < len(self._strings):
+                refs.fill(0, len(self._strings) - len(refs))
+            np.add.at(refs._buf, np.asarray(codes, dtype=np.int64), 1)
+        return codes
 
     def drop_refs(self, codes: np.ndarray) -> int:
         """Counts one entry fewer per item of `codes`; releases codes no entry holds. Returns how many."""

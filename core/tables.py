@@ -33,6 +33,7 @@ from core.columns import (
     kind_of,
     make_column,
 )
+from core.blocks import KINDS, BlockColumn, RowBlock
 from core.errors import FailedPrecondition, InvalidArgument
 
 ColumnKey = tuple[str, Kind]
@@ -362,6 +363,39 @@ class _TailColumn:
         return sum(b.buffer_info()[1] * b.itemsize for b in bufs)
 
 
+def _extend_column(col: _TailColumn, bcol: BlockColumn, base: int, codes: Sequence[int]) -> None:
+    """Appends a block column's entries (rows shifted by `base`) with their statistics."""
+    rows = bcol.rows
+    start = len(col.row)
+    col.row.extend([r + base for r in rows] if base else rows)
+    col.count += len(set(rows))  # block rows are all after col.last_row
+    col.last_row = rows[-1] + base
+    if col.values is not None:
+        values = [codes[i] for i in bcol.values] if col.kind is Kind.STR else bcol.values
+        col.values.extend(values)
+        examples = col.examples
+        if len(examples) < MAX_EXAMPLES:
+            for value in values:
+                if value not in examples:
+                    examples.append(value)
+                    if len(examples) == MAX_EXAMPLES:
+                        break
+    if not bcol.itemized and not col.items:
+        return
+    # per prefix, one ordinal per new entry (NO_ITEM where the entry crosses no array there)
+    k = len(rows)
+    lists = {p: [NO_ITEM] * k for p in col.items}
+    for index, items in bcol.itemized:
+        for p, ordinal in items:
+            ordinals = lists.get(p)
+            if ordinals is None:
+                ordinals = lists[p] = [NO_ITEM] * k
+                col.items[p] = array("i", [NO_ITEM]) * start
+            ordinals[index] = ordinal
+    for p, ordinals in lists.items():
+        col.items[p].extend(ordinals)
+
+
 class _Tail:
     """Rows appended since the last compaction, in arrival order."""
 
@@ -516,6 +550,37 @@ class Table:
             self._generation += 1
             self._cached = None
             due = row >= self._due_rows
+        if due and self._compact_lock.acquire(blocking=False):
+            try:
+                self._compact_locked()
+            finally:
+                self._compact_lock.release()
+
+    def append_block(self, block: RowBlock, codes: Sequence[int], first_arrival: int) -> None:
+        """Adds a block's rows to the tail, as `append` of each row in order would.
+
+        `codes[i]` is the string code of the batch's string i (STR entries hold positions);
+        the block's arrival offsets count from `first_arrival`.
+        """
+        n = len(block)
+        if n == 0:
+            return
+        with self._lock:
+            tail = self._tail
+            base = len(tail.contact)
+            tail.contact.extend(block.contact)
+            tail.ts_ms.extend(block.ts_ms)
+            tail.arrival.extend([first_arrival + a for a in block.arrival])
+            cols = tail.columns
+            for (path, k), bcol in block.columns.items():
+                kind = KINDS[k]
+                col = cols.get((path, kind))
+                if col is None:
+                    col = cols[(path, kind)] = _TailColumn(kind)
+                _extend_column(col, bcol, base, codes)
+            self._generation += 1
+            self._cached = None
+            due = base + n - 1 >= self._due_rows
         if due and self._compact_lock.acquire(blocking=False):
             try:
                 self._compact_locked()

@@ -1,0 +1,324 @@
+"""The fast ingest paths against the plain ones they stand in for.
+
+- `parse_event` (fast path first) against the checked parse alone: same event, same error;
+- `EventBatch` (one append per table) against `EventStore.append` of each event in order;
+- `Engine.ingest` of a batch against storing each event on its own as it is mapped.
+
+Every comparison is type-aware (1, 1.0 and True differ) and covers the store's columns,
+statistics, string codes and arrival numbers, and the contact book.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.engine import Engine
+from core.errors import InvalidArgument
+from core.events import MAX_DEPTH, _parse_event_checked, flatten, leaf_tuples, parse_event
+from core.store import EventStore
+
+pytestmark = pytest.mark.property
+
+NOW = 1_795_000_000_000
+
+TEXT = st.one_of(
+    st.sampled_from(["", "a", "USD", " x ", "é", "a\ud800b", "\x01", "x" * 70_000, "  {", "{}", "7", "C-1"]),
+    st.text(max_size=6),
+)
+JSON_TEXT = st.sampled_from(
+    [
+        '{"productId":"WS01","price":45.5,"isInStock":1}',
+        '[{"id": 1}, {"id": 2}]',
+        '  [1, 2]',
+        "\n{\"a\": null}",
+        "{not json",
+        "[1, 2",
+        "{} trailing",
+        "[NaN]",
+        "[1e400]",
+        '{"": 1}',
+        '{"a": "\\ud800"}',
+        json.dumps([[[[[[[[[1]]]]]]]]]),
+        json.dumps([[[[[[[[1]]]]]]]]),
+        "\x0b{\"a\": 1}",
+        "\u00a0[1]",
+        '{"a": 1, "a": 2}',
+        '{"x": 12345678901234567890123}',
+    ]
+)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([0, 1, -1, 2**53, 2**63, -(2**63), 10**400, 2**1023, -(2**1023)]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    TEXT,
+    JSON_TEXT,
+)
+KEYS = st.one_of(st.sampled_from(["k", "m", "", "n.o", "é", "email", "Phone"]), st.text(max_size=3))
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for i in range(depth):
+        value = {"k": value} if i % 2 else [value]
+    return value
+
+
+VALUES = st.one_of(
+    st.recursive(
+        SCALARS,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(KEYS, inner, max_size=3),
+            st.tuples(inner),
+        ),
+        max_leaves=8,
+    ),
+    st.sampled_from([_nested(MAX_DEPTH), _nested(MAX_DEPTH + 1)]),
+)
+NAMES = st.one_of(
+    st.sampled_from(["email", "Email", "externalCustomerId", "phone", "PushToken", "product", "price", "", "é"]),
+    st.text(max_size=4),
+    st.integers(0, 3),
+)
+ITEM = st.one_of(
+    st.fixed_dictionaries({"name": NAMES, "value": VALUES}),
+    st.fixed_dictionaries({"name": NAMES}),
+    st.fixed_dictionaries({"name": NAMES, "value": VALUES, "vaule": st.just(1)}),
+    st.just("a"),
+)
+PARAMS = st.one_of(
+    st.none(),
+    st.lists(ITEM, max_size=5),
+    st.dictionaries(st.one_of(NAMES, st.just("")), VALUES, max_size=5),
+    st.sampled_from(["a=1", 3]),
+)
+TIMESTAMPS = st.one_of(
+    st.none(),
+    st.just(""),
+    st.integers(-(2**64), 2**64),
+    st.sampled_from(
+        [
+            "2026-11-20T10:15:00Z",
+            "2026-11-20t10:15:00.5+02:00",
+            "2016-12-31T23:59:60Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-20T25:00:00Z",
+            "2026-11-20T10:15:00+24:00",
+            "1795169700000",
+            " 17 ",
+            "yesterday",
+            1.7951697e12,
+            1.5,
+            True,
+        ]
+    ),
+)
+WILD_DOCS = st.fixed_dictionaries(
+    {},
+    optional={
+        "eventTypeKey": st.one_of(st.sampled_from(["view", "buy", "", "x" * 129, "é"]), st.integers()),
+        "keyValue": st.one_of(st.none(), TEXT, st.integers(-5, 5), st.just(["k"])),
+        "eventId": st.one_of(st.none(), st.sampled_from(["", "e1", "e2", "é"]), st.integers(0, 3)),
+        "timestamp": TIMESTAMPS,
+        "system": st.one_of(st.booleans(), st.none(), st.just("yes")),
+        "params": PARAMS,
+        "colour": st.just("red"),
+    },
+)
+# Mostly well-formed documents, so both paths accept most of them and the values compared
+# are real ones; a few values in them are still out of bounds.
+GOOD_TEXT = st.one_of(st.sampled_from(["", "a", "USD", " x ", "é", "C-1", "a@x.com"]), st.text(max_size=5))
+GOOD_VALUES = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**64), 2**64),
+        st.floats(allow_nan=False, allow_infinity=False),
+        GOOD_TEXT,
+        JSON_TEXT,
+    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(KEYS, inner, max_size=3)),
+    max_leaves=8,
+)
+GOOD_NAMES = st.one_of(st.sampled_from(["email", "externalCustomerId", "product", "price", "é"]), st.text(min_size=1, max_size=4))
+GOOD_DOCS = st.fixed_dictionaries(
+    {"eventTypeKey": st.sampled_from(["view", "buy", "é"])},
+    optional={
+        "keyValue": st.one_of(st.none(), GOOD_TEXT, st.integers(-5, 5)),
+        "eventId": st.one_of(st.none(), st.sampled_from(["", "e1", "é"])),
+        "timestamp": TIMESTAMPS,
+        "system": st.booleans(),
+        "params": st.one_of(
+            st.lists(st.fixed_dictionaries({"name": GOOD_NAMES, "value": GOOD_VALUES}), max_size=5),
+            st.dictionaries(GOOD_NAMES, GOOD_VALUES, max_size=5),
+        ),
+    },
+)
+DOCS = st.one_of(GOOD_DOCS, GOOD_DOCS, GOOD_DOCS, WILD_DOCS)
+
+
+def typed(value: Any) -> Any:
+    """A comparable form that tells 1, 1.0 and True apart and keeps key order."""
+    if isinstance(value, dict):
+        return ("dict", [(typed(k), typed(v)) for k, v in value.items()])
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [typed(v) for v in value])
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
+    if isinstance(value, np.ndarray):
+        return ("array", str(value.dtype), value.shape, value.tobytes())
+    return (type(value).__name__, value)
+
+
+def outcome_of(parse: Any, doc: Any) -> Any:
+    try:
+        event = parse(doc)
+    except InvalidArgument as exc:
+        return ("error", exc.field, str(exc))
+    return ("event", event.type, event.key_value, event.event_id, event.ts_ms, event.system, typed(event.params))
+
+
+@settings(max_examples=400, deadline=None)
+@given(DOCS)
+def test_fast_parse_agrees_with_the_checked_parse(doc: dict[str, Any]) -> None:
+    assert outcome_of(parse_event, doc) == outcome_of(_parse_event_checked, doc)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.text(max_size=3), VALUES, max_size=4))
+def test_leaf_tuples_are_flatten(params: dict[str, Any]) -> None:
+    leaves = flatten(params)
+    assert [(lf.path, typed(lf.value), lf.items) for lf in leaves] == [
+        (p, typed(v), i) for p, v, i in leaf_tuples(params)
+    ]
+
+
+# ------------------------------------------------------------------ the store
+
+STORE_VALUES = st.recursive(
+    st.one_of(
+        st.integers(-3, 3),
+        st.sampled_from([0.5, -0.0, 1e15, 2**53]),
+        st.sampled_from(["a", "b", "7", "x.y", ""]),
+        st.booleans(),
+        st.none(),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["k", "m", "n.o"]), inner, max_size=2)
+    ),
+    max_leaves=6,
+)
+STORE_EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["view", "buy", "login"]),
+        st.integers(0, 15),
+        st.integers(0, 12),
+        st.dictionaries(st.sampled_from(["id", "price", "tags", "product", "flag"]), STORE_VALUES, max_size=3),
+    ),
+    max_size=25,
+)
+
+
+def store_state(store: EventStore) -> Any:
+    """Everything observable: unsorted versions (tails in arrival order), statistics, state."""
+    versions = []
+    for key in store.type_keys():
+        for shard in range(4):
+            table = store.table(key, shard)
+            if table is not None:
+                v = table.version()
+                cols = [(k, typed(c.row), typed(c.values), typed(dict(c.items))) for k, c in v.columns.items()]
+                versions.append((key, shard, typed(v.contact), typed(v.ts_ms), typed(v.arrival), cols))
+                versions.append(sorted((k, s.count, typed(s.examples)) for k, s in table.stats().items()))
+    return versions, typed(store.to_state()), [typed(info.__dict__) for info in store.types()]
+
+
+@settings(max_examples=150, deadline=None)
+@given(STORE_EVENTS, st.integers(1, 30))
+def test_a_batch_stores_what_appending_each_event_stores(events: list[Any], chunk: int) -> None:
+    one_by_one, batched = EventStore(shard_bits=2), EventStore(shard_bits=2)
+    for type_key, contact, ts, params in events:
+        one_by_one.append(type_key, contact, ts, flatten(params))
+    for start in range(0, len(events), chunk):
+        batch = batched.batch()
+        for type_key, contact, ts, params in events[start : start + chunk]:
+            batch.add(type_key, contact, ts, leaf_tuples(params))
+        batch.commit()
+    assert store_state(batched) == store_state(one_by_one)
+
+
+def test_a_failing_event_leaves_the_batch_as_it_was() -> None:
+    store = EventStore()
+    batch = store.batch()
+    batch.add("t", 1, 1, leaf_tuples({"s": "kept", "n": 1}))
+    with pytest.raises(InvalidArgument):
+        batch.add("t", 2, 2, [("s", "gone", ()), ("n", 10**400, ())])
+    batch.commit()
+    reference = EventStore()
+    reference.append("t", 1, 1, flatten({"s": "kept", "n": 1}))
+    assert store_state(store) == store_state(reference)
+    assert store.dictionary.lookup("gone") is None
+
+
+# ------------------------------------------------------------------ the engine
+
+IDENTS = st.one_of(
+    st.fixed_dictionaries({"email": st.sampled_from(["A@x.com", "a@x.com", "b@x.com", " B@X.COM"])}),
+    st.fixed_dictionaries({"externalCustomerId": st.sampled_from(["C-1", "C-2", "c-1"])}),
+    st.fixed_dictionaries({"phone": st.sampled_from(["+44 1", "441", "(2) 2"])}),
+    st.fixed_dictionaries({"ContactId": st.sampled_from(["1", "2", "9", 3])}),
+    st.fixed_dictionaries({"PushToken": st.sampled_from(["p1", "p2"])}),
+    st.just({}),
+)
+ENGINE_DOCS = st.lists(
+    st.builds(
+        lambda t, kv, eid, ts, ids, extra, shape, system: _event_doc(t, kv, eid, ts, {**ids, **extra}, shape, system),
+        st.sampled_from(["view", "buy"]),
+        st.sampled_from([None, "ck-1", "ck-2", "a@x.com", "C-1"]),
+        st.sampled_from([None, "e1", "e2"]),
+        st.sampled_from([None, NOW - 5, "2026-11-20T10:15:00Z", "bad"]),
+        IDENTS,
+        st.dictionaries(st.sampled_from(["price", "product", "tags"]), STORE_VALUES, max_size=2),
+        st.booleans(),
+        st.sampled_from([False, False, False, True]),
+    ),
+    max_size=30,
+)
+
+
+def _event_doc(type_key: str, kv: Any, eid: Any, ts: Any, params: dict[str, Any], as_list: bool, system: bool) -> Any:
+    doc: dict[str, Any] = {"eventTypeKey": type_key}
+    if kv is not None:
+        doc["keyValue"] = kv
+    if eid is not None:
+        doc["eventId"] = eid
+    if ts is not None:
+        doc["timestamp"] = ts
+    if system:
+        doc["system"] = True
+    doc["params"] = [{"name": k, "value": v} for k, v in params.items()] if as_list else params
+    return doc
+
+
+def engine_state(engine: Engine) -> Any:
+    return typed(engine.contacts.to_state()), store_state(engine.store)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ENGINE_DOCS)
+def test_a_batch_ingests_as_storing_each_event_at_once(docs: list[dict[str, Any]]) -> None:
+    batched, one_by_one = Engine(clock=lambda: NOW), Engine(clock=lambda: NOW)
+    report = batched.ingest(docs)
+    stored: list[dict[str, Any]] = []
+    expected = [one_by_one._ingest_one(i, doc, NOW, False, stored, {}, None) for i, doc in enumerate(docs)]
+    assert report.outcomes == expected
+    assert engine_state(batched) == engine_state(one_by_one)
