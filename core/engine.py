@@ -7,6 +7,7 @@ layer relies on it). Readers take immutable versions from the store and never bl
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import OrderedDict
@@ -135,12 +136,18 @@ class Engine:
             stored: list[dict[str, Any]] = []
             touched: dict[str, set[int]] = {}
             batch = None if dry_run else self.store.batch()
+            # A batch makes many short-lived containers and no cycles: collector passes
+            # during it would only re-scan live objects.
+            collecting = gc.isenabled()
+            gc.disable()
             try:
                 for index, doc in enumerate(docs):
                     outcomes.append(self._ingest_one(index, doc, now, dry_run, stored, touched, batch))
             finally:
                 if batch is not None:
                     batch.commit()
+                if collecting:
+                    gc.enable()
             accepted = duplicates = 0
             for outcome in outcomes:
                 if outcome.status == "accepted":
@@ -202,6 +209,16 @@ class Engine:
             self._seen.popitem(last=False)
         return (event.type, event.event_id) in self._seen  # type: ignore[comparison-overlap]
 
+    def seen_window(self) -> list[tuple[str, str, int]]:
+        """The eventId dedup window: (type, eventId, accept ms) in accept order."""
+        with self._lock:
+            return [(t, e, at) for (t, e), at in self._seen.items()]
+
+    def restore_seen_window(self, entries: Sequence[tuple[str, str, int]]) -> None:
+        """Replaces the dedup window (recovery from a snapshot)."""
+        with self._lock:
+            self._seen = OrderedDict(((t, e), int(at)) for t, e, at in entries)
+
     def event_types(self, key: str | None = None) -> list[EventTypeInfo]:
         if key is not None:
             return [self.store.type_info(key)]
@@ -219,7 +236,13 @@ class Engine:
         return recent_events(self.store, key, page_size, page_token or None)
 
     def set_event_type_config(
-        self, key: str, mapping: Mapping[str, str], contact_key_name: str, retention_days: int
+        self,
+        key: str,
+        mapping: Mapping[str, str],
+        contact_key_name: str,
+        retention_days: int,
+        *,
+        now_ms: int | None = None,
     ) -> EventTypeInfo:
         """Sets a type's custom mapping and retention (0: keep forever); creates the type."""
         if not key or len(key) > 128:
@@ -234,6 +257,7 @@ class Engine:
             params=dict(mapping), contact_key_name=contact_key_name or TypeMapping().contact_key_name
         )
         with self._lock:
+            now = self.clock() if now_ms is None else now_ms
             retention = retention_days * DAY_MS if retention_days else None
             self.store.set_config(key, type_mapping, retention)
             ticket = self.journal.append(
@@ -243,10 +267,11 @@ class Engine:
                     "mapping": dict(mapping),
                     "contact_key_name": contact_key_name,
                     "retention_days": retention_days,
+                    "now_ms": now,
                 },
             )
             if retention:
-                self.store.apply_retention(self.clock())
+                self.store.apply_retention(now)
         ticket.wait()
         return self.store.type_info(key)
 
@@ -345,8 +370,9 @@ class Engine:
 
     def put_segment(self, doc: Mapping[str, Any], *, create_only: bool = False) -> tuple[Any, bool]:
         with self._lock:
-            info, created = self.segments.put(doc, self.clock(), create_only=create_only)
-            ticket = self.journal.append("segment_put", {"doc": dict(doc), "now_ms": self.clock()})
+            now = self.clock()
+            info, created = self.segments.put(doc, now, create_only=create_only)
+            ticket = self.journal.append("segment_put", {"doc": dict(doc), "now_ms": now})
         ticket.wait()
         return info, created
 
@@ -372,7 +398,11 @@ class Engine:
                 self.erase_contact(int(payload["contact_id"]))
             elif op == "type_config":
                 self.set_event_type_config(
-                    payload["key"], payload["mapping"], payload["contact_key_name"], payload["retention_days"]
+                    payload["key"],
+                    payload["mapping"],
+                    payload["contact_key_name"],
+                    payload["retention_days"],
+                    now_ms=payload.get("now_ms"),
                 )
             elif op == "retention":
                 self.apply_retention(payload["now_ms"])
