@@ -111,6 +111,7 @@ class Engine:
         self._lock = threading.RLock()
         # (type, eventId) -> accept time (ms); insertion order is accept order.
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._ticker: Any = None  # the time-driven worker (core.segments.timing.Ticker)
         from core.segments.registry import SegmentRegistry
 
         self.segments = SegmentRegistry(self)
@@ -270,8 +271,8 @@ class Engine:
                     "now_ms": now,
                 },
             )
-            if retention:
-                self.store.apply_retention(now)
+            if retention and self.store.apply_retention(now):
+                self.segments.on_retention(now)
         ticket.wait()
         return self.store.type_info(key)
 
@@ -280,6 +281,8 @@ class Engine:
             now = self.clock() if now_ms is None else now_ms
             dropped = self.store.apply_retention(now)
             ticket = self.journal.append("retention", {"now_ms": now}) if dropped else _Done()
+            if dropped:
+                self.segments.on_retention(now)
         ticket.wait()
         return dropped
 
@@ -339,26 +342,30 @@ class Engine:
     def contact_events(self, contact_id: int, limit: int) -> list[StoredEvent]:
         return contact_events(self.store, contact_id, limit)
 
-    def merge_contacts(self, into: int | str, source: int | str) -> tuple[Contact, int]:
+    def merge_contacts(
+        self, into: int | str, source: int | str, *, now_ms: int | None = None
+    ) -> tuple[Contact, int]:
         with self._lock:
             into_id, from_id = self.resolve_ref(into), self.resolve_ref(source)
             if into_id == from_id:
                 raise InvalidArgument("from", "cannot merge a contact into itself")
+            now = self.clock() if now_ms is None else now_ms
             self.contacts.merge(into_id, from_id)
             moved = self.store.move_contact(from_id, into_id)
-            ticket = self.journal.append("merge", {"into": into_id, "from": from_id})
-            self.segments.on_merge(into_id, from_id, self.clock())
+            ticket = self.journal.append("merge", {"into": into_id, "from": from_id, "now_ms": now})
+            self.segments.on_merge(into_id, from_id, now)
             merged = self.contacts.get(into_id)
         ticket.wait()
         return merged, moved
 
-    def erase_contact(self, ref: int | str) -> tuple[int, int]:
+    def erase_contact(self, ref: int | str, *, now_ms: int | None = None) -> tuple[int, int]:
         with self._lock:
             cid = self.resolve_ref(ref)
+            now = self.clock() if now_ms is None else now_ms
             self.contacts.erase(cid)
             erased = self.store.erase_contact(cid)
-            ticket = self.journal.append("erase", {"contact_id": cid})
-            self.segments.on_erase(cid, self.clock())
+            ticket = self.journal.append("erase", {"contact_id": cid, "now_ms": now})
+            self.segments.on_erase(cid, now)
         ticket.wait()
         return cid, erased
 
@@ -376,11 +383,36 @@ class Engine:
         ticket.wait()
         return info, created
 
-    def delete_segment(self, name: str) -> None:
+    def delete_segment(self, name: str, *, now_ms: int | None = None) -> None:
         with self._lock:
-            self.segments.delete(name)
-            ticket = self.journal.append("segment_delete", {"name": name})
+            now = self.clock() if now_ms is None else now_ms
+            self.segments.delete(name, now)
+            ticket = self.journal.append("segment_delete", {"name": name, "now_ms": now})
         ticket.wait()
+
+    # ---------------------------------------------------------------- background
+
+    def start_background(self, on_error: Callable[[BaseException], None] | None = None) -> None:
+        """Starts the time-driven worker: it brings segments to the clock as windows move and
+        calendar boundaries pass (at the instants they can change, at least every second)."""
+        from core.segments.timing import Ticker
+
+        with self._lock:
+            if self._ticker is None or not self._ticker.running:
+                self._ticker = Ticker(lambda: self.segments.tick(), on_error=on_error)
+                self._ticker.start()
+
+    def wake_background(self) -> None:
+        """Makes the time-driven worker look at the clock now (after the clock jumped)."""
+        ticker = self._ticker
+        if ticker is not None:
+            ticker.wake()
+
+    def stop_background(self) -> None:
+        """Stops the time-driven worker (idempotent); returns once it has stopped."""
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.stop()
 
     # ---------------------------------------------------------------- replay
 
@@ -393,9 +425,12 @@ class Engine:
             elif op == "upsert":
                 self.upsert_contacts(payload["docs"], source=payload["source"], now_ms=payload["now_ms"])
             elif op == "merge":
-                self.merge_contacts(int(payload["into"]), int(payload["from"]))
+                # records written before they carried now_ms: the segments' own instant
+                then = payload.get("now_ms", self.segments.at_ms)
+                self.merge_contacts(int(payload["into"]), int(payload["from"]), now_ms=then)
             elif op == "erase":
-                self.erase_contact(int(payload["contact_id"]))
+                then = payload.get("now_ms", self.segments.at_ms)
+                self.erase_contact(int(payload["contact_id"]), now_ms=then)
             elif op == "type_config":
                 self.set_event_type_config(
                     payload["key"],
@@ -410,7 +445,9 @@ class Engine:
                 with self._lock:
                     self.segments.put(payload["doc"], payload["now_ms"])
             elif op == "segment_delete":
-                self.delete_segment(payload["name"])
+                self.delete_segment(payload["name"], now_ms=payload.get("now_ms", self.segments.at_ms))
+            elif op == "tick":
+                self.segments.advance(int(payload["now_ms"]))
             else:
                 raise ValueError(f"unknown journal record {op!r}")
         finally:
