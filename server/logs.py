@@ -55,7 +55,9 @@ _IDENTIFIER_PATTERNS = (
     # kind:value references (email:a@b.c, externalId:C-1, phone:+1..., pushToken:..., key.name:v)
     re.compile(r"\b(externalId|email|phone|pushToken|pushTokens|anonymous|key(?:\.[\w.-]+)?):\s*[^\s,;'\"\])}]+"),
     re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+"),  # email addresses
-    re.compile(r"\+?\d[\d ().-]{6,}\d"),  # phone-number-like runs of digits
+    # phone numbers written the international way, or with an area code in parentheses; plain
+    # digit runs (sizes, counts, ids, times) are not touched
+    re.compile(r"\+\d[\d ().-]{6,}\d|\(\d{2,5}\)\s?\d[\d .-]{4,}\d"),
 )
 
 

@@ -7,16 +7,20 @@ then whatever the caller adds (the readiness gate). Health checks pass auth and 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
 from core.errors import InvalidArgument, Unavailable
-from server.auth import AuthInterceptor, TokenTable
+from server.auth import AuthInterceptor, TokenTable, load_tokens
+from server.config import Settings
 from server.limits import Limits, LimitsInterceptor
 from server.observe import RpcObserver, ServerMetrics
-from server.tls import ServerTls, server_credentials
+from server.tls import ServerTls, server_credentials, server_tls
+
+log = logging.getLogger("segmentd")
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,27 @@ def bind(server: grpc.Server, listen: str, tls: ServerTls | None) -> int:
     if port == 0:
         raise Unavailable(f"cannot listen on {listen}: the address is taken or not local")
     return port
+
+
+def protection_from(settings: Settings) -> Protection:
+    """The protection `settings` ask for; metrics only when a metrics address is set.
+
+    Raises InvalidArgument naming the setting when a TLS file or the tokens cannot be used.
+    """
+    tls = server_tls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    tokens = load_tokens(settings.tokens_file, settings.tokens)
+    if tokens is not None and tls is None and not _loopback(settings.listen):
+        log.warning("bearer tokens travel in plaintext: give the server tls_cert and tls_key")
+    return Protection(
+        tls=tls,
+        tokens=tokens,
+        reflection=settings.reflection,
+        limits=settings.limits(),
+        metrics=ServerMetrics() if settings.metrics_listen else None,
+        access_log=settings.access_log,
+    )
+
+
+def _loopback(listen: str) -> bool:
+    host = listen.rpartition(":")[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")

@@ -44,6 +44,7 @@ def test_a_record_is_one_json_object_with_the_request_id(stream: io.StringIO) ->
         "externalId:C-1 and key.loyalty:XYZ",
         "pushToken:abcdef123",
         "called +44 20 7946 0958",
+        "or (020) 7946-0958 after six",
     ],
 )
 def test_identifiers_are_redacted(stream: io.StringIO, text: str) -> None:
@@ -54,9 +55,17 @@ def test_identifiers_are_redacted(stream: io.StringIO, text: str) -> None:
     assert logs.REDACTED in msg
 
 
-def test_numeric_contact_ids_and_plain_words_stay(stream: io.StringIO) -> None:
-    logging.getLogger("segmentd.test").info("contact 12345 erased, 3 events, took 0.25s")
-    assert lines(stream)[0]["msg"] == "contact 12345 erased, 3 events, took 0.25s"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "contact 12345 erased, 3 events, took 0.25s",
+        "snapshot snap-000000000123.snap: 123456789 bytes, seq 4567890",
+        "recovered at 2026-11-25 14:29:31 from /var/lib/segmentd",
+    ],
+)
+def test_numbers_times_and_plain_words_stay(stream: io.StringIO, text: str) -> None:
+    logging.getLogger("segmentd.test").info(text)
+    assert lines(stream)[0]["msg"] == text
 
 
 def test_exception_text_is_redacted_too(stream: io.StringIO) -> None:
