@@ -9,6 +9,7 @@ health and reflection always answer, so `grpcurl` and orchestrators work from th
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -25,6 +26,9 @@ from core.errors import Unavailable
 from core.segments.warmup import warm_up
 from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
+from server.config import Settings
+from server.metrics import MetricsEndpoint
+from server.pipeline import Protection, bind, interceptors, protection_from, server_options
 from server.servicer import Servicer
 from snapshots.durable import Durability, open_durable
 
@@ -119,19 +123,25 @@ class SegmentdServer(grpc.Server):
         return self._inner.add_secure_port(address, server_credentials)
 
 
-def build_server(engine: Engine, listen: str = "127.0.0.1:0", *, max_workers: int = 16) -> tuple[SegmentdServer, int]:
+def build_server(
+    engine: Engine,
+    listen: str = "127.0.0.1:0",
+    *,
+    max_workers: int = 16,
+    protection: Protection | None = None,
+) -> tuple[SegmentdServer, int]:
     """A server for `engine` bound to `listen` (port 0 picks a free one); not started.
 
-    Returns the server and the bound port. Raises Unavailable when the address cannot be bound.
+    `protection`: TLS, tokens, limits, metrics (server/pipeline.py); by default plaintext, no
+    tokens, the default limits, no metrics. Returns the server and the bound port. Raises
+    Unavailable when the address cannot be bound.
     """
+    protection = protection or Protection()
     inner = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="segmentd-rpc"),
-        interceptors=[ReadinessGate(engine)],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
-        ],
+        interceptors=[*interceptors(protection), ReadinessGate(engine)],
+        options=server_options(protection, MAX_MESSAGE_BYTES),
+        maximum_concurrent_rpcs=protection.limits.max_concurrent_rpcs or None,
     )
     servicer = Servicer(engine)
     pb_grpc.add_SegmentdServicer_to_server(servicer, inner)
@@ -139,15 +149,11 @@ def build_server(engine: Engine, listen: str = "127.0.0.1:0", *, max_workers: in
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, inner)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), inner
-    )
-    try:
-        port = inner.add_insecure_port(listen)
-    except RuntimeError as exc:
-        raise Unavailable(f"cannot listen on {listen}: {exc}") from None
-    if port == 0:
-        raise Unavailable(f"cannot listen on {listen}: the address is taken or not local")
+    if protection.reflection != "off":
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), inner)
+    if protection.metrics is not None:
+        protection.metrics.watch_engine(engine)
+    port = bind(inner, listen, protection.tls)
     server = SegmentdServer(inner, engine, health_servicer)
     server.servicer = servicer
     return server, port
@@ -162,17 +168,28 @@ def serve(
     announce: Callable[[str], None] | None = None,
     fsync: str = "always",
     force_recovery: bool = False,
+    settings: Settings | None = None,
 ) -> int:
     """Runs segmentd until SIGTERM or SIGINT; returns the process exit status.
 
     The server answers health checks (NOT_SERVING) while the kernels compile, the data
     directory is recovered and the demo loads, then SERVING until a signal arrives, then stops
     gracefully within `grace_s`, takes a final snapshot and closes the log.
-    Raises RecoveryError when the data directory is damaged (see snapshots.recovery).
+    `settings` (server/config.py), when given, decide everything, the keywords before it
+    included; without it those keywords are the settings of the same names.
+    Raises RecoveryError when the data directory is damaged (see snapshots.recovery), and
+    InvalidArgument naming the setting when TLS files or tokens cannot be used.
     """
+    if settings is None:
+        settings = Settings(listen=listen, data_dir=data_dir, demo=demo, grace_s=grace_s, fsync=fsync,
+                            force_recovery=force_recovery)
+    listen, data_dir, grace_s = settings.listen, settings.data_dir, settings.grace_s
     say = announce or _say
+    protection = protection_from(settings)
+    metrics = protection.metrics
     engine = Engine()
-    server, port = build_server(engine, listen)
+    server, port = build_server(engine, listen, max_workers=settings.max_workers, protection=protection)
+    endpoint = MetricsEndpoint(metrics.registry, settings.metrics_listen) if metrics is not None else None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -183,17 +200,30 @@ def serve(
     signal.signal(signal.SIGINT, on_signal)
     server.start()
     address = f"{listen.rsplit(':', 1)[0]}:{port}"
-    log.info("listening on %s (starting)", address)
+    log.info("listening on %s (starting)%s", address, " with TLS" if protection.tls is not None else "")
+    if endpoint is not None:
+        endpoint.start()
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_listen.rpartition(":")[0], endpoint.port)
     durability: Durability | None = None
     status = 0
     try:
         log.info("kernels compiled or loaded in %.1fs", warm_up())
         if data_dir is not None:
-            _, durability = open_durable(data_dir, fsync=fsync, force_recovery=force_recovery, engine=engine)
+            _, durability = open_durable(
+                data_dir,
+                fsync=settings.fsync,
+                force_recovery=settings.force_recovery,
+                engine=engine,
+                snapshot_every_bytes=settings.snapshot_every_mb * 1024 * 1024,
+                snapshot_every_s=settings.snapshot_every_s,
+                fsync_fn=metrics.timed_fsync() if metrics is not None else os.fdatasync,
+            )
+            if metrics is not None:
+                metrics.watch_durability(durability)
             assert server.servicer is not None
             server.servicer.durability = durability
         summary = None
-        if demo and not engine.store.type_keys():  # a recovered data directory keeps its own data
+        if settings.demo and not engine.store.type_keys():  # a recovered data directory keeps its own data
             from server import demo as demo_data
 
             summary = demo_data.load(engine)
@@ -211,6 +241,8 @@ def serve(
             except Exception:
                 log.exception("final snapshot or log close failed")
                 status = 1
+        if endpoint is not None:
+            endpoint.stop()
         log.info("stopped")
     return status
 

@@ -17,13 +17,14 @@ import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import grpc
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 
+from core.errors import InvalidArgument
+from server import config, tls
 from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
 
@@ -60,17 +61,24 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="the segmentd server (default: $SEGMENTD_SERVER, else %(default)s)",
     )
+    tls.add_client_arguments(parser)
 
 
 def connect(args: argparse.Namespace) -> pb_grpc.SegmentdStub:
-    """A stub on a channel to `args.server`."""
-    channel = grpc.insecure_channel(
-        args.server,
-        options=[
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ],
-    )
+    """A stub on a channel to `args.server`, with the TLS and token options of `args`."""
+    try:
+        credentials, token = tls.client_credentials_from(args)
+        channel = tls.client_channel(
+            args.server,
+            tls=credentials,
+            token=token,
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+    except InvalidArgument as exc:
+        raise CliError(str(exc)) from None
     return pb_grpc.SegmentdStub(channel)
 
 
@@ -394,22 +402,19 @@ def run_event_types(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Runs the server in the foreground until SIGTERM / SIGINT."""
-    import logging
-
-    from core.errors import FailedPrecondition, Unavailable
+    from core.errors import FailedPrecondition, InvalidArgument, Unavailable
+    from server import logs
     from server.app import serve
     from snapshots import RecoveryError
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return serve(
-            args.listen,
-            data_dir=Path(args.data_dir) if args.data_dir else None,
-            demo=args.demo,
-            fsync=args.fsync,
-            force_recovery=args.force_recovery,
-        )
-    except (Unavailable, FailedPrecondition) as exc:
+        settings = config.resolve(args)
+    except InvalidArgument as exc:
+        raise CliError(str(exc)) from None
+    logs.configure(fmt=settings.log_format, level=settings.log_level, log_identifiers=settings.log_identifiers)
+    try:
+        return serve(settings=settings)
+    except (Unavailable, FailedPrecondition, InvalidArgument) as exc:
         raise CliError(str(exc)) from None
     except RecoveryError as exc:
         raise CliError(
@@ -430,14 +435,13 @@ def run_snapshot(args: argparse.Namespace) -> int:
 
 
 def _add_serve(sub: Subparsers) -> None:
-    p = sub.add_parser("serve", help="run the server")
-    p.add_argument("--data-dir", metavar="DIR", help="where snapshots and the log are kept (created if missing)")
-    p.add_argument("--listen", default="127.0.0.1:50051", metavar="HOST:PORT", help="address to listen on (default %(default)s)")
-    p.add_argument("--demo", action="store_true", help="load a demo dataset (a shop and a fitness app) at start")
-    p.add_argument("--fsync", choices=("always", "everysec", "none"), default="always",
-                   help="sync the log before every reply (default), once a second, or never")
-    p.add_argument("--force-recovery", action="store_true",
-                   help="start even if the data directory is damaged, from what is consistent (the rest is lost)")
+    p = sub.add_parser(
+        "serve",
+        help="run the server",
+        description="Run the server. Every setting below can also come from the environment or a config "
+        "file; a flag wins over the environment, which wins over the file, which wins over the default.",
+    )
+    config.add_arguments(p)
     p.set_defaults(run=run_serve)
 
 
