@@ -28,6 +28,7 @@ class Cut:
     store: Any  # EventStore.to_state()
     segments: list[dict[str, Any]]  # {"doc", "created_ms", "updated_ms"} per saved segment
     seen: list[list[Any]]  # [type, eventId, accept ms] in accept order
+    realtime: Any = None  # SegmentRegistry.to_state(): members, change log, histories
 
 
 def seen_window(engine: Engine) -> list[list[Any]]:
@@ -55,6 +56,7 @@ def capture(engine: Engine, last_seq: Callable[[], int]) -> Cut:
             store=engine.store.to_state(),
             segments=segments,
             seen=seen_window(engine),
+            realtime=engine.segments.to_state(),
         )
 
 
@@ -68,6 +70,7 @@ def to_tree(cut: Cut) -> dict[str, Any]:
         "store": cut.store,
         "segments": cut.segments,
         "seen": cut.seen,
+        **({"realtime": cut.realtime} if cut.realtime is not None else {}),
     }
 
 
@@ -102,7 +105,12 @@ def _restore_locked(engine: Engine, tree: dict[str, Any]) -> None:
     engine.contacts = ContactBook.from_state(tree["contacts"])
     engine.store = EventStore.from_state(tree["store"])
     engine.restore_seen_window([(type_key, event_id, int(ms)) for type_key, event_id, ms in tree["seen"]])
-    _restore_segments(engine, tree["segments"])
+    if "realtime" in tree:  # members and change log as they were: replay continues the log
+        from core.segments.registry import SegmentRegistry
+
+        engine.segments = SegmentRegistry.from_state(engine, tree["realtime"])
+    else:
+        _restore_segments(engine, tree["segments"])
 
 
 def _restore_segments(engine: Engine, entries: list[dict[str, Any]]) -> None:
