@@ -262,13 +262,12 @@ def load_engine(engine: Any, ds: Any, batch: int = 5000) -> dict[str, Any]:
     contacts_s = now_s() - t0
     t1 = now_s()
     accepted = 0
-    for docs in datagen.iter_event_docs(ds):
-        for i in range(0, len(docs), batch):
-            rep = engine.ingest(docs[i:i + batch])
-            if rep.rejected:
-                bad = next(o for o in rep.outcomes if o.status == "rejected")
-                raise RuntimeError(f"event rejected: {bad.error}")
-            accepted += rep.accepted
+    for docs in datagen.iter_event_docs(ds, batch):
+        rep = engine.ingest(docs)
+        if rep.rejected:
+            bad = next(o for o in rep.outcomes if o.status == "rejected")
+            raise RuntimeError(f"event rejected: {bad.error}")
+        accepted += rep.accepted
     return {"contacts": created, "events": accepted, "contacts_s": round(contacts_s, 3),
             "events_s": round(now_s() - t1, 3)}
 

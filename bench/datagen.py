@@ -407,39 +407,72 @@ def _rfc3339(ts_ms: np.ndarray) -> list[str]:
     return [t + "Z" for t in text.tolist()]
 
 
+Cols = dict[str, list[Any]]  # one event type's columns of a chunk, as lists
+
+
+class ChunkDocs:
+    """Builds the event documents of one column chunk, any slice of it at a time.
+
+    Positions are stream positions within the chunk (0 = its first event). Column lists are
+    converted once, so building a chunk slice by slice costs what building it whole does.
+    """
+
+    def __init__(self, chunk: dict[str, np.ndarray], contacts: dict[str, np.ndarray]) -> None:
+        seqs = [chunk[f"{t}.seq"] for t in EVENT_TYPES]
+        self.size = int(sum(len(x) for x in seqs))
+        self.base = int(min((int(x[0]) for x in seqs if len(x)), default=0))
+        self._chunk = chunk
+        self._has_email = contacts["has_email"]
+        self._cols: dict[str, Cols] = {}
+        self._stamps: dict[str, list[Any]] = {}
+
+    def _type_cols(self, name: str) -> tuple[Cols, list[Any]]:
+        cols = self._cols.get(name)
+        if cols is None:
+            cols = self._cols[name] = {k: v.tolist() for k, v in self._chunk.items() if k.startswith(name + ".")}
+            ts = self._chunk[f"{name}.ts_ms"]
+            self._stamps[name] = _rfc3339(ts) if name in V2_TYPES else ts.tolist()
+        return cols, self._stamps[name]
+
+    def docs(self, lo: int = 0, hi: int | None = None) -> list[dict[str, Any]]:
+        """Documents of stream positions [lo, hi) of the chunk, in stream order (EVENTS.md JSON)."""
+        hi = self.size if hi is None else min(hi, self.size)
+        out: list[dict[str, Any]] = [{}] * max(0, hi - lo)
+        has_email = self._has_email
+        for name in EVENT_TYPES:
+            seq_arr = self._chunk[f"{name}.seq"]
+            a = int(np.searchsorted(seq_arr, self.base + lo))
+            b = int(np.searchsorted(seq_arr, self.base + hi))
+            if a == b:
+                continue
+            cols, stamps = self._type_cols(name)
+            build = _BUILDERS[name]
+            seq, cid = cols[f"{name}.seq"], cols[f"{name}.contact"]
+            for j in range(a, b):
+                s, c, t = seq[j], cid[j], stamps[j]
+                payload = build(cols, j)
+                if name in V2_TYPES:
+                    params = [{"name": "externalCustomerId", "value": f"C-{c}"}]
+                    key = f"C-{c}"
+                    if has_email[c - 1]:
+                        key = f"user{c}@example.com"
+                        params.append({"name": "email", "value": f"User{c}@Example.com"})
+                    params.extend({"name": k, "value": v} for k, v in payload.items())
+                    doc = {"eventTypeKey": name, "keyValue": key, "timestamp": t, "params": params}
+                    if name == "purchase":
+                        doc["eventId"] = f"o-{s}"
+                else:
+                    doc = {"eventTypeKey": name, "timestamp": t, "params": {"externalCustomerId": f"C-{c}", **payload}}
+                out[s - self.base - lo] = doc
+        return out
+
+
 def chunk_docs(chunk: dict[str, np.ndarray], contacts: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """The event documents of one column chunk, in stream order (EVENTS.md JSON)."""
-    seqs = np.concatenate([chunk[f"{t}.seq"] for t in EVENT_TYPES])
-    base = int(seqs.min()) if len(seqs) else 0
-    docs: list[dict[str, Any]] = [{}] * len(seqs)
-    has_email = contacts["has_email"]
-    for name in EVENT_TYPES:
-        seq = chunk[f"{name}.seq"].tolist()
-        cid = chunk[f"{name}.contact"].tolist()
-        tsl = chunk[f"{name}.ts_ms"]
-        stamps: list[Any] = _rfc3339(tsl) if name in V2_TYPES else tsl.tolist()
-        build = _BUILDERS[name]
-        cols = {k: v.tolist() for k, v in chunk.items() if k.startswith(name + ".")}
-        for j, (s, c, t) in enumerate(zip(seq, cid, stamps)):
-            payload = build(cols, j)
-            if name in V2_TYPES:
-                params = [{"name": "externalCustomerId", "value": f"C-{c}"}]
-                key = f"C-{c}"
-                if has_email[c - 1]:
-                    key = f"user{c}@example.com"
-                    params.append({"name": "email", "value": f"User{c}@Example.com"})
-                params.extend({"name": k, "value": v} for k, v in payload.items())
-                doc = {"eventTypeKey": name, "keyValue": key, "timestamp": t, "params": params}
-                if name == "purchase":
-                    doc["eventId"] = f"o-{s}"
-            else:
-                doc = {"eventTypeKey": name, "timestamp": t, "params": {"externalCustomerId": f"C-{c}", **payload}}
-            docs[s - base] = doc
-    return docs
+    return ChunkDocs(chunk, contacts).docs()
 
 
 # Builders: the parameters of event j of a chunk; `c` holds that type's columns as lists.
-Cols = dict[str, list[Any]]
 
 
 def _pv(c: Cols, j: int) -> dict[str, Any]:
@@ -532,11 +565,18 @@ def load_chunk(path: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def iter_event_docs(ds: Dataset) -> Iterator[list[dict[str, Any]]]:
-    """Event documents chunk by chunk, in stream order, built from the columns (no JSON parse)."""
+def iter_event_docs(ds: Dataset, batch: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Event documents in stream order, built from the columns (no JSON parse).
+
+    One list per chunk, or lists of at most `batch` documents (which keeps the documents
+    alive at any time, and the memory they take, small).
+    """
     contacts = ds.contact_columns()
     for path in ds.event_chunks():
-        yield chunk_docs(load_chunk(path), contacts)
+        builder = ChunkDocs(load_chunk(path), contacts)
+        step = batch or max(1, builder.size)
+        for lo in range(0, builder.size, step):
+            yield builder.docs(lo, lo + step)
 
 
 def iter_jsonl_batches(path: Path, batch: int) -> Iterator[bytes]:

@@ -46,14 +46,11 @@ def run(ds: datagen.Dataset, *, seconds: float, shard_bits: int = 20, batch: int
     t1 = now_s()
     every = max(batch, ds.events // 20)  # about 20 samples
     next_sample = every
-    for docs in datagen.iter_event_docs(ds):
-        for i in range(0, len(docs), batch):
-            stored += engine.ingest(docs[i:i + batch]).accepted
-            if stored >= next_sample or deadline.passed():
-                points.append((stored, _rss(), int(engine.store.nbytes())))
-                next_sample = stored + every
-            if deadline.passed():
-                break
+    for docs in datagen.iter_event_docs(ds, batch):
+        stored += engine.ingest(docs).accepted
+        if stored >= next_sample or deadline.passed():
+            points.append((stored, _rss(), int(engine.store.nbytes())))
+            next_sample = stored + every
         if deadline.passed():
             break
     if points[-1][0] != stored:

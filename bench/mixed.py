@@ -47,7 +47,7 @@ def live_batches(ds: datagen.Dataset, batch: int, limit: int) -> list[bytes]:
     out: list[bytes] = []
     lines: list[str] = []
     taken = 0
-    for docs in datagen.iter_event_docs(ds):
+    for docs in datagen.iter_event_docs(ds, batch):
         for d in docs:
             d = {k: v for k, v in d.items() if k not in ("timestamp", "eventId")}
             lines.append(enc.encode(d))
@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     writer = ResultWriter("mixed", args.out_dir, argv)
     writer.write(rec)
     q, i, w = rec["query_latency_ms"], rec["ingest_batch_latency_ms"], rec["watch_lag_ms"]
+    if rec["watch_unavailable"]:
+        print("the server does not serve WatchSegments (UNIMPLEMENTED): no watch numbers", file=sys.stderr)
     print(f"ingest {rec['ingest_events_per_s']:,.0f} ev/s (batch p50 {i.get('p50', 0):.1f} "
           f"p99 {i.get('p99', 0):.1f} ms, errors {rec['ingest_errors']}); "
           f"queries {rec['queries_per_s']:,.0f}/s (p50 {q.get('p50', 0):.2f} "

@@ -69,6 +69,8 @@ def test_datagen_forms_agree(dataset: datagen.Dataset, tmp_path: Path) -> None:
     lines = chunked.events_jsonl.read_text().splitlines()
     from_columns = [json.dumps(d, separators=(",", ":")) for docs in datagen.iter_event_docs(chunked) for d in docs]
     assert from_columns == lines and len(lines) == EVENTS
+    sliced = [json.dumps(d, separators=(",", ":")) for docs in datagen.iter_event_docs(chunked, 700) for d in docs]
+    assert sliced == lines
     again = datagen.generate(cfg, tmp_path / "b")
     assert hashlib.sha256(again.events_jsonl.read_bytes()).digest() == hashlib.sha256(
         chunked.events_jsonl.read_bytes()).digest()
