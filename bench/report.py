@@ -180,7 +180,7 @@ def _bandwidth_section(lines: list[dict[str, Any]]) -> list[str]:
         return []
     r = max(bw, key=lambda x: x["run"])
     out = ["## Memory bandwidth (one core)", ""]
-    out.append(_table(["array MiB", "read (sum) GB/s", "copy GB/s", "compiled read GB/s", "random gather rows/s"],
+    out.append(_table(["array MiB", "read (sum) GB/s", "copy GB/s", "compiled int64 scan GB/s", "random gather rows/s"],
                       [[r.get("array_mib"), r.get("read_sum_gbs"), r.get("copy_gbs"), r.get("numba_read_gbs"),
                         r.get("gather_rows_per_s")]]))
     out.append("")
@@ -202,8 +202,8 @@ def _mixed_section(lines: list[dict[str, Any]]) -> list[str]:
           f"{_fmt(r.get('ingest_events_per_s'))} ({_fmt(r.get('ingest_rate_target'))})",
           (r.get("ingest_batch_latency_ms") or {}).get("p99"), r.get("queries_per_s"),
           (r.get("query_latency_ms") or {}).get("p50"), (r.get("query_latency_ms") or {}).get("p99"),
-          r.get("watch_live_changes"), (r.get("watch_lag_ms") or {}).get("p50"),
-          (r.get("watch_lag_ms") or {}).get("p99"),
+          "not served" if r.get("watch_unavailable") else r.get("watch_live_changes"),
+          (r.get("watch_lag_ms") or {}).get("p50"), (r.get("watch_lag_ms") or {}).get("p99"),
           sum(int(r.get(k) or 0) for k in ("ingest_errors", "query_errors", "watch_errors", "ingest_rejected"))]
          for r in mx]))
     out.append("")
