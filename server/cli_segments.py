@@ -1,7 +1,6 @@
-"""`segmentd segment ...`: apply, list, get, delete, count, members, preview, explain.
+"""`segmentd segment ...`: apply, list, get, delete, count, members, preview, explain, watch, history.
 
-Each action is one entry of `ACTIONS` (a function that adds its parser and sets `run`), so
-more actions (watch, history) are added the same way. Segment files are validated here with
+Each action is one entry of `ACTIONS` (a function that adds its parser and sets `run`). Segment files are validated here with
 the same parser the server uses, so a bad file is refused with the path of the offending
 part (``[1].condition.all[2].event.period``) before anything is sent.
 """
@@ -346,15 +345,123 @@ def _add_explain(actions: cli.Subparsers) -> None:
     p.set_defaults(run=run_explain)
 
 
-# Each entry adds one `segment` action; `watch` and `history` are added the same way.
+# --------------------------------------------------------------------------- watch, history
+
+
+def change_json(change: pb.MembershipChange) -> dict[str, Any]:
+    """A membership change as one JSON object (numbers as JSON integers)."""
+    return {
+        "sequence": change.sequence,
+        "segment": change.segment,
+        "contactId": change.contact_id,
+        "entered": change.entered,
+        "cause": change.cause,
+        "atMs": change.at_ms,
+        "at": cli.rfc3339(change.at_ms),
+    }
+
+
+def alert_json(alert: pb.Alert) -> dict[str, Any]:
+    """An alert as one JSON object, under the key "alert" (a change line has "sequence")."""
+    value = int(alert.value) if float(alert.value).is_integer() else alert.value
+    return {"alert": {"segment": alert.segment, "rule": alert.rule, "message": alert.message,
+                      "value": value, "atMs": alert.at_ms, "at": cli.rfc3339(alert.at_ms)}}
+
+
+@reporting
+def run_watch(args: argparse.Namespace) -> int:
+    """Streams membership changes (and alerts) as JSON lines until interrupted, or --limit changes."""
+    if args.limit is not None and args.limit < 1:
+        raise cli.CliError("--limit must be at least 1")
+    request = pb.WatchSegmentsRequest(segments=args.names, from_sequence=args.from_sequence)
+    stream = cli.connect(args).WatchSegments(request)
+    seen = 0
+    try:
+        for event in stream:
+            if event.HasField("change"):
+                doc = change_json(event.change)
+                seen += 1
+            else:
+                doc = alert_json(event.alert)
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            if args.limit is not None and seen >= args.limit:
+                break
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.CANCELLED:
+            return cli.OK
+        raise call_failed(exc, args, "watch") from None
+    finally:
+        stream.cancel()
+    return cli.OK
+
+
+def _instant_value(text: str | None, option: str) -> struct_pb2.Value | None:
+    if text is None:
+        return None
+    try:
+        return struct_pb2.Value(number_value=parse_timestamp(text, option))
+    except InvalidArgument as exc:
+        raise cli.CliError(str(exc)) from None
+
+
+@reporting
+def run_history(args: argparse.Namespace) -> int:
+    """Prints a segment's size, entries and exits per bucket of --resolution seconds."""
+    if args.resolution < 1:
+        raise cli.CliError("--resolution must be at least 1 second")
+    request = pb.GetSegmentHistoryRequest(name=args.name, resolution_seconds=args.resolution)
+    for field, text, option in (("from", args.start, "--from"), ("to", args.end, "--to")):
+        value = _instant_value(text, option)
+        if value is not None:
+            getattr(request, field).CopyFrom(value)
+    reply = cli.connect(args).GetSegmentHistory(request, timeout=cli.CALL_TIMEOUT_S)
+    if args.json:
+        for p in reply.points:
+            doc = {"atMs": p.at_ms, "at": cli.rfc3339(p.at_ms), "size": p.size, "entered": p.entered,
+                   "exited": p.exited}
+            print(json.dumps(doc))
+        return cli.OK
+    rows = [(cli.rfc3339(p.at_ms), p.size, p.entered, p.exited) for p in reply.points]
+    print(cli.table(("AT", "SIZE", "ENTERED", "EXITED"), rows) if rows else "no history in that range")
+    return cli.OK
+
+
+def _add_watch(actions: cli.Subparsers) -> None:
+    p = actions.add_parser("watch", help="stream membership changes as JSON lines (all segments, or those named)")
+    p.add_argument("names", metavar="NAME", nargs="*", help="segments to watch (default: every segment)")
+    p.add_argument(
+        "--from", dest="from_sequence", type=int, default=0, metavar="SEQ",
+        help="resume after change SEQ (default 0: every change still retained, then new ones)",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="stop after N changes")
+    cli.add_client_options(p)
+    p.set_defaults(run=run_watch)
+
+
+def _add_history(actions: cli.Subparsers) -> None:
+    p = actions.add_parser("history", help="a segment's size, entries and exits over time")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--resolution", type=int, default=60, metavar="S", help="bucket width, seconds (default 60)")
+    p.add_argument("--from", dest="start", metavar="T", help="first instant (RFC 3339 or epoch ms)")
+    p.add_argument("--to", dest="end", metavar="T", help="last instant (default: now)")
+    p.add_argument("--json", action="store_true", help="one JSON object per bucket")
+    cli.add_client_options(p)
+    p.set_defaults(run=run_history)
+
+
+# Each entry adds one `segment` action.
 ACTIONS: list[Callable[[cli.Subparsers], None]] = [
     _add_apply, _add_list, _add_get, _add_delete, _add_count, _add_members, _add_preview, _add_explain,
+    _add_watch, _add_history,
 ]
 
 
 def add_segment_commands(sub: cli.Subparsers) -> None:
     """Adds `segment ACTION ...` to the top-level subparsers `sub`."""
-    p = sub.add_parser("segment", help="saved segments: apply, list, get, delete, count, members, preview, explain")
+    p = sub.add_parser(
+        "segment", help="saved segments: apply, list, get, delete, count, members, preview, explain, watch, history"
+    )
     group = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     for add in ACTIONS:
         add(group)
