@@ -18,6 +18,7 @@ from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
 from server.segments_api import SegmentsService
 from server.status import field_prefix, guarded
+from server.watch_api import WatchService
 from snapshots.durable import Durability
 
 MAX_BATCH_EVENTS = 10_000
@@ -154,7 +155,9 @@ class AdminService:
 
 
 @guarded(pb_grpc.SegmentdServicer)
-class Servicer(EventsService, ContactsService, SegmentsService, AdminService, pb_grpc.SegmentdServicer):
+class Servicer(
+    EventsService, ContactsService, SegmentsService, WatchService, AdminService, pb_grpc.SegmentdServicer
+):
     """segmentd.v1.Segmentd over one Engine."""
 
     def __init__(self, engine: Engine) -> None:
