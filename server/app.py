@@ -227,6 +227,7 @@ def serve(
             from server import demo as demo_data
 
             summary = demo_data.load(engine)
+        engine.start_background(on_error=lambda exc: log.error("time-driven segment update failed", exc_info=exc))
         engine.ready = True
         say(f"segmentd serving on {address}")
         if summary is not None:
@@ -235,6 +236,7 @@ def serve(
             pass
     finally:  # a signal, or a failure while starting: either way stop serving cleanly
         server.stop(grace_s).wait(grace_s + 1.0)
+        engine.stop_background()  # no time-driven write after the log closes
         if durability is not None:
             try:
                 durability.close()  # final snapshot, then the log is drained and closed
