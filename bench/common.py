@@ -240,11 +240,13 @@ class OffsetClock:
         return self.start_ms + (time.time_ns() // 1_000_000 - self.origin_wall_ms)
 
 
-def load_engine(engine: Any, ds: Any, batch: int = 5000) -> dict[str, Any]:
+def load_engine(engine: Any, ds: Any, batch: int = 5000, seconds: float | None = None) -> dict[str, Any]:
     """Upserts the dataset's contacts then ingests its events in-process (documents, no JSON).
 
-    Returns counts and seconds. Raises RuntimeError when anything is rejected or when the
-    service numbers the contacts differently from the dataset.
+    With `seconds`, stops ingesting after the batch that passes that budget: the engine then
+    holds a prefix of the event stream, `events` long ("complete" tells). Returns counts and
+    seconds. Raises RuntimeError when anything is rejected or when the service numbers the
+    contacts differently from the dataset.
     """
     from bench import datagen
 
@@ -261,6 +263,7 @@ def load_engine(engine: Any, ds: Any, batch: int = 5000) -> dict[str, Any]:
             raise RuntimeError(f"contact ids are not dense in upsert order: got {last}, expected {created}")
     contacts_s = now_s() - t0
     t1 = now_s()
+    deadline = Deadline(seconds) if seconds is not None else None
     accepted = 0
     for docs in datagen.iter_event_docs(ds, batch):
         rep = engine.ingest(docs)
@@ -268,8 +271,10 @@ def load_engine(engine: Any, ds: Any, batch: int = 5000) -> dict[str, Any]:
             bad = next(o for o in rep.outcomes if o.status == "rejected")
             raise RuntimeError(f"event rejected: {bad.error}")
         accepted += rep.accepted
-    return {"contacts": created, "events": accepted, "contacts_s": round(contacts_s, 3),
-            "events_s": round(now_s() - t1, 3)}
+        if deadline is not None and deadline.passed():
+            break
+    return {"contacts": created, "events": accepted, "complete": accepted == ds.events,
+            "contacts_s": round(contacts_s, 3), "events_s": round(now_s() - t1, 3)}
 
 
 # ------------------------------------------------------------------ server process
@@ -304,14 +309,22 @@ class ServerProcess:
         return int(self.proc.returncode or 0)
 
 
-def start_server(*, start_ms: int | None = None, load: str | None = None, shard_bits: int = 20,
-                 timeout: float = 600.0, workers: int = 16) -> ServerProcess:
-    """Starts ``python -m bench.common serve`` and waits for the line that names its port."""
+def start_server(*, start_ms: int | None = None, load: str | None = None, load_seconds: float | None = None,
+                 shard_bits: int = 20, timeout: float | None = None, workers: int = 16) -> ServerProcess:
+    """Starts ``python -m bench.common serve`` and waits for the line that names its port.
+
+    `load_seconds` bounds the bulk load (the server then holds a prefix of the events);
+    `timeout` bounds the whole start (default: the load budget plus two minutes).
+    """
     cmd = [sys.executable, "-m", "bench.common", "serve", "--shard-bits", str(shard_bits), "--workers", str(workers)]
     if start_ms is not None:
         cmd += ["--start-ms", str(start_ms)]
     if load:
         cmd += ["--load", load]
+    if load_seconds is not None:
+        cmd += ["--load-seconds", str(load_seconds)]
+    if timeout is None:
+        timeout = (load_seconds if load_seconds is not None else 3600.0) + 120.0
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     result: dict[str, Any] = {}
@@ -436,7 +449,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.load:
         from bench import datagen
 
-        info["load"] = load_engine(engine, datagen.open_dataset(args.load))
+        info["load"] = load_engine(engine, datagen.open_dataset(args.load), seconds=args.load_seconds)
     info["rss_bytes"] = rss_bytes()
     info["rss_before_load_bytes"] = rss0
     if clock is not None:
@@ -458,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve", help="run a benchmark server on 127.0.0.1 (prints its port as JSON)")
     s.add_argument("--start-ms", type=int, default=None, help="the clock's reading at start (epoch ms)")
     s.add_argument("--load", default=None, help="a generated dataset directory to bulk-load first")
+    s.add_argument("--load-seconds", type=float, default=None, help="stop the bulk load after this long")
     s.add_argument("--shard-bits", type=int, default=20)
     s.add_argument("--workers", type=int, default=16)
     args = ap.parse_args(argv)

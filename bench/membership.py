@@ -72,16 +72,18 @@ def _hammer(threads: int, deadline: Deadline, call: Callable[[random.Random], in
 
 
 def run(ds: datagen.Dataset, *, clients: int, seconds: float, batch: int, n_segments: int | None,
-        shard_bits: int = 20) -> list[dict[str, Any]]:
+        load_seconds: float | None = None, shard_bits: int = 20) -> list[dict[str, Any]]:
     from server.pb import segmentd_pb2 as pb
 
     entries = build_suite(ds.now_ms)[: n_segments or None]
     out: list[dict[str, Any]] = []
-    sizes = {"contacts": ds.contacts, "events": ds.events, "seed": ds.meta["seed"]}
     t0 = now_s()
-    with running_server(start_ms=ds.now_ms, load=str(ds.root), shard_bits=shard_bits) as srv:
+    with running_server(start_ms=ds.now_ms, load=str(ds.root), load_seconds=load_seconds,
+                        shard_bits=shard_bits) as srv:
         wait_serving(srv.address)
         load_s = now_s() - t0
+        loaded = (srv.info.get("load") or {}).get("events", ds.events)
+        sizes = {"contacts": ds.contacts, "events": loaded, "dataset_events": ds.events, "seed": ds.meta["seed"]}
         with channel(srv.address) as ch:
             stub = stub_for(ch)
             t1 = now_s()
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=1000, help="contacts per batched CheckMembership")
     ap.add_argument("--segments", type=int, default=None, help="use the first K suite segments")
     ap.add_argument("--seconds", type=float, default=60.0, help="time limit of the query phases")
+    ap.add_argument("--load-seconds", type=float, default=600.0, help="time limit of the server's bulk load")
     ap.add_argument("--shard-bits", type=int, default=20)
     ap.add_argument("--out-dir", default=None)
     args = ap.parse_args(argv)
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     writer = ResultWriter("membership", args.out_dir, argv)
     status = 0
     for rec in run(ds, clients=args.clients, seconds=args.seconds, batch=args.batch, n_segments=args.segments,
-                   shard_bits=args.shard_bits):
+                   load_seconds=args.load_seconds, shard_bits=args.shard_bits):
         writer.write(rec)
         lat = rec.get("latency_ms", {})
         if rec.get("errors"):

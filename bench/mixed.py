@@ -65,7 +65,7 @@ def live_batches(ds: datagen.Dataset, batch: int, limit: int) -> list[bytes]:
 
 
 def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threads: int, batch: int,
-        query_clients: int, watchers: int, shard_bits: int = 20) -> dict[str, Any]:
+        query_clients: int, watchers: int, load_seconds: float | None = None, shard_bits: int = 20) -> dict[str, Any]:
     import grpc
 
     from server.pb import segmentd_pb2 as pb
@@ -73,7 +73,8 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
     entries = build_suite(ds.now_ms)
     budget = int(ingest_rate * seconds * 1.2) if ingest_rate > 0 else max(200_000, ds.events)
     blocks = live_batches(ds, batch, min(budget, ds.events))
-    with running_server(start_ms=ds.now_ms, load=str(ds.root), shard_bits=shard_bits) as srv:
+    with running_server(start_ms=ds.now_ms, load=str(ds.root), load_seconds=load_seconds,
+                        shard_bits=shard_bits) as srv:
         wait_serving(srv.address)
         start_ms = int(srv.info["start_ms"])
         origin = int(srv.info.get("clock_origin_wall_ms") or time.time_ns() // 1_000_000)
@@ -177,7 +178,8 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
                 t.join(30)
             elapsed = now_s() - t0
             return {
-                "contacts": ds.contacts, "events": ds.events, "seed": ds.meta["seed"], "segments": len(names),
+                "contacts": ds.contacts, "events": (srv.info.get("load") or {}).get("events", ds.events),
+                "dataset_events": ds.events, "seed": ds.meta["seed"], "segments": len(names),
                 "seconds": round(elapsed, 3), "ingest_rate_target": ingest_rate, "ingest_threads": ingest_threads,
                 "batch_lines": batch, "query_clients": query_clients, "watchers": watchers,
                 "ingest_events": ing["events"], "ingest_events_per_s": round(ing["events"] / elapsed, 1),
@@ -204,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=200, help="events per live batch")
     ap.add_argument("--query-clients", type=int, default=4)
     ap.add_argument("--watchers", type=int, default=2)
+    ap.add_argument("--load-seconds", type=float, default=600.0, help="time limit of the server's bulk load")
     ap.add_argument("--shard-bits", type=int, default=20)
     ap.add_argument("--out-dir", default=None)
     args = ap.parse_args(argv)
@@ -211,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data) if args.data else datagen.default_data_dir(args.contacts, args.events, args.seed)
     ds = datagen.ensure_dataset(cfg, data, jsonl=False)
     rec = run(ds, seconds=args.seconds, ingest_rate=args.ingest_rate, ingest_threads=args.ingest_threads,
-              batch=args.batch, query_clients=args.query_clients, watchers=args.watchers, shard_bits=args.shard_bits)
+              batch=args.batch, query_clients=args.query_clients, watchers=args.watchers,
+              load_seconds=args.load_seconds, shard_bits=args.shard_bits)
     writer = ResultWriter("mixed", args.out_dir, argv)
     writer.write(rec)
     q, i, w = rec["query_latency_ms"], rec["ingest_batch_latency_ms"], rec["watch_lag_ms"]

@@ -55,6 +55,11 @@ CREATE TABLE webpush_subscribed(eid BIGINT, contact UINTEGER, ts BIGINT, os VARC
 """
 
 
+_EVENT_TABLES = ("product_viewed", "product_view_categories", "category_viewed", "cart_updated", "cart_products",
+                 "purchase", "purchase_items", "search_request", "app_install", "app_launched", "workout_started",
+                 "email_opened", "webpush_subscribed")
+
+
 def _strings(vocab: tuple[str, ...] | list[str], codes: np.ndarray) -> np.ndarray:
     """Object array of vocabulary strings; code -1 becomes None."""
     table = np.array(list(vocab) + [None], dtype=object)
@@ -100,8 +105,12 @@ class DuckPeer:
         finally:
             self.con.unregister("_chunk")
 
-    def load(self, ds: g.Dataset) -> float:
-        """Loads every table from the dataset's columns; returns seconds taken."""
+    def load(self, ds: g.Dataset, events: int | None = None) -> float:
+        """Loads every table from the dataset's columns; returns seconds taken.
+
+        With `events`, only the first `events` events of the stream (a prefix, as a bounded
+        segmentd load holds) are kept.
+        """
         t0 = time.perf_counter()
         catalog = int(ds.meta["catalog"])
         self._products = np.array([f"P{k:05d}" for k in range(catalog)], dtype=object)
@@ -118,7 +127,14 @@ class DuckPeer:
             "has_push": c["has_push"], "city": _strings(g.CITIES, c["city"]), "birthday": birthday, "vip": vip,
         })
         for path in ds.event_chunks():
-            self._load_chunk(g.load_chunk(path))
+            chunk = g.load_chunk(path)
+            if events is not None and int(min((x[0] for k, x in chunk.items() if k.endswith(".seq") and len(x)),
+                                              default=0)) >= events:
+                break
+            self._load_chunk(chunk)
+        if events is not None and events < ds.events:
+            for table in _EVENT_TABLES:
+                self.con.execute(f"DELETE FROM {table} WHERE eid >= {int(events)}")
         self.load_seconds = time.perf_counter() - t0
         return self.load_seconds
 
@@ -198,10 +214,10 @@ class DuckPeer:
         self.con.close()
 
 
-def load_peer(ds: g.Dataset, threads: int | None = None) -> DuckPeer:
-    """A DuckPeer with `ds` loaded."""
+def load_peer(ds: g.Dataset, threads: int | None = None, events: int | None = None) -> DuckPeer:
+    """A DuckPeer with `ds` loaded (only its first `events` events when given)."""
     peer = DuckPeer(threads)
-    peer.load(ds)
+    peer.load(ds, events)
     return peer
 
 

@@ -11,11 +11,13 @@ Modes:
 - ``docs``: `Engine.ingest` of ready-made documents (dicts);
 - ``jsonl``: `server.convert.jsonl_to_docs` of a JSON Lines block, then `Engine.ingest`
   (the work a server does for ``IngestEvents{jsonl}`` apart from gRPC itself);
+- ``columns``: the bulk loader `EventStore.append_columns` with numpy columns per type.
 
 ``--wal DIR`` journals through a real write-ahead log (fsync always: one fdatasync per batch).
 ``--profile`` runs the same load again under cProfile and prints the top functions.
 
-CLI: ``python -m bench.profile_ingest --events 1000000 [--mode docs|jsonl] [--profile]``.
+CLI: ``python -m bench.profile_ingest --events 1000000 [--mode docs|jsonl|columns] [--profile]``;
+``--write-jsonl FILE`` writes the same events as JSON Lines instead (for ``segmentd ingest``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ CURRENCIES = ("USD", "EUR", "GBP")
 CATEGORIES = ("Women", "Men", "Shoes", "Tops", "Sale", "Outdoor", "Kids", "Home")
 TITLES = ("Hoodie", "Tee", "Sneaker", "Jacket", "Cap", "Sock", "Bag", "Scarf")
 CITIES = ("London", "Paris", "Berlin", "Madrid", "Rome", "Oslo")
-MODES = ("docs", "jsonl")
+MODES = ("docs", "jsonl", "columns")
 
 
 def _rfc3339(ts_ms: int) -> str:
@@ -247,8 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wal", action="store_true", help="journal to a write-ahead log in a temp dir (fsync always)")
     ap.add_argument("--profile", action="store_true", help="run again under cProfile and print the top functions")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--write-jsonl", metavar="FILE", help="only write the events as JSON Lines to FILE")
     args = ap.parse_args(argv)
     contacts = args.contacts or max(1, args.events // 20)
+    if args.write_jsonl:
+        with open(args.write_jsonl, "wb") as out:
+            for block in _batches("jsonl", args.events, args.batch, contacts, args.seed):
+                out.write(block)
+        return 0
 
     def once(profiler: cProfile.Profile | None = None) -> dict[str, Any]:
         if not args.wal:

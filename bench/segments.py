@@ -49,33 +49,40 @@ def run(
     *,
     runs: int = 5,
     seconds: float = 600.0,
+    load_seconds: float | None = None,
     only: set[str] | None = None,
     shard_bits: int = 20,
     duckdb_threads: int | None = None,
     writer: ResultWriter | None = None,
     log: Any = sys.stderr,
 ) -> int:
-    """Runs the suite against both systems; returns the process exit status."""
-    deadline = Deadline(seconds)
+    """Runs the suite against both systems; returns the process exit status.
+
+    `load_seconds` bounds segmentd's load: when it runs out, both systems hold the same
+    prefix of the event stream and the comparison runs on that. `seconds` bounds the timed part.
+    """
     writer = writer or ResultWriter("segments")
     entries: list[SuiteEntry] = [e for e in build_suite(ds.now_ms) if not only or e.name in only]
-    sizes = {"contacts": ds.contacts, "events": ds.events, "seed": ds.meta["seed"], "as_of_ms": ds.now_ms}
-
-    t0 = now_s()
-    peer = peer_duckdb.load_peer(ds, duckdb_threads)
-    duck_load_s = now_s() - t0
-    threads = int(peer.con.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]
-    print(f"duckdb {peer_duckdb.version()} loaded in {duck_load_s:.2f} s ({threads} threads)", file=log)
 
     from core.engine import Engine
 
     rss0 = rss_bytes()
     engine = Engine(clock=lambda: ds.now_ms, shard_bits=shard_bits)
-    load = load_engine(engine, ds)
+    load = load_engine(engine, ds, seconds=load_seconds)
     engine_rss = rss_bytes() - rss0
     print(f"segmentd loaded {load['events']:,} events in {load['events_s']:.1f} s "
-          f"(+{load['contacts_s']:.1f} s contacts)", file=log)
+          f"(+{load['contacts_s']:.1f} s contacts){'' if load['complete'] else ' (load time limit reached)'}",
+          file=log)
+    sizes = {"contacts": ds.contacts, "events": load["events"], "dataset_events": ds.events,
+             "seed": ds.meta["seed"], "as_of_ms": ds.now_ms}
 
+    t0 = now_s()
+    peer = peer_duckdb.load_peer(ds, duckdb_threads, events=load["events"])
+    duck_load_s = now_s() - t0
+    threads = int(peer.con.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]
+    print(f"duckdb {peer_duckdb.version()} loaded in {duck_load_s:.2f} s ({threads} threads)", file=log)
+
+    deadline = Deadline(seconds)
     status = 0
     rows: list[dict[str, Any]] = []
     per_budget = max(1.0, deadline.left() / max(1, 2 * len(entries)))
@@ -140,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="dataset directory (generated there when missing)")
     ap.add_argument("--runs", type=int, default=5, help="steady-state runs per segment and system")
     ap.add_argument("--seconds", type=float, default=600.0, help="time limit for the timed part")
+    ap.add_argument("--load-seconds", type=float, default=900.0,
+                    help="time limit for segmentd's load (then both systems use the prefix loaded)")
     ap.add_argument("--only", default="", help="comma-separated segment names")
     ap.add_argument("--shard-bits", type=int, default=20)
     ap.add_argument("--duckdb-threads", type=int, default=None)
@@ -149,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data) if args.data else datagen.default_data_dir(args.contacts, args.events, args.seed)
     ds = datagen.ensure_dataset(cfg, data, jsonl=False)
     only = {s for s in args.only.split(",") if s} or None
-    return run(ds, runs=args.runs, seconds=args.seconds, only=only, shard_bits=args.shard_bits,
-               duckdb_threads=args.duckdb_threads, writer=ResultWriter("segments", args.out_dir, argv))
+    return run(ds, runs=args.runs, seconds=args.seconds, load_seconds=args.load_seconds, only=only,
+               shard_bits=args.shard_bits, duckdb_threads=args.duckdb_threads,
+               writer=ResultWriter("segments", args.out_dir, argv))
 
 
 if __name__ == "__main__":

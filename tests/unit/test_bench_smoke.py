@@ -108,6 +108,24 @@ def test_segments_driver_agrees_with_duckdb(dataset: datagen.Dataset, tmp_path: 
     assert status == 0
 
 
+def test_bounded_load_compares_the_same_prefix(dataset: datagen.Dataset) -> None:
+    from bench.common import load_engine
+    from bench.peer_duckdb import load_peer
+    from core.engine import Engine
+
+    engine = Engine(clock=lambda: dataset.now_ms)
+    load = load_engine(engine, dataset, batch=1000, seconds=0.0)
+    assert load["events"] == 1000 and not load["complete"]
+    peer = load_peer(dataset, events=1000)
+    tables = peer.row_counts()
+    assert sum(n for t, n in tables.items() if t in {"product_viewed", "category_viewed", "cart_updated", "purchase",
+               "search_request", "app_install", "app_launched", "workout_started", "email_opened",
+               "webpush_subscribed"}) == 1000
+    for e in build_suite(dataset.now_ms)[:6]:
+        assert sorted(engine.evaluate(e.definition, dataset.now_ms)) == peer.members(e.sql).tolist(), e.name
+    peer.close()
+
+
 def test_bandwidth_probe(tmp_path: Path) -> None:
     assert bandwidth.main(["--mib", "8", "--runs", "1", "--out-dir", str(tmp_path)]) == 0
     (line,) = _lines(tmp_path, "bandwidth")
