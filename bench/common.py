@@ -454,6 +454,10 @@ def _serve(args: argparse.Namespace) -> int:
     info["rss_before_load_bytes"] = rss0
     if clock is not None:
         info["clock_origin_wall_ms"] = clock.run()
+    background = hasattr(engine, "start_background")
+    if background:  # time-driven segment updates, as `segmentd serve` runs them
+        engine.start_background(on_error=lambda exc: print(f"time-driven update failed: {exc!r}", file=sys.stderr))
+    info["time_driven_updates"] = background
     engine.ready = True
     print(json.dumps(info), flush=True)
     stop = threading.Event()
@@ -461,6 +465,8 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     while not stop.wait(0.2):
         pass
+    if background:
+        engine.stop_background()
     server.stop(2.0).wait(3.0)
     return 0
 
