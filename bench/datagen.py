@@ -651,12 +651,16 @@ def generate(cfg: GenConfig, out: str | os.PathLike[str], *, jsonl: bool = True,
                 parts.append(_done(_write_jsonl_part(str(path), str(root))))
             if progress and sys.stderr.isatty():
                 print(f"\r{hi:,}/{cfg.events:,} events", end="", file=sys.stderr)
-        with open(root / "events.jsonl", "wb") as out_fh:
-            for f in parts:
-                part_path = f.result()
-                with open(part_path, "rb") as in_fh:
-                    shutil.copyfileobj(in_fh, out_fh, 1 << 20)
-                part_path.unlink()
+        if jsonl:
+            with open(root / "events.jsonl", "wb") as out_fh:
+                for f in parts:
+                    part_path = f.result()
+                    with open(part_path, "rb") as in_fh:
+                        shutil.copyfileobj(in_fh, out_fh, 1 << 20)
+                    part_path.unlink()
+        else:  # no stale JSON Lines of an earlier generation next to these columns
+            for stale in (root / "events.jsonl", root / "contacts.jsonl"):
+                stale.unlink(missing_ok=True)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
