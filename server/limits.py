@@ -53,8 +53,11 @@ EVALUATING_METHODS = frozenset(
         "GetContact",
     }
 )
-_STRING_QUOTED = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+# A JSON string within one line (strings cannot hold raw newlines; an unterminated one is left).
+_STRING_QUOTED = re.compile(rb'"(?:[^"\\\n]|\\[^\n])*"')
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"[]{}\n")
+_NOT_OPENING = bytes(b for b in range(256) if b not in b"[{\n")
+_NEWLINE = ord("\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +95,9 @@ def check_request(message: Message, limits: Limits, stream_index: int | None = N
         _check_batch(message, limits, "", stream_index)
     elif name == "StreamEventsRequest":
         _check_batch(message.batch, limits, "batch", stream_index)  # type: ignore[attr-defined]
-    if message.ByteSize() > _walk_threshold(limits):
+    # A message smaller than the threshold cannot hold a too-long string or list: skip the walk
+    # (batches are walked anyway; sizing one costs as much as walking it).
+    if name in BATCH_MESSAGES or name == "StreamEventsRequest" or message.ByteSize() > _walk_threshold(limits):
         _check_fields(message, limits, "")
 
 
@@ -174,23 +179,50 @@ def _check_batch(message: Message, limits: Limits, path: str, stream_index: int 
 
 
 def json_depth(data: bytes) -> int:
-    """The deepest nesting of arrays and objects in JSON text (strings do not count)."""
-    brackets = _STRING_QUOTED.sub(b"", data).translate(None, _NOT_BRACKET)
-    if not brackets:
-        return 0
-    codes = np.frombuffer(brackets, dtype=np.uint8)
-    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1).astype(np.int64)
-    return int(np.cumsum(steps).max())
+    """The deepest nesting of arrays and objects in one line of JSON (strings do not count)."""
+    depths = _line_depths(_structure(data))
+    return int(depths.max()) if depths.size else 0
 
 
 def too_deep_line(data: bytes, max_depth: int) -> int:
-    """The 1-based number of the first line of `data` nested deeper than `max_depth`, 0 if none."""
-    if data.count(b"[") + data.count(b"{") <= max_depth:
+    """The 1-based number of the first line of `data` nested deeper than `max_depth`, 0 if none.
+
+    A line cannot nest deeper than it has opening brackets; only lines with more openings than
+    `max_depth` are parsed for their real depth, so ordinary batches cost a few numpy passes.
+    """
+    codes = np.frombuffer(data.translate(None, _NOT_OPENING), dtype=np.uint8)
+    newlines = np.flatnonzero(codes == _NEWLINE)
+    if codes.size - newlines.size <= max_depth:
         return 0  # not enough openings anywhere to go that deep
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if line.count(b"[") + line.count(b"{") > max_depth and json_depth(line) > max_depth:
-            return number
+    openings = np.diff(np.concatenate(([-1], newlines, [codes.size]))) - 1  # per line
+    candidates = np.flatnonzero(openings > max_depth)
+    if not candidates.size:
+        return 0
+    lines = data.split(b"\n")
+    for index in candidates.tolist():
+        if json_depth(lines[index]) > max_depth:
+            return index + 1
     return 0
+
+
+def _structure(data: bytes) -> bytes:
+    """The brackets and newlines of JSON Lines text, strings left out."""
+    return _STRING_QUOTED.sub(b"", data).translate(None, _NOT_STRUCTURE)
+
+
+def _line_depths(data: bytes) -> np.ndarray:
+    """The nesting depth after each byte of `data` (brackets and newlines only are read),
+    counted from the start of its line. Strings must have been removed."""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    steps = np.zeros(codes.size, dtype=np.int64)
+    steps[(codes == ord("[")) | (codes == ord("{"))] = 1
+    steps[(codes == ord("]")) | (codes == ord("}"))] = -1
+    running = np.cumsum(steps)
+    # depth within a line: the running sum minus its value at the line's last newline
+    newline_at = np.where(codes == _NEWLINE, np.arange(codes.size), -1)
+    last_newline = np.maximum.accumulate(newline_at) if codes.size else newline_at
+    base = np.where(last_newline >= 0, running[np.maximum(last_newline, 0)], 0)
+    return running - base
 
 
 def check_definition(segment: Message, limits: Limits, field: str = "segment") -> None:
