@@ -22,7 +22,7 @@ from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
 from server.pipeline import Protection
 from snapshots.durable import open_durable
-from tests.e2e.harness import NOW_MS, ROOT
+from tests.e2e.harness import NOW_MS, ROOT, free_port, run_cli, start_process
 
 DOC = ROOT / "docs" / "OPERATIONS.md"
 DOC_ROW = re.compile(r"^\| `([a-z_]+)` \| (counter|gauge|histogram) \|", re.MULTILINE)
@@ -181,3 +181,30 @@ def test_snapshots_are_timed(served: Served) -> None:
     assert got.value("segmentd_snapshot_seconds_count") == 1
     assert got.value("segmentd_snapshot_bytes") > 0
     assert got.value("segmentd_snapshot_last_timestamp_seconds") > 0
+
+
+def test_a_served_process_exposes_metrics_after_cli_traffic(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    child = start_process(tmp_path, "--data-dir", str(tmp_path / "data"), "--metrics-listen",
+                          f"127.0.0.1:{metrics_port}")
+    try:
+        events = tmp_path / "events.jsonl"
+        events.write_text("".join(json.dumps({"eventTypeKey": "cliView", "params": {"email": f"c{i}@example.com"}})
+                                  + "\n" for i in range(25)) + "not json\n")
+        result = run_cli("ingest", str(events), server=child.address)
+        assert result.returncode == 1 and "accepted 25" in result.stdout, result.stderr
+        assert run_cli("event-types", server=child.address).returncode == 0
+        got = scrape(metrics_port)
+        assert got.rpc("grpc_server_handled_total", "StreamEvents", grpc_code="OK") == 1
+        assert got.rpc("grpc_server_handled_total", "ListEventTypes", grpc_code="OK") == 1
+        assert got.value("segmentd_events_total", result="accepted") == 25
+        assert got.value("segmentd_events_rejected_total", reason="jsonl") == 1
+        assert got.value("segmentd_wal_fsync_seconds_count") >= 1
+        assert got.value("segmentd_ready") == 1
+        assert set(documented()) <= set(got.types())
+    finally:
+        assert child.stop() == 0, child.output()
+    lines = [json.loads(line) for line in child.stderr.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "segmentd.access"]
+    assert {line["method"] for line in access} >= {"segmentd.v1.Segmentd/StreamEvents"}
+    assert "c1@example.com" not in child.stderr.read_text()

@@ -99,3 +99,15 @@ def test_limits_come_from_the_settings_of_the_same_names() -> None:
     assert limits.max_list_items == 12
     assert {f.name for f in fields(Limits)} <= {f.name for f in fields(Settings)}
     assert Limits() == Settings().limits()  # the two tables agree on defaults
+
+
+def test_segmentd_serve_help_documents_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["serve", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name, flag, env, _, help_text in config.describe():
+        assert flag in text and env in text and " ".join(help_text.split()) in text, name
+    assert "--config FILE" in text and config.CONFIG_ENV in text
