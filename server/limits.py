@@ -37,10 +37,10 @@ except ImportError:  # pragma: no cover - older core: evaluations run to the end
     cancellable = None
 
 MiB = 1024 * 1024
-# RPCs whose work is evaluating segments: the server-side deadline applies to them.
+# RPCs whose work is evaluating segments: the server-side deadline applies to them. PutSegment
+# is not one: it evaluates inside the engine's write, which must not stop half-way.
 EVALUATING_METHODS = frozenset(
     {
-        "PutSegment",
         "GetSegment",
         "ListSegments",
         "PreviewSegment",
