@@ -227,10 +227,8 @@ class ServerMetrics:
 
 
 def _latest_sequence(engine: Any) -> int:
-    """The engine's latest change-log sequence number (0 while it keeps no change log)."""
-    changes = getattr(engine, "changes", None) or getattr(engine.segments, "changes", None)
-    latest = getattr(changes, "last_sequence", 0) if changes is not None else 0
-    return int(latest() if callable(latest) else latest)
+    """The latest change-log sequence number watchers may read."""
+    return int(engine.segments.changes.published_sequence())
 
 
 def reject_reason(field: str) -> str:

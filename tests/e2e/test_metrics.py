@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -208,3 +209,29 @@ def test_a_served_process_exposes_metrics_after_cli_traffic(tmp_path: Path) -> N
     access = [line for line in lines if line["logger"] == "segmentd.access"]
     assert {line["method"] for line in access} >= {"segmentd.v1.Segmentd/StreamEvents"}
     assert "c1@example.com" not in child.stderr.read_text()
+
+
+def test_watchers_and_the_change_log_are_tracked(served: Served) -> None:
+    viewers = pb.Segment(name="viewers", condition=pb.Condition(
+        event=pb.EventCondition(type="view", period=pb.Period(all_time=pb.Empty()))))
+    served.stub.PutSegment(pb.PutSegmentRequest(segment=viewers))
+    watch = served.stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=0))
+    try:
+        for i in range(3):
+            served.stub.IngestEvents(pb.IngestEventsRequest(jsonl=jsonl(
+                {"eventTypeKey": "view", "params": {"email": f"w{i}@example.com"}})))
+        assert next(watch).change.sequence == 1
+        deadline = time.monotonic() + 10
+        while scrape(served.metrics_port).value("segmentd_watch_sent_sequence") < 3:
+            assert time.monotonic() < deadline, "the watcher was not sent the three changes"
+            time.sleep(0.05)
+        got = scrape(served.metrics_port)
+        assert got.value("segmentd_watch_streams") == 1
+        assert got.value("segmentd_changelog_sequence") == 3
+        assert got.value("segmentd_changelog_lag") == 0
+    finally:
+        watch.cancel()
+    deadline = time.monotonic() + 10
+    while scrape(served.metrics_port).value("segmentd_watch_streams") != 0:
+        assert time.monotonic() < deadline, "the closed watcher is still counted"
+        time.sleep(0.05)
