@@ -238,9 +238,13 @@ def check_definition(segment: Message, limits: Limits, field: str = "segment") -
         node, at, depth = pending.pop()
         count += 1
         if depth > limits.max_definition_depth:
-            raise InvalidArgument(at, f"conditions nested deeper than {limits.max_definition_depth} (max_definition_depth)")
+            raise InvalidArgument(
+                at, f"conditions nested deeper than {limits.max_definition_depth} (max_definition_depth)"
+            )
         if count > limits.max_definition_conditions:
-            raise InvalidArgument(at, f"more than {limits.max_definition_conditions} conditions (max_definition_conditions)")
+            raise InvalidArgument(
+                at, f"more than {limits.max_definition_conditions} conditions (max_definition_conditions)"
+            )
         for key in ("all", "any"):
             for i, child in enumerate(getattr(node, key)):
                 pending.append((child, f"{at}.{key}[{i}]", depth + 1))
@@ -255,7 +259,8 @@ def _check_filters(filters: Any, at: str, depth: int, limits: Limits) -> None:
         if f.where:
             if depth + 1 > limits.max_definition_depth:
                 raise InvalidArgument(
-                    f"{at}[{i}].where", f"filters nested deeper than {limits.max_definition_depth} (max_definition_depth)"
+                    f"{at}[{i}].where",
+                    f"filters nested deeper than {limits.max_definition_depth} (max_definition_depth)",
                 )
             _check_filters(f.where, f"{at}[{i}].where", depth + 1, limits)
 

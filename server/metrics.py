@@ -119,7 +119,8 @@ class Counter(Metric):
 
     def labels(self, *values: str) -> Child:
         """The child of these label values (created at zero on first use)."""
-        return self._child(tuple(values))  # type: ignore[no-any-return]
+        child: Child = self._child(tuple(values))
+        return child
 
     def samples(self) -> Iterable[str]:
         for values, child in self._items():
@@ -170,7 +171,8 @@ class Histogram(Metric):
 
     def labels(self, *values: str) -> Buckets:
         """The buckets of these label values."""
-        return self._child(tuple(values))  # type: ignore[no-any-return]
+        buckets: Buckets = self._child(tuple(values))
+        return buckets
 
     def samples(self) -> Iterable[str]:
         for values, child in self._items():

@@ -42,7 +42,9 @@ class ServerMetrics:
     def __init__(self, registry: Registry | None = None) -> None:
         r = self.registry = registry or Registry()
         process_collector(r)
-        self.started = r.counter("grpc_server_started_total", "Total number of RPCs started on the server.", GRPC_LABELS)
+        self.started = r.counter(
+            "grpc_server_started_total", "Total number of RPCs started on the server.", GRPC_LABELS
+        )
         self.handled = r.counter(
             "grpc_server_handled_total",
             "Total number of RPCs completed on the server, regardless of success or failure.",
@@ -61,7 +63,9 @@ class ServerMetrics:
             "grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server.", GRPC_LABELS
         )
         self.events = r.counter(
-            "segmentd_events_total", "Events in ingest requests, by result (accepted, duplicate, rejected).", ("result",)
+            "segmentd_events_total",
+            "Events in ingest requests, by result (accepted, duplicate, rejected).",
+            ("result",),
         )
         self.rejected = r.counter(
             "segmentd_events_rejected_total", "Rejected events by reason: the top-level field at fault.", ("reason",)
@@ -109,7 +113,8 @@ class ServerMetrics:
         self.wal_bytes = r.counter("segmentd_wal_appended_bytes_total", "Bytes appended to the write-ahead log.")
         self.wal_sequence = r.gauge("segmentd_wal_last_sequence", "Sequence number of the last log record appended.")
         self.wal_written = r.gauge(
-            "segmentd_wal_written_sequence", "Sequence number of the last log record written (and synced, fsync=always)."
+            "segmentd_wal_written_sequence",
+            "Sequence number of the last log record written (and synced, fsync=always).",
         )
         self.wal_failed = r.gauge("segmentd_wal_failed", "1 once the log has failed and writes are refused.")
         self.wal_fsync = r.histogram(
@@ -395,7 +400,8 @@ def _final_code(context: grpc.ServicerContext, failed: bool) -> grpc.StatusCode:
         return code
     if not context.is_active():
         remaining = context.time_remaining()
-        return grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else grpc.StatusCode.CANCELLED
+        expired = remaining is not None and remaining <= 0
+        return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
 
 

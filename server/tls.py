@@ -126,7 +126,9 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: $SEGMENTD_TLS_SERVER_NAME)")
 
 
-def client_credentials_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> tuple[ClientTls | None, str]:
+def client_credentials_from(
+    args: argparse.Namespace, env: Mapping[str, str] | None = None
+) -> tuple[ClientTls | None, str]:
     """(TLS settings or None for plaintext, bearer token or "") from flags, else the environment."""
     environ = os.environ if env is None else env
 
@@ -135,8 +137,10 @@ def client_credentials_from(args: argparse.Namespace, env: Mapping[str, str] | N
         return str(given) if given else environ.get("SEGMENTD_" + name.upper(), "")
 
     token = pick("token").strip()
-    ca, cert, key, server_name = pick("tls_ca"), pick("tls_client_cert"), pick("tls_client_key"), pick("tls_server_name")
-    wants_tls = bool(getattr(args, "tls", None)) or environ.get("SEGMENTD_TLS", "").lower() in ("1", "true", "yes", "on")
+    ca, cert, key = pick("tls_ca"), pick("tls_client_cert"), pick("tls_client_key")
+    server_name = pick("tls_server_name")
+    tls_env = environ.get("SEGMENTD_TLS", "").lower() in ("1", "true", "yes", "on")
+    wants_tls = bool(getattr(args, "tls", None)) or tls_env
     if not (wants_tls or ca or cert or key):
         return None, token
     return ClientTls(Path(ca) if ca else None, Path(cert) if cert else None, Path(key) if key else None,

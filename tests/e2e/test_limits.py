@@ -184,7 +184,8 @@ def test_max_definition_bytes() -> None:
         seeded(served)
         segment = pb.Segment(name="wordy", description="d" * 3000, condition=nested_condition(1))
         err = refused(served.stub.PutSegment, pb.PutSegmentRequest(segment=segment))
-        assert err.code() == INVALID and err.details().startswith("segment:") and "max_definition_bytes" in err.details()
+        assert err.code() == INVALID and err.details().startswith("segment:")
+        assert "max_definition_bytes" in err.details()
         assert not served.engine.segments.has("wordy")
         still_answers(served)
 
