@@ -189,7 +189,8 @@ class Engine:
             return EventOutcome(index, "rejected", error=str(exc), field=exc.field)
         if not dry_run:
             if batch is not None:
-                batch.add(event.type, contact_id, event.ts_ms, leaf_tuples(event.params))
+                leaves = event.leaves
+                batch.add(event.type, contact_id, event.ts_ms, leaf_tuples(event.params) if leaves is None else leaves)
             else:
                 self.store.append(event.type, contact_id, event.ts_ms, flatten(event.params))
             if event.event_id is not None:

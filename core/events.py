@@ -8,6 +8,7 @@ import json
 from json.scanner import make_scanner
 import math
 import re
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
@@ -38,6 +39,8 @@ _MS = timedelta(milliseconds=1)
 _DAY_MS: dict[str, int] = {}
 _DAY_CACHE_SIZE = 100_000
 
+LeafTuple = tuple[str, Any, tuple[tuple[str, int], ...]]  # (path, value, items) of a Leaf
+
 
 @dataclass(slots=True)
 class Event:
@@ -47,6 +50,8 @@ class Event:
     ts_ms: int | None  # epoch ms UTC; None: the server stamps it on accept
     system: bool
     params: dict[str, Any]  # insertion order = event order; no None values
+    # leaf_tuples(params) when the parse computed them on the way; None: not computed
+    leaves: list[LeafTuple] | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,23 +327,57 @@ def _json_text_value(text: str) -> Any:
     return value
 
 
-def _tree_bound(value: Any, depth: int) -> int:
-    """Encoded-size bound of a dict or list in fast form (exact dicts and lists, str keys,
-    checked text, finite numbers, small ints, `depth` enclosing containers); -1 if not."""
+def _tree_leaves(
+    path: str,
+    value: Any,
+    items: tuple[tuple[str, int], ...],
+    depth: int,
+    leaves: list[LeafTuple],
+    counters: dict[str, int],
+) -> int:
+    """Checks a dict or list in fast form (exact dicts and lists, str keys, checked text,
+    finite numbers, small ints, at most MAX_DEPTH containers deep) and adds its leaves as
+    `_walk` does; returns a bound of its encoded size, or -1 when it is not in fast form."""
     if depth >= MAX_DEPTH:
         return -1
     bound = 2
     if type(value) is dict:
-        members = value.values()
-        for key in value:
+        leaves.append((path, None, items))
+        for key, v in value.items():
             if type(key) is not str or not key:
                 return -1
             if not (key.isascii() and len(key) <= MAX_STRING_BYTES) and not _text_ok(key):
                 return -1
             bound += 6 * len(key) + 4
-    else:
-        members = value
-    for v in members:
+            t = type(v)
+            if t is str:
+                if not (v.isascii() and len(v) <= MAX_STRING_BYTES) and not _text_ok(v):
+                    return -1
+                bound += 6 * len(v) + 3
+            elif t is int:
+                if not -_SMALL_INT < v < _SMALL_INT:
+                    return -1
+                bound += _NUMBER_BOUND
+            elif t is float:
+                if v - v != 0.0:  # NaN or infinite
+                    return -1
+                bound += _NUMBER_BOUND
+            elif t is bool:
+                bound += 6
+            elif v is None:
+                bound += 6
+                continue
+            elif t is dict or t is list:
+                inner = _tree_leaves(f"{path}.{key}", v, items, depth + 1, leaves, counters)
+                if inner < 0:
+                    return -1
+                bound += inner + 1
+                continue
+            else:
+                return -1
+            leaves.append((f"{path}.{key}", v, items))
+        return bound
+    for v in value:
         t = type(v)
         if t is str:
             if not (v.isascii() and len(v) <= MAX_STRING_BYTES) and not _text_ok(v):
@@ -349,27 +388,44 @@ def _tree_bound(value: Any, depth: int) -> int:
                 return -1
             bound += _NUMBER_BOUND
         elif t is float:
-            if v - v != 0.0:  # NaN or infinite
+            if v - v != 0.0:
                 return -1
             bound += _NUMBER_BOUND
-        elif t is bool or v is None:
+        elif t is bool:
             bound += 6
-        elif t is dict or t is list:
-            inner = _tree_bound(v, depth + 1)
+        elif v is None:
+            bound += 6
+            continue
+        elif t is list:  # an array in an array adds its elements to the outer one
+            inner = _tree_leaves(path, v, items, depth + 1, leaves, counters)
+            if inner < 0:
+                return -1
+            bound += inner + 1
+            continue
+        elif t is not dict:
+            return -1
+        ordinal = counters.get(path, 0)
+        counters[path] = ordinal + 1
+        if t is dict:
+            inner = _tree_leaves(path, v, items + ((path, ordinal),), depth + 1, leaves, counters)
             if inner < 0:
                 return -1
             bound += inner + 1
         else:
-            return -1
+            leaves.append((path, v, items + ((path, ordinal),)))
     return bound
 
 
-def _fast_params(pairs: Any, per_param: int) -> tuple[dict[str, Any], int] | None:
-    """(params, size bound) of (name, value) pairs in fast form, or None.
+def _fast_params(pairs: Any, per_param: int) -> tuple[dict[str, Any], int, list[LeafTuple] | None] | None:
+    """(params, size bound, leaves) of (name, value) pairs in fast form, or None.
 
-    `per_param` bounds the bytes around one parameter's name and value in its shape.
+    `per_param` bounds the bytes around one parameter's name and value in its shape. The
+    leaves are `leaf_tuples(params)`, or None when a name repeats (the last value counts).
     """
     params: dict[str, Any] = {}
+    leaves: list[LeafTuple] = []
+    counters: dict[str, int] = {}
+    repeated = False
     bound = 2
     for name, value in pairs:
         if type(name) is not str or not name:
@@ -385,31 +441,34 @@ def _fast_params(pairs: Any, per_param: int) -> tuple[dict[str, Any], int] | Non
             if head == "{" or head == "[" or (head.isspace() and value.lstrip()[:1] in ("{", "[")):
                 parsed = _json_text_value(value)
                 if parsed is not _NOT_JSON:
-                    if _tree_bound(parsed, 0) < 0:
+                    if _tree_leaves(name, parsed, (), 0, leaves, counters) < 0:
                         return None  # the checked path names what is wrong inside
                     value = parsed
-        elif t is int:
-            if not -_SMALL_INT < value < _SMALL_INT:
+                else:
+                    leaves.append((name, value, ()))
+            else:
+                leaves.append((name, value, ()))
+        elif t is int or t is float or t is bool:
+            if t is int and not -_SMALL_INT < value < _SMALL_INT:
+                return None
+            if t is float and value - value != 0.0:
                 return None
             bound += 6 * len(name) + per_param + _NUMBER_BOUND
-        elif t is float:
-            if value - value != 0.0:
-                return None
-            bound += 6 * len(name) + per_param + _NUMBER_BOUND
-        elif t is bool:
-            bound += 6 * len(name) + per_param + 5
+            leaves.append((name, value, ()))
         elif value is None:
             bound += 6 * len(name) + per_param + 5
             continue  # null is absent
         elif t is dict or t is list:
-            inner = _tree_bound(value, 0)
+            inner = _tree_leaves(name, value, (), 0, leaves, counters)
             if inner < 0:
                 return None
             bound += 6 * len(name) + per_param + inner
         else:
             return None
+        if name in params:
+            repeated = True
         params[name] = value
-    return params, bound
+    return params, bound, None if repeated else leaves
 
 
 def _parse_event_fast(doc: dict[str, Any]) -> Event | None:
@@ -446,30 +505,28 @@ def _parse_event_fast(doc: dict[str, Any]) -> Event | None:
         return None
     raw = doc.get("params")
     if raw is None:
-        params: dict[str, Any] = {}
+        return Event(type_key, key_value, event_id, ts_ms, system, {}, []) if bound <= MAX_EVENT_BYTES else None
+    if type(raw) is list:
+        if len(raw) > MAX_PARAMS:
+            return None
+        pairs = []
+        for item in raw:
+            if type(item) is not dict or not item.keys() <= _ITEM_KEYS:
+                return None
+            pairs.append((item.get("name"), item.get("value")))
+        got = _fast_params(pairs, 24)
+    elif type(raw) is dict:
+        if len(raw) > MAX_PARAMS:
+            return None
+        got = _fast_params(raw.items(), 4)
     else:
-        if type(raw) is list:
-            if len(raw) > MAX_PARAMS:
-                return None
-            pairs = []
-            for item in raw:
-                if type(item) is not dict or not item.keys() <= _ITEM_KEYS:
-                    return None
-                pairs.append((item.get("name"), item.get("value")))
-            got = _fast_params(pairs, 24)
-        elif type(raw) is dict:
-            if len(raw) > MAX_PARAMS:
-                return None
-            got = _fast_params(raw.items(), 4)
-        else:
-            return None
-        if got is None:
-            return None
-        params, params_bound = got
-        bound += params_bound
-    if bound > MAX_EVENT_BYTES:
+        return None
+    if got is None:
+        return None
+    params, params_bound, leaves = got
+    if bound + params_bound > MAX_EVENT_BYTES:
         return None  # near the limit: the checked path measures exactly
-    return Event(type_key, key_value, event_id, ts_ms, system, params)
+    return Event(type_key, key_value, event_id, ts_ms, system, params, leaves)
 
 
 def _parse_event_checked(doc: Mapping[str, Any]) -> Event:
@@ -509,9 +566,6 @@ def _parse_event_checked(doc: Mapping[str, Any]) -> Event:
 
 
 # ---------------------------------------------------------------------------- flattening
-
-
-LeafTuple = tuple[str, Any, tuple[tuple[str, int], ...]]  # (path, value, items) of a Leaf
 
 
 def flatten(params: Mapping[str, Any]) -> list[Leaf]:

@@ -191,6 +191,14 @@ def outcome_of(parse: Any, doc: Any) -> Any:
 @given(DOCS)
 def test_fast_parse_agrees_with_the_checked_parse(doc: dict[str, Any]) -> None:
     assert outcome_of(parse_event, doc) == outcome_of(_parse_event_checked, doc)
+    try:
+        event = parse_event(doc)
+    except InvalidArgument:
+        return
+    if event.leaves is not None:  # flattened on the way: exactly what flattening gives
+        assert [(p, typed(v), i) for p, v, i in event.leaves] == [
+            (p, typed(v), i) for p, v, i in leaf_tuples(event.params)
+        ]
 
 
 @settings(max_examples=100, deadline=None)
