@@ -302,3 +302,15 @@ def test_a_client_deadline_ends_the_call_on_the_server() -> None:
         ended = [served.metrics.handled.labels(*labels, code) for code in ("DEADLINE_EXCEEDED", "CANCELLED")]
         wait_until(lambda: sum(child.value for child in ended) == 1)
         assert served.metrics.sent.labels(*labels).value < MANY  # the server stopped, it did not list on
+
+
+def test_eval_deadline_s_stops_a_long_evaluation_between_shards() -> None:
+    pytest.importorskip("core.cancel", reason="the core's evaluator offers no cancellation checkpoints yet")
+    with serving(Limits(eval_deadline_s=1e-6)) as served:
+        served.engine.upsert_contacts([{"email": f"e{i}@example.com"} for i in range(50)])
+        served.engine.ingest([login(i) for i in range(50)])
+        served.engine.put_segment({"name": "logged-in", "condition": {"event": {"type": "login"}}})
+        err = refused(served.stub.CountMembers, pb.CountMembersRequest(name="logged-in", as_of=struct_pb2.Value(
+            number_value=NOW_MS - 1)))
+        assert err.code() == EXHAUSTED and "eval_deadline_s" in err.details()
+        assert served.stub.ListEventTypes(pb.ListEventTypesRequest()).event_types
