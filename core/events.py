@@ -35,9 +35,13 @@ _RFC3339 = re.compile(
 _EPOCH_DIGITS = re.compile(r"-?[0-9]{1,16}")
 _EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
-# "YYYY-MM-DD" -> epoch ms of its midnight UTC, for dates already validated once.
-_DAY_MS: dict[str, int] = {}
-_DAY_CACHE_SIZE = 100_000
+# Parts of RFC 3339 texts that passed the full check, with their share of the epoch ms:
+# "YYYY-MM-DDTHH" -> the hour's start, ":MM:SS" -> ms into the hour, the rest (fraction and
+# zone: ".571Z", "+02:00") -> milliseconds minus the UTC offset.
+_HOUR_MS: dict[str, int] = {}
+_SECOND_MS: dict[str, int] = {}
+_REST_MS: dict[str, int] = {}
+_PART_CACHE_SIZE = 100_000
 
 LeafTuple = tuple[str, Any, tuple[tuple[str, int], ...]]  # (path, value, items) of a Leaf
 
@@ -68,7 +72,13 @@ def parse_timestamp(value: Any, field: str = "timestamp") -> int:
     """An RFC 3339 string, or integer epoch milliseconds (also an all-digit string or an
     integral float) -> epoch milliseconds UTC. Fractions below a millisecond are dropped."""
     if type(value) is int and MIN_TS_MS <= value <= MAX_TS_MS:
-        return value  # the common case, checked first
+        return value  # the common cases first
+    if type(value) is str:
+        text = value.strip()
+        ms = int(text) if len(text) <= 17 and _EPOCH_DIGITS.fullmatch(text) else _parse_rfc3339(text, field)
+        if not MIN_TS_MS <= ms <= MAX_TS_MS:
+            raise InvalidArgument(field, "is outside years 0001-9999")
+        return ms
     if isinstance(value, bool):
         raise InvalidArgument(field, "must be an RFC 3339 string or epoch milliseconds")
     if isinstance(value, float):
@@ -89,37 +99,31 @@ def parse_timestamp(value: Any, field: str = "timestamp") -> int:
 
 
 def _parse_rfc3339(text: str, field: str) -> int:
+    # The first 19 characters have fixed places ("YYYY-MM-DDTHH:MM:SS"), so the text is valid
+    # exactly when its hour prefix, its ":MM:SS" and the rest are; each part's value is kept
+    # once the full check has passed for it.
+    if len(text) >= 20:
+        hour_ms = _HOUR_MS.get(text[:13])
+        if hour_ms is not None:
+            second_ms = _SECOND_MS.get(text[13:19])
+            if second_ms is not None:
+                rest_ms = _REST_MS.get(text[19:])
+                if rest_ms is not None:
+                    return hour_ms + second_ms + rest_ms
+    return _parse_rfc3339_checked(text, field)
+
+
+def _parse_rfc3339_checked(text: str, field: str) -> int:
+    """The full conversion with datetime's validation; remembers the parts' values."""
     m = _RFC3339.fullmatch(text)
     if m is None:
         raise InvalidArgument(field, f"{text[:64]!r} is not an RFC 3339 date-time")
-    _, _, _, hh, mm, ss, frac, _, sign, oh, om = m.groups()
-    day_ms = _DAY_MS.get(text[:10])  # the regex puts YYYY-MM-DD first
-    hour, minute, second = int(hh), int(mm), int(ss)
-    if day_ms is None or hour > 23 or minute > 59 or second > 60:
-        return _parse_rfc3339_checked(m, text, field)
-    ms = day_ms + hour * 3_600_000 + minute * 60_000 + second * 1000  # :60 reads as the next second
-    if frac:
-        ms += int((frac + "00")[:3])
-    if sign:
-        offset_h, offset_m = int(oh), int(om)
-        if offset_h > 23 or offset_m > 59:
-            raise InvalidArgument(field, f"{text[:64]!r} has an invalid UTC offset")
-        offset_min = offset_h * 60 + offset_m
-        ms += -offset_min * 60_000 if sign == "+" else offset_min * 60_000
-    return ms
-
-
-def _parse_rfc3339_checked(m: re.Match[str], text: str, field: str) -> int:
-    """The full conversion with datetime's validation; remembers the date's epoch day."""
     year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
     leap = second == 60  # a leap second reads as the first millisecond after :59.999
     try:
         moment = datetime(year, month, day, hour, minute, 59 if leap else second)
     except ValueError as exc:
         raise InvalidArgument(field, f"{text[:64]!r} is not a valid date-time ({exc})") from None
-    if len(_DAY_MS) >= _DAY_CACHE_SIZE:
-        _DAY_MS.clear()
-    _DAY_MS[text[:10]] = (datetime(year, month, day) - _EPOCH) // _MS
     frac = m.group(7) or ""
     millis = int((frac + "000")[:3])
     offset_min = 0
@@ -131,7 +135,16 @@ def _parse_rfc3339_checked(m: re.Match[str], text: str, field: str) -> int:
     ms = (moment - _EPOCH) // _MS + millis - offset_min * 60_000
     if leap:
         ms += 1000
+    _remember(_HOUR_MS, text[:13], (datetime(year, month, day, hour) - _EPOCH) // _MS)
+    _remember(_SECOND_MS, text[13:19], minute * 60_000 + second * 1000)
+    _remember(_REST_MS, text[19:], millis - offset_min * 60_000)
     return ms
+
+
+def _remember(cache: dict[str, int], key: str, value: int) -> None:
+    if len(cache) >= _PART_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
 # ---------------------------------------------------------------------------- values

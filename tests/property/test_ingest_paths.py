@@ -2,7 +2,8 @@
 
 - `parse_event` (fast path first) against the checked parse alone: same event, same error;
 - `EventBatch` (one append per table) against `EventStore.append` of each event in order;
-- `Engine.ingest` of a batch against storing each event on its own as it is mapped.
+- `Engine.ingest` of a batch against storing each event on its own as it is mapped;
+- RFC 3339 timestamps (read through remembered parts) against datetime arithmetic.
 
 Every comparison is type-aware (1, 1.0 and True differ) and covers the store's columns,
 statistics, string codes and arrival numbers, and the contact book.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -21,7 +24,7 @@ from hypothesis import strategies as st
 
 from core.engine import Engine
 from core.errors import InvalidArgument
-from core.events import MAX_DEPTH, _parse_event_checked, flatten, leaf_tuples, parse_event
+from core.events import MAX_DEPTH, _parse_event_checked, flatten, leaf_tuples, parse_event, parse_timestamp
 from core.store import EventStore
 
 pytestmark = pytest.mark.property
@@ -330,3 +333,60 @@ def test_a_batch_ingests_as_storing_each_event_at_once(docs: list[dict[str, Any]
     expected = [one_by_one._ingest_one(i, doc, NOW, False, stored, {}, None) for i, doc in enumerate(docs)]
     assert report.outcomes == expected
     assert engine_state(batched) == engine_state(one_by_one)
+
+
+# ------------------------------------------------------------------ timestamps
+
+RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
+def reference_ms(text: str) -> int | None:
+    """Epoch ms of an RFC 3339 text by datetime arithmetic, None when invalid or out of range."""
+    m = RFC3339.fullmatch(text.strip())
+    if m is None:
+        return None
+    y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
+    try:
+        moment = datetime(y, mo, d, h, mi, 59 if s == 60 else s, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    if m.group(9) and (int(m.group(10)) > 23 or int(m.group(11)) > 59):
+        return None
+    offset = (int(m.group(10)) * 60 + int(m.group(11))) * (1 if m.group(9) == "+" else -1) if m.group(9) else 0
+    ms = (
+        round(moment.timestamp()) * 1000
+        + int(((m.group(7) or "") + "000")[:3])
+        + (1000 if s == 60 else 0)
+        - offset * 60_000
+    )
+    return ms if -62_135_596_800_000 <= ms <= 253_402_300_799_999 else None
+
+
+TIMESTAMP_TEXTS = st.builds(
+    lambda y, mo, d, sep, h, mi, s, frac, zone, pad: f"{pad}{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{frac}{zone}{pad}",
+    st.sampled_from([1, 1970, 2016, 2024, 2026, 9999]),
+    st.sampled_from([1, 2, 12, 13]),
+    st.sampled_from([1, 28, 29, 30, 31]),
+    st.sampled_from(["T", "t", " ", "x"]),
+    st.sampled_from([0, 23, 24]),
+    st.sampled_from([0, 59, 60]),
+    st.sampled_from([0, 59, 60, 61]),
+    st.sampled_from(["", ".5", ".123", ".123456789", ".", ".x"]),
+    st.sampled_from(["Z", "z", "+02:00", "-05:30", "+23:59", "-23:59", "+24:00", "+01:60", "", "+0200"]),
+    st.sampled_from(["", " ", "\t"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(TIMESTAMP_TEXTS, min_size=1, max_size=8))
+def test_timestamps_agree_with_datetime_arithmetic_cold_and_warm(texts: list[str]) -> None:
+    for _ in range(2):  # the second round reads the remembered parts
+        for text in texts:
+            try:
+                got: int | None = parse_timestamp(text)
+            except InvalidArgument as exc:
+                assert exc.field == "timestamp"
+                got = None
+            assert got == reference_ms(text), text
