@@ -1,0 +1,305 @@
+"""WatchSegments, GetSegmentHistory and alerts on a real server, with a clock tests move.
+
+A watcher sees a contact enter when its qualifying event is ingested and leave when the
+window expires (found by the server's time-driven worker, nobody asking); reconnecting from
+a sequence number resumes exactly, also across a restart of a durable server; the CLI's
+`segment watch` and `segment history` print what the RPCs return.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from core.engine import Engine
+from server.pb import segmentd_pb2 as pb
+from server.pb import segmentd_pb2_grpc as pb_grpc
+from tests.e2e.harness import NOW_MS, CliRunner, run_cli, start_in_process, start_process
+
+MINUTE = 60_000
+WAIT_S = 10.0
+
+
+class Clock:
+    """A clock tests move by hand (epoch ms)."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+class Watcher:
+    """A WatchSegments stream read by a thread into a queue."""
+
+    def __init__(self, stub: pb_grpc.SegmentdStub, segments: tuple[str, ...] = (), from_sequence: int = 0) -> None:
+        self.call = stub.WatchSegments(pb.WatchSegmentsRequest(segments=segments, from_sequence=from_sequence))
+        self.items: queue.Queue[Any] = queue.Queue()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for event in self.call:
+                self.items.put(event)
+        except grpc.RpcError as exc:
+            self.items.put(exc)
+
+    def next(self, timeout: float = WAIT_S) -> pb.WatchEvent:
+        item = self.items.get(timeout=timeout)
+        if isinstance(item, grpc.RpcError):
+            raise item
+        return item
+
+    def changes(self, count: int, timeout: float = WAIT_S) -> list[pb.MembershipChange]:
+        out = []
+        while len(out) < count:
+            event = self.next(timeout)
+            if event.HasField("change"):
+                out.append(event.change)
+        return out
+
+    def quiet(self, for_s: float = 0.3) -> bool:
+        """Whether nothing arrives for `for_s` seconds."""
+        try:
+            self.items.get(timeout=for_s)
+        except queue.Empty:
+            return True
+        return False
+
+    def close(self) -> None:
+        self.call.cancel()
+        self.thread.join(WAIT_S)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW_MS)
+
+
+@pytest.fixture
+def served(clock: Clock) -> Iterator[tuple[Engine, pb_grpc.SegmentdStub]]:
+    """A ready engine on the test clock behind an in-process server, its time-driven worker on."""
+    engine = Engine(clock=clock)
+    engine.ready = True
+    running = start_in_process(engine)
+    engine.start_background()
+    try:
+        yield engine, pb_grpc.SegmentdStub(running.channel)
+    finally:
+        engine.stop_background()
+        running.close()
+
+
+def put(stub: pb_grpc.SegmentdStub, doc: dict[str, Any]) -> None:
+    from google.protobuf import json_format
+
+    stub.PutSegment(pb.PutSegmentRequest(segment=json_format.ParseDict(doc, pb.Segment())))
+
+
+def ingest(stub: pb_grpc.SegmentdStub, type_key: str, external_id: str, **fields: Any) -> pb.IngestEventsResponse:
+    line = json.dumps({"eventTypeKey": type_key, "params": {"externalCustomerId": external_id, **fields}})
+    reply = stub.IngestEvents(pb.IngestEventsRequest(jsonl=line.encode(), report_changes=True))
+    assert reply.accepted == 1, reply
+    return reply
+
+
+def test_a_watcher_sees_an_entry_on_ingest_and_the_exit_when_the_window_expires(
+    served: tuple[Engine, pb_grpc.SegmentdStub], clock: Clock
+) -> None:
+    engine, stub = served
+    put(stub, {"name": "recent-buyers", "condition": {"event": {"type": "purchase", "period": {"last": {"minutes": 5}}}}})
+    watcher = Watcher(stub, ("recent-buyers",))
+    try:
+        sent = time.monotonic()
+        reply = ingest(stub, "purchase", "C-1")
+        (entered,) = watcher.changes(1)
+        latency = time.monotonic() - sent
+        assert (entered.segment, entered.entered, entered.cause, entered.at_ms) == ("recent-buyers", True, "event", NOW_MS)
+        assert list(reply.changes) == [entered]  # the ingest reply reports the same change
+        assert latency < WAIT_S
+        # just before the window passes the event nothing happens; just after, the worker notices
+        clock.now_ms = NOW_MS + 5 * MINUTE
+        assert watcher.quiet(1.5)
+        clock.now_ms = NOW_MS + 5 * MINUTE + 1
+        (exited,) = watcher.changes(1)
+        assert (exited.contact_id, exited.entered, exited.cause) == (entered.contact_id, False, "time")
+        assert exited.at_ms == NOW_MS + 5 * MINUTE + 1 and exited.sequence == entered.sequence + 1
+        count = stub.CountMembers(pb.CountMembersRequest(name="recent-buyers"))
+        assert count.count == 0
+    finally:
+        watcher.close()
+
+
+def test_reconnecting_from_a_sequence_resumes_exactly(served: tuple[Engine, pb_grpc.SegmentdStub]) -> None:
+    engine, stub = served
+    put(stub, {"name": "buyers", "condition": {"event": {"type": "order", "period": {"allTime": {}}}}})
+    put(stub, {"name": "viewers", "condition": {"event": {"type": "look", "period": {"allTime": {}}}}})
+    for k in range(5):
+        ingest(stub, "order", f"R-{k}")
+        ingest(stub, "look", f"R-{k}")
+    first = Watcher(stub, ("buyers",))
+    try:
+        seen = first.changes(5)
+    finally:
+        first.close()
+    assert [c.segment for c in seen] == ["buyers"] * 5 and all(c.entered for c in seen)
+    sequences = [c.sequence for c in seen]
+    assert sequences == sorted(sequences) and len(set(sequences)) == 5
+    for k in range(5, 7):
+        ingest(stub, "order", f"R-{k}")
+    again = Watcher(stub, ("buyers",), from_sequence=sequences[2])
+    try:
+        resumed = again.changes(4)
+        assert resumed[:2] == seen[3:]  # nothing missed, nothing twice
+        assert [c.contact_id for c in resumed[2:]] == [
+            engine.resolve_ref("externalId:R-5"), engine.resolve_ref("externalId:R-6")]
+        assert again.quiet()
+    finally:
+        again.close()
+    everything = Watcher(stub)  # all segments, from the oldest retained
+    try:
+        every = everything.changes(12)
+        assert [c.sequence for c in every] == list(range(every[0].sequence, every[0].sequence + 12))
+        assert {c.segment for c in every} == {"buyers", "viewers"}
+    finally:
+        everything.close()
+
+
+def test_watch_refuses_unknown_segments_and_sequences_it_cannot_resume_from(
+    served: tuple[Engine, pb_grpc.SegmentdStub],
+) -> None:
+    engine, stub = served
+    put(stub, {"name": "few", "condition": {"event": {"type": "ping", "period": {"allTime": {}}}}})
+    for k in range(4):
+        ingest(stub, "ping", f"P-{k}")
+    cases = [
+        (pb.WatchSegmentsRequest(segments=["nope"]), grpc.StatusCode.NOT_FOUND, "nope"),
+        (pb.WatchSegmentsRequest(from_sequence=99), grpc.StatusCode.FAILED_PRECONDITION, "beyond the last change"),
+    ]
+    engine.segments.changes.max_entries = 2
+    ingest(stub, "ping", "P-4")  # the log now keeps the last two changes only
+    cases.append((pb.WatchSegmentsRequest(from_sequence=1), grpc.StatusCode.FAILED_PRECONDITION, "no longer retained"))
+    for request, code, text in cases:
+        with pytest.raises(grpc.RpcError) as info:
+            next(iter(stub.WatchSegments(request, timeout=WAIT_S)))
+        assert info.value.code() == code and text in info.value.details()
+    last = engine.segments.changes.last_sequence
+    tail = Watcher(stub, from_sequence=last - 1)  # still retained
+    try:
+        assert [c.sequence for c in tail.changes(1)] == [last]
+    finally:
+        tail.close()
+
+
+def test_alerts_reach_watchers_and_history_counts_entries_and_exits(
+    served: tuple[Engine, pb_grpc.SegmentdStub], clock: Clock
+) -> None:
+    engine, stub = served
+    put(stub, {"name": "crowd", "tags": ["vip", "alert:size<2"],
+               "condition": {"event": {"type": "join", "period": {"allTime": {}}}}})
+    watcher = Watcher(stub)
+    try:
+        ingest(stub, "join", "A-1")
+        clock.now_ms += MINUTE
+        ingest(stub, "join", "A-2")
+        alerts = []
+        while not alerts:
+            event = watcher.next()
+            if event.HasField("alert"):
+                alerts.append(event.alert)
+        assert (alerts[0].segment, alerts[0].rule, alerts[0].value) == ("crowd", "alert:size<2", 2.0)
+        assert "outside" in alerts[0].message and alerts[0].at_ms == clock.now_ms
+        clock.now_ms += MINUTE
+        stub.EraseContact(pb.EraseContactRequest(contact=pb.ContactRef(ref="externalId:A-1")))
+        resolved = None
+        while resolved is None:
+            event = watcher.next()
+            if event.HasField("alert"):
+                resolved = event.alert
+        assert resolved.value == 1.0 and "back within" in resolved.message
+    finally:
+        watcher.close()
+    reply = stub.GetSegmentHistory(pb.GetSegmentHistoryRequest(name="crowd", resolution_seconds=60))
+    points = [(p.at_ms, p.size, p.entered, p.exited) for p in reply.points]
+    assert points == [(NOW_MS, 1, 1, 0), (NOW_MS + MINUTE, 2, 1, 0), (NOW_MS + 2 * MINUTE, 1, 0, 1)]
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetSegmentHistory(pb.GetSegmentHistoryRequest(name="missing"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    too_fine = pb.GetSegmentHistoryRequest(name="crowd", resolution_seconds=1)
+    getattr(too_fine, "from").number_value = NOW_MS - 86_400_000  # a day at one second: too many points
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetSegmentHistory(too_fine)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "resolution_seconds" in info.value.details()
+    with pytest.raises(grpc.RpcError) as info:
+        put(stub, {"name": "bad-alert", "tags": ["alert:size~3"], "condition": {"identifier": {"kind": "email"}}})
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "tags[0]" in info.value.details()
+
+
+def test_changes_resume_exactly_across_restarts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_process(tmp_path, "--data-dir", str(data))
+    try:
+        segment = tmp_path / "segment.json"
+        segment.write_text(json.dumps({"name": "kept", "condition": {"event": {"type": "keep", "period": {"allTime": {}}}}}))
+        assert run_cli("segment", "apply", str(segment), server=server.address).returncode == 0
+        lines = "".join(json.dumps({"eventTypeKey": "keep", "params": {"externalCustomerId": f"K-{k}"}}) + "\n"
+                        for k in range(3))
+        assert run_cli("ingest", "-", server=server.address, input=lines).returncode == 0
+        before = _watch_lines(server.address, "--from", "0", "--limit", "3")
+    finally:
+        server.process.kill()  # a crash: no final snapshot, the log is replayed
+        server.process.wait(30)
+    server = start_process(tmp_path, "--data-dir", str(data))
+    try:
+        assert _watch_lines(server.address, "--from", "0", "--limit", "3") == before  # same numbers, same changes
+        more = json.dumps({"eventTypeKey": "keep", "params": {"externalCustomerId": "K-3"}}) + "\n"
+        assert run_cli("ingest", "-", server=server.address, input=more).returncode == 0
+        after = _watch_lines(server.address, "--from", str(before[1]["sequence"]), "--limit", "2")
+        assert after[0] == before[2] and after[1]["sequence"] == before[2]["sequence"] + 1
+    finally:
+        assert server.stop() == 0  # a clean stop: the final snapshot holds the log
+    server = start_process(tmp_path, "--data-dir", str(data))
+    try:
+        assert _watch_lines(server.address, "--from", "0", "--limit", "4") == before + after[1:]
+    finally:
+        server.stop()
+
+
+def _watch_lines(address: str, *args: str) -> list[dict[str, Any]]:
+    done = run_cli("segment", "watch", "kept", *args, server=address, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_cli_watch_and_history(cli: CliRunner, tmp_path: Path) -> None:
+    segment = tmp_path / "watched.json"
+    segment.write_text(json.dumps({"name": "cli-watched", "tags": ["alert:size>=5"],
+                                   "condition": {"event": {"type": "cli-watch-buy", "period": {"allTime": {}}}}}))
+    assert cli("segment", "apply", str(segment)).returncode == 0
+    lines = "".join(json.dumps({"eventTypeKey": "cli-watch-buy", "params": {"externalCustomerId": f"W-{k}"}}) + "\n"
+                    for k in range(2))
+    assert cli("ingest", "-", input=lines).returncode == 0
+    done = cli("segment", "watch", "cli-watched", "--from", "0", "--limit", "2")
+    assert done.returncode == 0, done.stderr
+    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    changes = [p for p in printed if "sequence" in p]
+    assert [(c["segment"], c["entered"], c["cause"]) for c in changes] == [("cli-watched", True, "event")] * 2
+    assert changes[1]["sequence"] == changes[0]["sequence"] + 1 and changes[0]["at"].endswith("Z")
+    history = cli("segment", "history", "cli-watched", "--json")
+    assert history.returncode == 0, history.stderr
+    points = [json.loads(line) for line in history.stdout.splitlines()]
+    assert points and points[-1]["size"] == 2 and sum(p["entered"] for p in points) == 2
+    table = cli("segment", "history", "cli-watched", "--resolution", "3600")
+    assert table.returncode == 0 and table.stdout.startswith("AT") and "SIZE" in table.stdout
+    missing = cli("segment", "watch", "no-such-segment", "--limit", "1")
+    assert missing.returncode != 0 and "no-such-segment" in missing.stderr
