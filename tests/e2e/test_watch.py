@@ -117,14 +117,16 @@ def test_a_watcher_sees_an_entry_on_ingest_and_the_exit_when_the_window_expires(
     served: tuple[Engine, pb_grpc.SegmentdStub], clock: Clock
 ) -> None:
     engine, stub = served
-    put(stub, {"name": "recent-buyers", "condition": {"event": {"type": "purchase", "period": {"last": {"minutes": 5}}}}})
+    window = {"last": {"minutes": 5}}
+    put(stub, {"name": "recent-buyers", "condition": {"event": {"type": "purchase", "period": window}}})
     watcher = Watcher(stub, ("recent-buyers",))
     try:
         sent = time.monotonic()
         reply = ingest(stub, "purchase", "C-1")
         (entered,) = watcher.changes(1)
         latency = time.monotonic() - sent
-        assert (entered.segment, entered.entered, entered.cause, entered.at_ms) == ("recent-buyers", True, "event", NOW_MS)
+        assert (entered.segment, entered.entered, entered.cause) == ("recent-buyers", True, "event")
+        assert entered.at_ms == NOW_MS
         assert list(reply.changes) == [entered]  # the ingest reply reports the same change
         assert latency < WAIT_S
         # just before the window passes the event nothing happens; just after, the worker notices
@@ -250,7 +252,8 @@ def test_changes_resume_exactly_across_restarts(tmp_path: Path) -> None:
     server = start_process(tmp_path, "--data-dir", str(data))
     try:
         segment = tmp_path / "segment.json"
-        segment.write_text(json.dumps({"name": "kept", "condition": {"event": {"type": "keep", "period": {"allTime": {}}}}}))
+        condition = {"event": {"type": "keep", "period": {"allTime": {}}}}
+        segment.write_text(json.dumps({"name": "kept", "condition": condition}))
         assert run_cli("segment", "apply", str(segment), server=server.address).returncode == 0
         lines = "".join(json.dumps({"eventTypeKey": "keep", "params": {"externalCustomerId": f"K-{k}"}}) + "\n"
                         for k in range(3))
