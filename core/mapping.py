@@ -115,6 +115,10 @@ def place(book: ContactBook, event: Event, mapping: TypeMapping, now_ms: int, dr
     owner_of = book.owner_of
     owners = [owner_of(parts) for parts in idents]
     key_value = event.key_value or idents[0][1]
+    first = owners[0]
+    if first is not None and owners.count(first) == len(owners):
+        # every identifier already belongs to one contact: nothing to attach, no conflict
+        return (first, ref_of(idents[0]), False, (), (), key_value)
 
     for ident, owner in zip(idents, owners):
         if owner is None:
