@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from core.blocks import RowBlock
+from core.bulk import append_columns
 from core.columns import Kind, PathColumn, PathStats, StringDictionary, make_column
 from core.errors import InvalidArgument, NotFound
 from core.events import LeafTuple
@@ -141,6 +142,11 @@ class EventStore:
             count = len(batch)
             first = batch.commit()  # the events before a failing one are stored, as by `append`
         return list(range(first, first + count))
+
+    def append_columns(self, type_key: str, contact: Any, ts_ms: Any, params: Mapping[str, Any]) -> int:
+        """Stores many events of one type given as columns (core/bulk.py); returns the first
+        arrival number. The same store as appending each event in order."""
+        return append_columns(self, type_key, contact, ts_ms, params)
 
     def batch(self) -> "EventBatch":
         """An empty batch of events to gather and then store at once (`EventBatch.commit`)."""

@@ -587,6 +587,56 @@ class Table:
             finally:
                 self._compact_lock.release()
 
+    def append_arrays(
+        self,
+        contact: np.ndarray,
+        ts_ms: np.ndarray,
+        arrival: np.ndarray,
+        columns: Sequence[tuple[ColumnKey, np.ndarray, np.ndarray]],
+    ) -> None:
+        """Adds rows given as arrays, as `append` of each row in order would.
+
+        `columns`: (key, rows, values) in order of first use, rows (int32, ascending, one entry
+        per row at most) numbered from 0 within these rows, values of the key's dtype (STR:
+        codes already acquired).
+        """
+        n = contact.shape[0]
+        if n == 0:
+            return
+        with self._lock:
+            tail = self._tail
+            base = len(tail.contact)
+            tail.contact.frombytes(np.ascontiguousarray(contact, dtype=np.uint32).tobytes())
+            tail.ts_ms.frombytes(np.ascontiguousarray(ts_ms, dtype=np.int64).tobytes())
+            tail.arrival.frombytes(np.ascontiguousarray(arrival, dtype=np.int64).tobytes())
+            for key, rows, values in columns:
+                col = tail.columns.get(key)
+                if col is None:
+                    col = tail.columns[key] = _TailColumn(key[1])
+                k = rows.shape[0]
+                col.row.frombytes((rows.astype(np.int32) + np.int32(base)).tobytes())
+                col.count += k
+                col.last_row = base + int(rows[-1])
+                if col.values is not None:
+                    vals = np.ascontiguousarray(values, dtype=VALUE_DTYPES[key[1]])
+                    col.values.frombytes(vals.tobytes())
+                    examples = col.examples
+                    for x in first_distinct(vals, MAX_EXAMPLES):
+                        if len(examples) == MAX_EXAMPLES:
+                            break
+                        if x not in examples:
+                            examples.append(x)
+                for buf in col.items.values():
+                    buf.extend(array("i", [NO_ITEM]) * k)
+            self._generation += 1
+            self._cached = None
+            due = base + n - 1 >= self._due_rows
+        if due and self._compact_lock.acquire(blocking=False):
+            try:
+                self._compact_locked()
+            finally:
+                self._compact_lock.release()
+
     def version(self, sorted: bool = False) -> TableVersion:
         """An immutable version of every row so far; `sorted` merges the tail first."""
         if sorted:

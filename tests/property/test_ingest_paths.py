@@ -239,16 +239,19 @@ STORE_EVENTS = st.lists(
 )
 
 
-def store_state(store: EventStore) -> Any:
-    """Everything observable: unsorted versions (tails in arrival order), statistics, state."""
+def store_state(store: EventStore, tails: bool = True) -> Any:
+    """Everything observable: unsorted versions (tails in arrival order; left out when
+    `tails` is False, as when tails merge into bases at different moments), statistics,
+    the sorted state."""
     versions = []
     for key in store.type_keys():
-        for shard in range(4):
+        for shard in (0, 1, 2, 3):  # the tests' contacts 0..15 with shard_bits 2 (or 0 with 20)
             table = store.table(key, shard)
             if table is not None:
                 v = table.version()
                 cols = [(k, typed(c.row), typed(c.values), typed(dict(c.items))) for k, c in v.columns.items()]
-                versions.append((key, shard, typed(v.contact), typed(v.ts_ms), typed(v.arrival), cols))
+                if tails:
+                    versions.append((key, shard, typed(v.contact), typed(v.ts_ms), typed(v.arrival), cols))
                 versions.append(sorted((k, s.count, typed(s.examples)) for k, s in table.stats().items()))
     return versions, typed(store.to_state()), [typed(info.__dict__) for info in store.types()]
 
@@ -390,3 +393,89 @@ def test_timestamps_agree_with_datetime_arithmetic_cold_and_warm(texts: list[str
                 assert exc.field == "timestamp"
                 got = None
             assert got == reference_ms(text), text
+
+
+# ------------------------------------------------------------------ the columnar loader
+
+BULK_COLUMNS = st.integers(0, 25).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.lists(st.integers(0, 15), min_size=n, max_size=n),
+        st.lists(st.integers(0, 12), min_size=n, max_size=n),
+        st.dictionaries(
+            st.sampled_from(["price", "qty", "flag", "city", "os"]),
+            st.one_of(
+                st.lists(st.one_of(st.floats(allow_nan=False), st.just(math.nan)), min_size=n, max_size=n).map(
+                    lambda v: np.array(v, dtype=np.float64)
+                ),
+                st.lists(st.integers(-(2**40), 2**40), min_size=n, max_size=n).map(lambda v: np.array(v, dtype=np.int64)),
+                st.lists(st.booleans(), min_size=n, max_size=n).map(lambda v: np.array(v, dtype=bool)),
+                st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "", "x.y"])), min_size=n, max_size=n).map(
+                    lambda v: np.array(v, dtype=object)
+                ),
+                st.lists(st.sampled_from(["iOS", "Android"]), min_size=n, max_size=n).map(np.array),
+            ),
+            max_size=4,
+        ),
+    )
+)
+
+
+def _row_params(params: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, arr in params.items():
+        value = arr[i]
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        if value is None:
+            continue
+        out[name] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(STORE_EVENTS, BULK_COLUMNS, STORE_EVENTS)
+def test_columns_store_what_appending_each_event_stores(before: list[Any], columns: Any, after: list[Any]) -> None:
+    n, contacts, stamps, params = columns
+    bulk, one_by_one = EventStore(shard_bits=2), EventStore(shard_bits=2)
+    for store in (bulk, one_by_one):
+        for type_key, contact, ts, p in before:
+            store.append(type_key, contact, ts, flatten(p))
+    bulk.append_columns("view", np.array(contacts, dtype=np.int64), np.array(stamps, dtype=np.int64), params)
+    for i in range(n):
+        one_by_one.append("view", contacts[i], stamps[i], flatten(_row_params(params, i)))
+    for store in (bulk, one_by_one):
+        for type_key, contact, ts, p in after:
+            store.append(type_key, contact, ts, flatten(p))
+    assert store_state(bulk) == store_state(one_by_one)
+
+
+def test_columns_are_refused_whole_when_one_is_bad() -> None:
+    store = EventStore()
+    with pytest.raises(InvalidArgument) as info:
+        store.append_columns("t", np.array([1, 2]), np.array([5, 6]), {"a": np.array([1, 2]), "b": np.array([1, "x"], dtype=object)})
+    assert info.value.field == "params.b"
+    with pytest.raises(InvalidArgument):
+        store.append_columns("t", np.array([1, -2]), np.array([5, 6]), {})
+    with pytest.raises(InvalidArgument):
+        store.append_columns("t", np.array([1, 2]), np.array([5, 6]), {"a": np.array([1.0])})
+    assert store.total_events() == 0 and not store.has_type("t")
+
+
+def test_large_columns_and_batches_compact_as_appends_do() -> None:
+    rng = np.random.default_rng(5)
+    n = 6000  # past the tail limit: tails merge into bases while loading
+    contacts = rng.integers(0, 16, size=n)
+    stamps = rng.integers(0, 50, size=n)
+    price = np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 9, size=n).astype(np.float64))
+    city = np.array([None if x == 3 else "c%d" % x for x in rng.integers(0, 4, size=n)], dtype=object)
+    params = {"price": price, "city": city}
+    bulk, batched, one_by_one = EventStore(shard_bits=20), EventStore(shard_bits=20), EventStore(shard_bits=20)
+    bulk.append_columns("view", contacts, stamps, params)
+    batch = batched.batch()
+    for i in range(n):
+        row = _row_params(params, i)
+        one_by_one.append("view", int(contacts[i]), int(stamps[i]), flatten(row))
+        batch.add("view", int(contacts[i]), int(stamps[i]), leaf_tuples(row))
+    batch.commit()
+    assert store_state(bulk, tails=False) == store_state(one_by_one, tails=False) == store_state(batched, tails=False)
