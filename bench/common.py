@@ -179,7 +179,8 @@ class ResultWriter:
         self.lines = 0
 
     def write(self, record: dict[str, Any]) -> dict[str, Any]:
-        line = {"kind": self.kind, "run": self.run, "command": self.command, "machine": machine_info(), **record}
+        line = {"kind": self.kind, "run": self.run, "command": self.command, "machine": machine_info(),
+                "loadavg_1m": round(os.getloadavg()[0], 2), **record}
         with open(self.path, "a") as fh:
             fh.write(json.dumps(line, default=_json_default) + "\n")
         self.lines += 1

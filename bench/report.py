@@ -11,6 +11,7 @@ CLI: ``python -m bench.report [--results DIR] [--out bench/RESULTS.md] [--plots 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -70,16 +71,22 @@ def _segments_section(lines: list[dict[str, Any]], plots: Path, md_dir: Path) ->
         return []
     seg = _latest(seg, _size)
     summaries = sorted((ln for ln in seg if ln.get("record") == "summary"), key=_size)
+    geomean: dict[str, float | None] = {}
+    for s in summaries:
+        ratios = [r["speedup_vs_duckdb"] for r in seg if r["run"] == s["run"] and r.get("speedup_vs_duckdb")]
+        geomean[s["run"]] = round(math.exp(sum(math.log(x) for x in ratios) / len(ratios)), 3) if ratios else None
     out = ["## Segment builds: segmentd vs DuckDB", "",
            "Each suite segment is built at the dataset's fixed `now` by `Engine.evaluate` (in-process) and by "
            "DuckDB (in-process, all cores) over the same data; *first* is the first call (segmentd may compile "
            "kernels), *median* the steady state. *Speedup* is DuckDB median / segmentd median (above 1: segmentd "
-           "faster). Members must agree exactly.", ""]
+           "faster); *Σ* columns add the suite up, so slow segments dominate them, while the geometric mean of the "
+           "per-segment speedups weighs every segment alike. Members must agree exactly.", ""]
     out.append(_table(
-        ["contacts", "events", "segments", "agree", "segmentd Σ median ms", "DuckDB Σ median ms", "speedup",
-         "segmentd Σ first ms", "DuckDB Σ first ms", "segmentd load s", "DuckDB load s", "DuckDB threads"],
+        ["contacts", "events", "segments", "agree", "segmentd Σ median ms", "DuckDB Σ median ms", "Σ speedup",
+         "geomean speedup", "segmentd Σ first ms", "DuckDB Σ first ms", "segmentd load s", "DuckDB load s",
+         "DuckDB threads"],
         [[s["contacts"], s["events"], s["segments"], f"{s['agreed']}/{s['segments']}",
-          s["segmentd_total_median_ms"], s["duckdb_total_median_ms"], s.get("speedup_total"),
+          s["segmentd_total_median_ms"], s["duckdb_total_median_ms"], s.get("speedup_total"), geomean[s["run"]],
           s["segmentd_total_first_ms"], s["duckdb_total_first_ms"],
           (s.get("segmentd_load") or {}).get("events_s"), s.get("duckdb_load_s"), s.get("duckdb_threads")]
          for s in summaries]))
@@ -233,10 +240,11 @@ def _plot_build_vs_events(summaries: list[dict[str, Any]], path: Path) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ev = [s["events"] for s in pts]
-    ax.plot(ev, [s["segmentd_total_median_ms"] for s in pts], "o-", label="segmentd (median)")
-    ax.plot(ev, [s["duckdb_total_median_ms"] for s in pts], "s-", label="DuckDB (median)")
-    ax.plot(ev, [s["segmentd_total_first_ms"] for s in pts], "o:", alpha=0.6, label="segmentd (first call)")
-    ax.plot(ev, [s["duckdb_total_first_ms"] for s in pts], "s:", alpha=0.6, label="DuckDB (first call)")
+    ax.plot(ev, [s["segmentd_total_median_ms"] for s in pts], "o-", color="C0", label="segmentd (median)")
+    ax.plot(ev, [s["duckdb_total_median_ms"] for s in pts], "s-", color="C1", label="DuckDB (median)")
+    ax.plot(ev, [s["segmentd_total_first_ms"] for s in pts], "o:", color="C0", alpha=0.5,
+            label="segmentd (first call)")
+    ax.plot(ev, [s["duckdb_total_first_ms"] for s in pts], "s:", color="C1", alpha=0.5, label="DuckDB (first call)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("events")
@@ -314,11 +322,17 @@ def render(lines: list[dict[str, Any]], plots: Path, md_dir: Path) -> str:
         return "\n".join(out + ["No results yet: run a driver (see bench/README in the module docstrings).", ""])
     latest = max(lines, key=lambda x: x["run"])
     m = latest.get("machine", {})
+    loads = [ln["loadavg_1m"] for ln in lines if ln.get("loadavg_1m") is not None]
+    busy = (f"One-minute load average while the drivers wrote their results: {min(loads):.1f} to {max(loads):.1f} "
+            f"on {m.get('cores')} cores (other work shares the machine when it is above the core count)."
+            if loads else "")
     out += ["## Machine", "",
             _table(["cpu", "cores", "memory GiB", "os", "python", "numpy", "numba", "pyroaring", "duckdb", "grpcio",
                     "commit"],
                    [[m.get("cpu"), m.get("cores"), m.get("mem_gib"), m.get("os"), m.get("python"), m.get("numpy"),
                      m.get("numba"), m.get("pyroaring"), m.get("duckdb"), m.get("grpcio"), m.get("commit")]]), ""]
+    if busy:
+        out += [busy, ""]
     out += _bandwidth_section(lines)
     out += _segments_section(lines, plots, md_dir)
     out += _ingest_section(lines, plots, md_dir)
