@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,14 +27,11 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from core.cancel import cancellable
 from core.errors import InvalidArgument, ResourceExhausted
 from server import handlers
 from server.auth import SEGMENTD_SERVICE
 
-try:  # evaluations poll core.cancel.checkpoint() between shards when the core offers it
-    from core.cancel import cancellable  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - older core: evaluations run to the end
-    cancellable = None
 
 MiB = 1024 * 1024
 # RPCs whose work is evaluating segments: the server-side deadline applies to them. PutSegment
@@ -291,7 +288,7 @@ class CallDeadline:
 
     def scope(self) -> AbstractContextManager[Any]:
         """A block in which core evaluations poll `check` between shards (when the core supports it)."""
-        return cancellable(self.check) if cancellable is not None else nullcontext()
+        return cancellable(self.check)
 
 
 # ----------------------------------------------------------------------------- interceptor

@@ -305,7 +305,6 @@ def test_a_client_deadline_ends_the_call_on_the_server() -> None:
 
 
 def test_eval_deadline_s_stops_a_long_evaluation_between_shards() -> None:
-    pytest.importorskip("core.cancel", reason="the core's evaluator offers no cancellation checkpoints yet")
     with serving(Limits(eval_deadline_s=1e-6)) as served:
         served.engine.upsert_contacts([{"email": f"e{i}@example.com"} for i in range(50)])
         served.engine.ingest([login(i) for i in range(50)])
