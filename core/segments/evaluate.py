@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 from pyroaring import BitMap
 
+from core.cancel import checkpoint
 from core.contacts import Contact, ContactBook
 from core.identifiers import IdKind
 from core.segments import derived, measures
@@ -98,9 +99,24 @@ def live_contacts(contacts: ContactBook) -> BitMap:
 
 
 def _map_shards(ctx: EvalContext, fn: Callable[[Any], BitMap], views: list[Any]) -> list[BitMap]:
+    """`fn` over every shard; `checkpoint()` between shard results stops a cancelled call."""
     if len(views) <= 1 or not ctx.parallel:
-        return [fn(v) for v in views]
-    return list(_executor().map(fn, views))
+        out = []
+        for view in views:
+            checkpoint()
+            out.append(fn(view))
+        return out
+    futures = [_executor().submit(fn, view) for view in views]
+    try:
+        results = []
+        for future in futures:
+            checkpoint()
+            results.append(future.result())
+        return results
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
 
 
 def _present(view: Any) -> BitMap:
@@ -180,6 +196,7 @@ def leaf_members(node: Node, ctx: EvalContext) -> BitMap:
 
 
 def _evaluate(node: Node, ctx: EvalContext, at: str, sink: dict[str, BitMap] | None) -> BitMap:
+    checkpoint()
     if isinstance(node, All):
         out: BitMap | None = None
         for i, child in enumerate(node.children):
