@@ -21,8 +21,8 @@ from core.errors import InvalidArgument
 from core.events import Event
 from core.identifiers import (
     SINGLE_VALUED,
-    IdKind,
     Identifier,
+    IdKind,
     IdParts,
     TypeMapping,
     identifier_parts,

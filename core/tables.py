@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from core.blocks import KINDS, BlockColumn, RowBlock
 from core.columns import (
     ITEM_DTYPE,
     MAX_EXAMPLES,
@@ -33,7 +34,6 @@ from core.columns import (
     kind_of,
     make_column,
 )
-from core.blocks import KINDS, BlockColumn, RowBlock
 from core.errors import FailedPrecondition, InvalidArgument
 
 ColumnKey = tuple[str, Kind]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
-from json.scanner import make_scanner
 from collections.abc import Mapping
+from json.scanner import make_scanner
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2

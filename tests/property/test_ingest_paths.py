@@ -24,7 +24,14 @@ from hypothesis import strategies as st
 
 from core.engine import Engine
 from core.errors import InvalidArgument
-from core.events import MAX_DEPTH, _parse_event_checked, flatten, leaf_tuples, parse_event, parse_timestamp
+from core.events import (
+    MAX_DEPTH,
+    _parse_event_checked,
+    flatten,
+    leaf_tuples,
+    parse_event,
+    parse_timestamp,
+)
 from core.store import EventStore
 
 pytestmark = pytest.mark.property
@@ -468,7 +475,7 @@ def test_large_columns_and_batches_compact_as_appends_do() -> None:
     contacts = rng.integers(0, 16, size=n)
     stamps = rng.integers(0, 50, size=n)
     price = np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 9, size=n).astype(np.float64))
-    city = np.array([None if x == 3 else "c%d" % x for x in rng.integers(0, 4, size=n)], dtype=object)
+    city = np.array([None if x == 3 else f"c{x}" for x in rng.integers(0, 4, size=n)], dtype=object)
     params = {"price": price, "city": city}
     bulk, batched, one_by_one = EventStore(shard_bits=20), EventStore(shard_bits=20), EventStore(shard_bits=20)
     bulk.append_columns("view", contacts, stamps, params)
