@@ -434,12 +434,15 @@ class ChunkDocs:
             self._stamps[name] = _rfc3339(ts) if name in V2_TYPES else ts.tolist()
         return cols, self._stamps[name]
 
-    def docs(self, lo: int = 0, hi: int | None = None) -> list[dict[str, Any]]:
-        """Documents of stream positions [lo, hi) of the chunk, in stream order (EVENTS.md JSON)."""
+    def docs(self, lo: int = 0, hi: int | None = None, types: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        """Documents of stream positions [lo, hi) of the chunk, in stream order (EVENTS.md JSON);
+        with `types`, only the events of those types (still in stream order)."""
         hi = self.size if hi is None else min(hi, self.size)
         out: list[dict[str, Any]] = [{}] * max(0, hi - lo)
         has_email = self._has_email
         for name in EVENT_TYPES:
+            if types is not None and name not in types:
+                continue
             seq_arr = self._chunk[f"{name}.seq"]
             a = int(np.searchsorted(seq_arr, self.base + lo))
             b = int(np.searchsorted(seq_arr, self.base + hi))
@@ -464,7 +467,49 @@ class ChunkDocs:
                 else:
                     doc = {"eventTypeKey": name, "timestamp": t, "params": {"externalCustomerId": f"C-{c}", **payload}}
                 out[s - self.base - lo] = doc
+        if types is not None:
+            out = [d for d in out if d]
         return out
+
+
+# Types whose parameters are all flat scalars: they load as columns (EventStore.append_columns).
+FLAT_TYPES = frozenset({"searchRequest", "AppInstall", "AppLaunched", "WorkoutStarted", "emailOpened",
+                        "webPushSubscribed"})
+
+
+def flat_columns(chunk: dict[str, np.ndarray], contacts: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
+    """The parameters of one flat event type of a chunk as arrays, named and ordered as the
+    type's documents carry them (None / NaN where an event lacks one)."""
+    if name not in FLAT_TYPES:
+        raise ValueError(f"{name} has nested parameters")
+    cid = chunk[f"{name}.contact"].astype(np.int64)
+    ext = np.array([f"C-{c}" for c in cid.tolist()], dtype=object)
+    out: dict[str, np.ndarray] = {"externalCustomerId": ext}
+
+    def text(vocab: tuple[str, ...], codes: np.ndarray) -> np.ndarray:
+        return np.array(vocab, dtype=object)[codes.astype(np.int64)]
+
+    if name == "searchRequest":
+        email = np.array([f"User{c}@Example.com" for c in cid.tolist()], dtype=object)
+        email[~contacts["has_email"][cid - 1]] = None
+        out["email"] = email
+        out["search"] = text(SEARCH_TERMS, chunk[f"{name}.term"])
+        out["isFound"] = chunk[f"{name}.found"].astype(np.int64)
+    elif name == "AppInstall":
+        out["osType"] = text(OS_NAMES, chunk[f"{name}.os"])
+        out["appVersion"] = text(APP_VERSIONS, chunk[f"{name}.version"])
+    elif name == "AppLaunched":
+        out["osType"] = text(OS_NAMES, chunk[f"{name}.os"])
+    elif name == "WorkoutStarted":
+        out["workoutType"] = text(WORKOUTS, chunk[f"{name}.workout"])
+        out["deviceCategory"] = text(DEVICES, chunk[f"{name}.device"])
+        out["osType"] = text(OS_NAMES, chunk[f"{name}.os"])
+        out["calories"] = chunk[f"{name}.calories"].astype(np.int64)
+    elif name == "emailOpened":
+        out["campaignId"] = np.array([f"cmp-{k}" for k in chunk[f"{name}.campaign"].tolist()], dtype=object)
+    elif name == "webPushSubscribed":
+        out["os"] = text(OS_NAMES, chunk[f"{name}.os"])
+    return out
 
 
 def chunk_docs(chunk: dict[str, np.ndarray], contacts: dict[str, np.ndarray]) -> list[dict[str, Any]]:

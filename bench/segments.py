@@ -50,6 +50,7 @@ def run(
     runs: int = 5,
     seconds: float = 600.0,
     load_seconds: float | None = None,
+    columns: bool = False,
     only: set[str] | None = None,
     shard_bits: int = 20,
     duckdb_threads: int | None = None,
@@ -68,7 +69,7 @@ def run(
 
     rss0 = rss_bytes()
     engine = Engine(clock=lambda: ds.now_ms, shard_bits=shard_bits)
-    load = load_engine(engine, ds, seconds=load_seconds)
+    load = load_engine(engine, ds, seconds=load_seconds, columns=columns)
     engine_rss = rss_bytes() - rss0
     print(f"segmentd loaded {load['events']:,} events in {load['events_s']:.1f} s "
           f"(+{load['contacts_s']:.1f} s contacts){'' if load['complete'] else ' (load time limit reached)'}",
@@ -150,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load-seconds", type=float, default=900.0,
                     help="time limit for segmentd's load (then both systems use the prefix loaded)")
     ap.add_argument("--only", default="", help="comma-separated segment names")
+    ap.add_argument("--loader", choices=("documents", "columns"), default="documents",
+                    help="load segmentd with Engine.ingest of documents, or flat types as columns")
     ap.add_argument("--shard-bits", type=int, default=20)
     ap.add_argument("--duckdb-threads", type=int, default=None)
     ap.add_argument("--out-dir", default=None)
@@ -158,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data) if args.data else datagen.default_data_dir(args.contacts, args.events, args.seed)
     ds = datagen.ensure_dataset(cfg, data, jsonl=False)
     only = {s for s in args.only.split(",") if s} or None
-    return run(ds, runs=args.runs, seconds=args.seconds, load_seconds=args.load_seconds, only=only,
+    return run(ds, runs=args.runs, seconds=args.seconds, load_seconds=args.load_seconds,
+               columns=args.loader == "columns", only=only,
                shard_bits=args.shard_bits, duckdb_threads=args.duckdb_threads,
                writer=ResultWriter("segments", args.out_dir, argv))
 

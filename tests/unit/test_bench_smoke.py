@@ -126,6 +126,20 @@ def test_bounded_load_compares_the_same_prefix(dataset: datagen.Dataset) -> None
     peer.close()
 
 
+def test_columnar_loader_gives_the_same_members(dataset: datagen.Dataset) -> None:
+    from bench.common import load_engine
+    from core.engine import Engine
+
+    by_docs, by_columns = Engine(clock=lambda: dataset.now_ms), Engine(clock=lambda: dataset.now_ms)
+    assert load_engine(by_docs, dataset)["loader"] == "documents"
+    assert load_engine(by_columns, dataset, columns=True)["loader"] == "columns"
+    assert by_docs.store.total_events() == by_columns.store.total_events() == EVENTS
+    for e in build_suite(dataset.now_ms):
+        assert by_docs.evaluate(e.definition, dataset.now_ms) == by_columns.evaluate(e.definition, dataset.now_ms)
+    for name in datagen.FLAT_TYPES:
+        assert by_docs.store.type_info(name) == by_columns.store.type_info(name)
+
+
 def test_bandwidth_probe(tmp_path: Path) -> None:
     assert bandwidth.main(["--mib", "8", "--runs", "1", "--out-dir", str(tmp_path)]) == 0
     (line,) = _lines(tmp_path, "bandwidth")
