@@ -102,7 +102,7 @@ class EventMaker:
     def purchase(self) -> dict[str, Any]:
         r = self.rng
         _, params, key = self._who()
-        items = [
+        items: list[dict[str, Any]] = [
             {"title": r.choice(TITLES), "price": r.randrange(5, 200), "quantity": r.randint(1, 3),
              "category": r.choice(CATEGORIES)}
             for _ in range(r.randint(1, 3))
@@ -270,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         profiler = cProfile.Profile()
         once(profiler)
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
-        print(out.getvalue())
+        listing = io.StringIO()
+        pstats.Stats(profiler, stream=listing).sort_stats("tottime").print_stats(args.top)
+        print(listing.getvalue())
     return 0
 
 

@@ -197,10 +197,11 @@ class StringDictionary:
     def acquire_all(self, strings: Sequence[str]) -> list[int]:
         """`acquire` of each string in order (new strings get codes in order of first use)."""
         get = self._codes.get
-        codes = [get(s) for s in strings]
-        if None in codes:
+        found = [get(s) for s in strings]
+        if None in found:
             encode = self.encode
-            codes = [encode(s) if c is None else c for s, c in zip(strings, codes)]
+            found = [encode(s) if c is None else c for s, c in zip(strings, found)]
+        codes: list[int] = found  # type: ignore[assignment]  # no None left
         if codes:
             refs = self._refs
             if len(refs) < len(self._strings):

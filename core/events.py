@@ -221,7 +221,7 @@ def _text_ok(s: str) -> bool:
 
 
 _NOT_JSON = object()
-_scan_json = make_scanner(json.JSONDecoder(parse_constant=_reject_constant))
+_scan_json = make_scanner(json.JSONDecoder(parse_constant=_reject_constant))  # type: ignore[arg-type]
 
 
 def _json_text_value(text: str) -> Any:

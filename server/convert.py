@@ -127,7 +127,7 @@ def event_to_doc(event: pb.Event) -> Doc:
     return doc
 
 
-_scan_json = make_scanner(json.JSONDecoder())  # json.loads' own decoder settings
+_scan_json = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # json.loads' own settings
 _JSON_BLANKS = " \t\n\r"
 
 
@@ -171,7 +171,7 @@ def jsonl_to_docs(data: bytes, field: str = "jsonl") -> list[DocOrError]:
     return docs
 
 
-def _line_docs(lines: list[str] | list[bytes], field: str, first_line_no: int = 1) -> list[DocOrError]:
+def _line_docs(lines: list[Any], field: str, first_line_no: int = 1) -> list[DocOrError]:
     """Each non-blank line decoded by json.loads, or the error naming its line."""
     docs: list[DocOrError] = []
     for line_no, line in enumerate(lines, start=first_line_no):
