@@ -1,8 +1,9 @@
 """`segmentd segment ...`: apply, list, get, delete, count, members, preview, explain, watch, history.
 
-Each action is one entry of `ACTIONS` (a function that adds its parser and sets `run`). Segment files are validated here with
-the same parser the server uses, so a bad file is refused with the path of the offending
-part (``[1].condition.all[2].event.period``) before anything is sent.
+Each action is one entry of `ACTIONS` (a function that adds its parser and sets `run`).
+Segment files are validated here with the same parser the server uses, so a bad file is
+refused with the path of the offending part (``[1].condition.all[2].event.period``) before
+anything is sent.
 """
 
 from __future__ import annotations
