@@ -187,6 +187,7 @@ class ContactBook:
         self._single: dict[Slot, dict[int, str]] = {}  # contact id -> value (SINGLE_VALUED)
         self._multi: dict[IdKind, dict[int, list[str]]] = {}  # contact id -> values, never []
         self._fields: dict[str, dict[int, Any]] = {}  # field name -> {contact id -> value}
+        self.version = 0  # bumped by every change to contacts, fields or identifiers (cache key)
 
     # ------------------------------------------------------------ reading
 
@@ -311,6 +312,7 @@ class ContactBook:
 
     def _put(self, contact_id: int, ident: Identifier) -> None:
         """Gives a free identifier to a contact (a single-valued slot must be empty)."""
+        self.version += 1
         slot = (ident.kind, ident.key_name)
         self._owner.setdefault(slot, {})[ident.value] = contact_id
         if ident.kind in MULTI_VALUED:
@@ -319,6 +321,7 @@ class ContactBook:
             self._single.setdefault(slot, {})[contact_id] = ident.value
 
     def _drop_single(self, contact_id: int, slot: Slot) -> str | None:
+        self.version += 1
         values = self._single.get(slot)
         value = None if values is None else values.pop(contact_id, None)
         if value is not None:
@@ -326,6 +329,7 @@ class ContactBook:
         return value
 
     def _drop_multi(self, contact_id: int, kind: IdKind) -> list[str]:
+        self.version += 1
         values = self._multi.get(kind, {}).pop(contact_id, [])
         owners = self._owner.get((kind, ""), {})
         for value in values:
@@ -398,6 +402,7 @@ class ContactBook:
         return cid
 
     def _set_fields(self, contact_id: int, updates: Mapping[str, Any]) -> None:
+        self.version += 1
         for name, value in updates.items():
             if value is None:
                 values = self._fields.get(name)
@@ -479,6 +484,7 @@ class ContactBook:
         self._kill(contact_id)
 
     def _kill(self, contact_id: int) -> None:
+        self.version += 1
         self._alive[contact_id] = False
         self._created_ms[contact_id] = 0
         self._source[contact_id] = 0
