@@ -480,10 +480,14 @@ def _serve(args: argparse.Namespace) -> int:
     """The server process: engine, optional bulk load, gRPC on 127.0.0.1, until SIGTERM."""
     from core.engine import Engine
     from server.app import build_server
+    from server.limits import Limits
+    from server.pipeline import Protection
 
     clock = OffsetClock(args.start_ms) if args.start_ms is not None else None
     engine = Engine(clock=clock, shard_bits=args.shard_bits)
-    server, port = build_server(engine, f"{LOOPBACK}:0", max_workers=args.workers)
+    # Load runs open more streams at once, and stream faster, than a hostile client may.
+    protection = Protection(limits=Limits(max_streams=0, stream_messages_per_s=0))
+    server, port = build_server(engine, f"{LOOPBACK}:0", max_workers=args.workers, protection=protection)
     server.start()
     info: dict[str, Any] = {"port": port, "pid": os.getpid(), "start_ms": args.start_ms}
     rss0 = rss_bytes()

@@ -6,13 +6,14 @@ PutSegment, then, each phase within its share of the time limit:
 - ``single``: CheckMembership of one contact in one segment from several concurrent client
   threads; latency percentiles and requests/s;
 - ``batched``: CheckMembership of many contacts in every segment per call; checks/s;
-- ``list``: ListMembers of the largest segments streamed to the end; ids/s;
+- ``list``: ListMembers of the largest segments streamed to the end, ids packed as uint32
+  bytes (``--unpacked``: as repeated contact_ids); ids/s;
 - ``count``: CountMembers latency.
 
 Clients are Python gRPC threads in one process on the same machine as the server, so the
 numbers include client overhead. Results: ``bench/results/membership-<timestamp>.jsonl``.
 
-CLI: ``python -m bench.membership --contacts N --events M [--clients 8] [--seconds 60]``.
+CLI: ``python -m bench.membership --contacts N --events M [--clients 8] [--seconds 60] [--unpacked]``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 from bench import datagen
 from bench.common import (
@@ -72,7 +75,7 @@ def _hammer(threads: int, deadline: Deadline, call: Callable[[random.Random], in
 
 
 def run(ds: datagen.Dataset, *, clients: int, seconds: float, batch: int, n_segments: int | None,
-        load_seconds: float | None = None, shard_bits: int = 20) -> list[dict[str, Any]]:
+        load_seconds: float | None = None, shard_bits: int = 20, packed: bool = True) -> list[dict[str, Any]]:
     from server.pb import segmentd_pb2 as pb
 
     entries = build_suite(ds.now_ms)[: n_segments or None]
@@ -128,12 +131,12 @@ def run(ds: datagen.Dataset, *, clients: int, seconds: float, batch: int, n_segm
                     break
                 s = now_s()
                 got = 0
-                for page in stub.ListMembers(pb.ListMembersRequest(name=name), timeout=600):
-                    got += len(page.contact_ids)
+                for page in stub.ListMembers(pb.ListMembersRequest(name=name, packed=packed), timeout=600):
+                    got += len(np.frombuffer(page.packed_contact_ids, dtype="<u4")) if packed else len(page.contact_ids)
                 lists.append({"segment": name, "ids": got, "ms": round(ms_since(s), 3), "agree": got == counts[name]})
                 listed += got
             el = now_s() - t2
-            out.append({**base, "phase": "list", "ids": listed, "seconds": round(el, 3),
+            out.append({**base, "phase": "list", "packed": packed, "ids": listed, "seconds": round(el, 3),
                         "ids_per_s": round(listed / el, 1) if el > 0 else None, "lists": lists})
     return out
 
@@ -150,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=60.0, help="time limit of the query phases")
     ap.add_argument("--load-seconds", type=float, default=600.0, help="time limit of the server's bulk load")
     ap.add_argument("--shard-bits", type=int, default=20)
+    ap.add_argument("--unpacked", action="store_true",
+                    help="list members as repeated contact_ids instead of packed uint32 bytes")
     ap.add_argument("--out-dir", default=None)
     args = ap.parse_args(argv)
     cfg = datagen.GenConfig(contacts=args.contacts, events=args.events, seed=args.seed)
@@ -158,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     writer = ResultWriter("membership", args.out_dir, argv)
     status = 0
     for rec in run(ds, clients=args.clients, seconds=args.seconds, batch=args.batch, n_segments=args.segments,
-                   load_seconds=args.load_seconds, shard_bits=args.shard_bits):
+                   load_seconds=args.load_seconds, shard_bits=args.shard_bits, packed=not args.unpacked):
         writer.write(rec)
         lat = rec.get("latency_ms", {})
         if rec.get("errors"):

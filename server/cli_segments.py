@@ -22,6 +22,7 @@ from core.errors import InvalidArgument
 from core.events import parse_timestamp
 from core.segments.definition import parse_definition, references
 from server import cli
+from server import convert_segments as cs
 from server.pb import segmentd_pb2 as pb
 
 Run = Callable[[argparse.Namespace], int]
@@ -211,7 +212,8 @@ def run_count(args: argparse.Namespace) -> int:
 def _member_lines(pages: Iterator[pb.ListMembersResponse], jsonl: bool) -> Iterator[str]:
     for page in pages:
         if not jsonl:
-            yield "".join(f"{cid}\n" for cid in page.contact_ids)
+            ids = cs.unpacked_ids(page.packed_contact_ids) if page.packed_contact_ids else page.contact_ids
+            yield "".join(f"{cid}\n" for cid in ids)
             continue
         contacts = {c.contact_id: c for c in page.contacts}
         lines = []
@@ -226,7 +228,9 @@ def _member_lines(pages: Iterator[pb.ListMembersResponse], jsonl: bool) -> Itera
 def run_members(args: argparse.Namespace) -> int:
     """Streams the members: one id per line, or one JSON object per contact with its identifiers."""
     jsonl = args.format == "jsonl"
-    request = pb.ListMembersRequest(name=args.name, as_of=as_of_value(args.as_of), with_identifiers=jsonl)
+    request = pb.ListMembersRequest(
+        name=args.name, as_of=as_of_value(args.as_of), with_identifiers=jsonl, packed=not jsonl
+    )
     pages = cli.connect(args).ListMembers(request, timeout=cli.CALL_TIMEOUT_S * 10)
     for text in _member_lines(pages, jsonl):
         sys.stdout.write(text)

@@ -7,6 +7,8 @@ number of a `Value` or a comparison as a double; integral ones come back as ints
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -22,6 +24,7 @@ from server.convert import integral, python_to_value, value_to_python
 from server.pb import segmentd_pb2 as pb
 
 MAX_STATIC_ID = 2**32 - 1  # contact ids are uint32; `Segment.contacts` is repeated uint32
+_U32 = "I" if array("I").itemsize == 4 else "L"  # the array typecode of a 4-byte unsigned int
 
 Doc = dict[str, Any]
 
@@ -134,13 +137,15 @@ def member_pages(
     after: int,
     page_size: int,
     lookup: Callable[[int], list[Identifier] | None] | None = None,
+    packed: bool = False,
 ) -> Iterator[pb.ListMembersResponse]:
     """The members with ids above `after`, ascending, `page_size` ids per message.
 
     Pages are cut from the bitmap by rank, so no list of every member is ever built. With
-    `lookup` (contact id -> its identifiers, None when gone), each page also carries a Contact
-    with the identifiers of each member still there (a contact erased since the evaluation is
-    left out of `contacts`, not of `contact_ids`).
+    `packed`, each page carries its ids in `packed_contact_ids` (little-endian uint32, 4 bytes
+    an id) and leaves `contact_ids` empty. With `lookup` (contact id -> its identifiers, None
+    when gone), each page also carries a Contact with the identifiers of each member still
+    there (a contact erased since the evaluation is left out of `contacts`, not of the ids).
     """
     if after > MAX_STATIC_ID:
         return
@@ -149,10 +154,33 @@ def member_pages(
     for lo in range(start, total, page_size):
         ids = members[lo : lo + page_size].to_array()  # array('I'), ascending
         reply = pb.ListMembersResponse()
-        reply.contact_ids.extend(ids)
+        if packed:
+            reply.packed_contact_ids = packed_ids(ids)
+        else:
+            reply.contact_ids.extend(ids)
         if lookup is not None:
             for cid in ids:
                 identifiers = lookup(cid)
                 if identifiers is not None:
                     reply.contacts.append(identifiers_to_pb(cid, identifiers))
         yield reply
+
+
+def packed_ids(ids: array) -> bytes:
+    """Contact ids (array('I')) as little-endian uint32 bytes, 4 an id."""
+    if ids.itemsize != 4 or sys.byteorder != "little":
+        ids = array(_U32, ids)  # a copy: the caller's array is left as it was
+        if sys.byteorder != "little":
+            ids.byteswap()
+    return ids.tobytes()
+
+
+def unpacked_ids(data: bytes) -> array:
+    """`packed_contact_ids` back to an array of uint32 ids (native order)."""
+    if len(data) % 4:
+        raise InvalidArgument("packed_contact_ids", f"{len(data)} bytes is not a whole number of uint32 ids")
+    ids = array(_U32)
+    ids.frombytes(data)
+    if sys.byteorder != "little":
+        ids.byteswap()
+    return ids

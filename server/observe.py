@@ -246,11 +246,18 @@ def reject_reason(field: str) -> str:
 
 
 class RpcObserver(grpc.ServerInterceptor):
-    """Outermost interceptor: request ids, RPC metrics, domain counters, access and audit lines."""
+    """Outermost interceptor: request ids, RPC metrics, domain counters, access and audit lines.
+
+    The observed handler of a method is built once and kept while the layers below hand back
+    the same handler (they do once the server is ready and without per-call refusals); what
+    belongs to one call (its request id, its timing) is made on the serving thread.
+    """
 
     def __init__(self, metrics: ServerMetrics | None, *, access: bool = True) -> None:
         self.metrics = metrics
         self.access = access
+        # full method name -> (the handler below, its observed form); one entry per method
+        self._observed: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def intercept_service(
         self, continuation: Callable[[Any], grpc.RpcMethodHandler | None], details: grpc.HandlerCallDetails
@@ -259,120 +266,138 @@ class RpcObserver(grpc.ServerInterceptor):
         if handler is None:
             return None
         full: str = details.method  # type: ignore[attr-defined]
+        kept = self._observed.get(full)
+        if kept is not None and kept[0] is handler:
+            return kept[1]
         service, method = handlers.method_parts(full)
         labels = (handlers.kind_of(handler), service, method)
-        offered = _metadata_value(details.invocation_metadata, "x-request-id")  # type: ignore[attr-defined]
-        call = _Call(self, labels, offered)
-        return handlers.wrapped(handler, call.wrap)
+        observed = handlers.wrapped(handler, _Method(self, labels).wrap)
+        self._observed[full] = (handler, observed)  # holding `handler` keeps its identity unique
+        return observed
 
 
 def _metadata_value(metadata: Any, key: str) -> str | None:
     for k, v in metadata or ():
-        if k.lower() == key:
+        if k == key or k.lower() == key:
             return v.decode("latin-1") if isinstance(v, bytes) else str(v)
     return None
 
 
-class _Call:
-    """The observation of one call (created per call, on the serving thread)."""
+def _call_info(context: grpc.ServicerContext, method: str) -> logs.CallInfo:
+    """The log identity of the call `context` serves: its request id (the client's when usable)."""
+    try:
+        offered = _metadata_value(context.invocation_metadata(), "x-request-id")
+    except Exception:  # a context without metadata still gets an id
+        offered = None
+    return logs.CallInfo(logs.accept_request_id(offered), method)
 
-    def __init__(self, observer: RpcObserver, labels: tuple[str, str, str], offered: str | None) -> None:
+
+class _Method:
+    """The observation of one method: labels and metric series resolved once, shared by its calls."""
+
+    def __init__(self, observer: RpcObserver, labels: tuple[str, str, str]) -> None:
         self.observer = observer
-        self.metrics = observer.metrics
+        self.metrics = metrics = observer.metrics
         self.labels = labels
-        self.info = logs.CallInfo(logs.accept_request_id(offered), labels[2])
-        self.watch_key = id(self)
+        self.watching = labels[2] == "WatchSegments" and metrics is not None
+        self._started = metrics.started.labels(*labels) if metrics is not None else None
+        self._received = metrics.received.labels(*labels) if metrics is not None else None
+        self._sent_count = metrics.sent.labels(*labels) if metrics is not None else None
+        self._handling = metrics.handling.labels(*labels) if metrics is not None else None
 
     def wrap(self, behaviour: handlers.Behaviour) -> handlers.Behaviour:
         kind = self.labels[0]
+        method = self.labels[2]
         streamed_in = kind in (handlers.CLIENT_STREAM, handlers.BIDI_STREAM)
         streamed_out = kind in (handlers.SERVER_STREAM, handlers.BIDI_STREAM)
 
         def serve(request: Any, context: grpc.ServicerContext) -> Any:
-            with logs.call_scope(self.info):
-                started = self._start(context)
+            info = _call_info(context, method)
+            with logs.call_scope(info):
+                started = self._start(context, info)
                 if streamed_in:
                     request = self._counted(request)
-                else:
-                    self._received(request)
+                elif self._received is not None:
+                    self._received.inc()
                 try:
                     reply = behaviour(request, context)
                 except BaseException:
-                    self._finish(context, started, failed=True, request=request, reply=None)
+                    self._finish(context, info, started, failed=True, reply=None)
                     raise
-                self._sent(reply)
-                self._finish(context, started, failed=False, request=request, reply=reply)
+                self._sent(reply, info)
+                self._finish(context, info, started, failed=False, reply=reply)
                 return reply
 
         def serve_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            with logs.call_scope(self.info):
-                started = self._start(context)
+            info = _call_info(context, method)
+            with logs.call_scope(info):
+                started = self._start(context, info)
                 if streamed_in:
                     request = self._counted(request)
-                else:
-                    self._received(request)
-                watching = self.labels[2] == "WatchSegments" and self.metrics is not None
-                if watching:
-                    self.metrics.watch_opened(self.watch_key)  # type: ignore[union-attr]
+                elif self._received is not None:
+                    self._received.inc()
+                watch_key = id(info)
+                if self.watching:
+                    self.metrics.watch_opened(watch_key)  # type: ignore[union-attr]
                 failed = True
                 try:
                     for reply in behaviour(request, context):
-                        self._sent(reply)
+                        self._sent(reply, info)
                         yield reply
                     failed = False
                 finally:
-                    if watching:
-                        self.metrics.watch_closed(self.watch_key)  # type: ignore[union-attr]
-                    self._finish(context, started, failed=failed, request=request, reply=None)
+                    if self.watching:
+                        self.metrics.watch_closed(watch_key)  # type: ignore[union-attr]
+                    self._finish(context, info, started, failed=failed, reply=None)
 
         return serve_stream if streamed_out else serve
 
-    def _start(self, context: grpc.ServicerContext) -> float:
+    def _start(self, context: grpc.ServicerContext, info: logs.CallInfo) -> float:
         try:
-            context.set_trailing_metadata((("x-request-id", self.info.request_id),))
+            context.set_trailing_metadata((("x-request-id", info.request_id),))
         except Exception:  # a context that cannot carry metadata still gets served
             pass
-        if self.metrics is not None:
-            self.metrics.started.labels(*self.labels).inc()
+        if self._started is not None:
+            self._started.inc()
         return time.perf_counter()
 
-    def _received(self, request: Any) -> None:
-        if self.metrics is not None:
-            self.metrics.received.labels(*self.labels).inc()
-
     def _counted(self, requests: Iterator[Any]) -> Iterator[Any]:
-        child = self.metrics.received.labels(*self.labels) if self.metrics is not None else None
+        child = self._received
         for message in requests:
             if child is not None:
                 child.inc()
             yield message
 
-    def _sent(self, reply: Any) -> None:
+    def _sent(self, reply: Any, info: logs.CallInfo) -> None:
         metrics = self.metrics
         if metrics is None:
             return
-        metrics.sent.labels(*self.labels).inc()
-        if self.labels[2] == "WatchSegments":
+        self._sent_count.inc()  # type: ignore[union-attr]
+        if self.watching:
             change = getattr(reply, "change", None)
             if change is not None and change.sequence:
-                metrics.watch_sent(self.watch_key, int(change.sequence))
+                metrics.watch_sent(id(info), int(change.sequence))
 
-    def _finish(self, context: grpc.ServicerContext, started: float, *, failed: bool, request: Any, reply: Any) -> None:
+    def _finish(
+        self, context: grpc.ServicerContext, info: logs.CallInfo, started: float, *, failed: bool, reply: Any
+    ) -> None:
         elapsed = time.perf_counter() - started
         code = _final_code(context, failed)
         if self.metrics is not None:
             self.metrics.handled.labels(*self.labels, code.name).inc()
-            self.metrics.handling.labels(*self.labels).observe(elapsed)
+            self._handling.observe(elapsed)  # type: ignore[union-attr]
             if reply is not None and code == grpc.StatusCode.OK:
                 _count_reply(self.metrics, self.labels[2], reply)
         if code == grpc.StatusCode.OK and self.labels[2] == "EraseContact" and reply is not None:
             audit_log.info(
                 "contact erased",
                 extra=logs.fields(event="contact_erased", contact_id=int(reply.contact_id),
-                                  events_erased=int(reply.events_erased), principal=self.info.principal or None),
+                                  events_erased=int(reply.events_erased), principal=info.principal or None),
             )
         if self.observer.access:
             level = logging.DEBUG if self.labels[1] == HEALTH_SERVICE else logging.INFO
+            if not access_log.isEnabledFor(level):
+                return
             details = context.details() if code != grpc.StatusCode.OK else None  # type: ignore[attr-defined]
             access_log.log(
                 level,
@@ -381,7 +406,7 @@ class _Call:
                     method=f"{self.labels[1]}/{self.labels[2]}",
                     code=code.name,
                     duration_ms=round(elapsed * 1000, 3),
-                    principal=self.info.principal or None,
+                    principal=info.principal or None,
                     details=_text(details),
                 ),
             )

@@ -8,6 +8,7 @@ then whatever the caller adds (the readiness gate). Health checks pass auth and 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +48,37 @@ def interceptors(protection: Protection) -> list[grpc.ServerInterceptor]:
                 on_refusal=metrics.refusal_counter("auth") if metrics else None,
             )
         )
-    chain.append(LimitsInterceptor(protection.limits, metrics.refusal_counter("limit") if metrics else None))
+    limits = LimitsInterceptor(protection.limits, metrics.refusal_counter("limit") if metrics else None)
+    chain.append(PerMethod(limits))
     return chain
+
+
+class PerMethod(grpc.ServerInterceptor):
+    """`inner` with its handler built once per method instead of once per call.
+
+    For an interceptor whose handler depends only on the method name and the handler below it
+    (the limits interceptor): while the layers below hand back the same handler, the one
+    `inner` built for it is handed back again.
+    """
+
+    def __init__(self, inner: grpc.ServerInterceptor) -> None:
+        self.inner = inner
+        # full method name -> (the handler below, `inner`'s handler for it); one entry a method
+        self._built: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler | None]] = {}
+
+    def intercept_service(
+        self, continuation: Callable[[Any], grpc.RpcMethodHandler | None], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        below = continuation(details)
+        if below is None:
+            return None
+        method: str = details.method  # type: ignore[attr-defined]
+        kept = self._built.get(method)
+        if kept is not None and kept[0] is below:
+            return kept[1]
+        built = self.inner.intercept_service(lambda _: below, details)
+        self._built[method] = (below, built)  # holding `below` keeps its identity unique
+        return built
 
 
 def server_options(protection: Protection, max_send_bytes: int) -> list[tuple[str, Any]]:

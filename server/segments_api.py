@@ -28,6 +28,10 @@ DEFAULT_SAMPLE_SIZE = 10
 MAX_SAMPLE_SIZE = 10_000
 DEFAULT_PAGE_SIZE = 10_000
 MAX_PAGE_SIZE = 100_000
+# Packed pages (ids only, 4 bytes an id): 400 KB by default, at most 4 MB (gRPC's default
+# receive limit is 4 MiB).
+DEFAULT_PACKED_PAGE_SIZE = 100_000
+MAX_PACKED_PAGE_SIZE = 1_000_000
 MAX_CHECK_CONTACTS = 10_000  # contacts in one CheckMembership call
 MAX_CHECK_SEGMENTS = 1_000  # segments in one CheckMembership call
 
@@ -146,10 +150,15 @@ class SegmentsService:
     def ListMembers(
         self, request: pb.ListMembersRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ListMembersResponse]:
-        page_size = cs.bounded(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, "page_size")
+        if request.packed and not request.with_identifiers:
+            page_size = cs.bounded(request.page_size, DEFAULT_PACKED_PAGE_SIZE, MAX_PACKED_PAGE_SIZE, "page_size")
+        else:
+            page_size = cs.bounded(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, "page_size")
         found, _ = members(self.engine, cs.required_name(request.name), cs.as_of_ms(request))
         lookup = self._identifiers_lookup() if request.with_identifiers else None
-        yield from cs.member_pages(found, after=request.after_contact_id, page_size=page_size, lookup=lookup)
+        yield from cs.member_pages(
+            found, after=request.after_contact_id, page_size=page_size, lookup=lookup, packed=request.packed
+        )
 
     def _identifiers_lookup(self) -> Callable[[int], list[Identifier] | None]:
         book = self.engine.contacts

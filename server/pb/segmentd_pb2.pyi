@@ -643,26 +643,30 @@ class CountMembersResponse(_message.Message):
     def __init__(self, count: _Optional[int] = ..., as_of_ms: _Optional[int] = ...) -> None: ...
 
 class ListMembersRequest(_message.Message):
-    __slots__ = ("name", "as_of", "page_size", "with_identifiers", "after_contact_id")
+    __slots__ = ("name", "as_of", "page_size", "with_identifiers", "after_contact_id", "packed")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     WITH_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     AFTER_CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
     name: str
     as_of: _struct_pb2.Value
     page_size: int
     with_identifiers: bool
     after_contact_id: int
-    def __init__(self, name: _Optional[str] = ..., as_of: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., page_size: _Optional[int] = ..., with_identifiers: _Optional[bool] = ..., after_contact_id: _Optional[int] = ...) -> None: ...
+    packed: bool
+    def __init__(self, name: _Optional[str] = ..., as_of: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., page_size: _Optional[int] = ..., with_identifiers: _Optional[bool] = ..., after_contact_id: _Optional[int] = ..., packed: _Optional[bool] = ...) -> None: ...
 
 class ListMembersResponse(_message.Message):
-    __slots__ = ("contact_ids", "contacts")
+    __slots__ = ("contact_ids", "contacts", "packed_contact_ids")
     CONTACT_IDS_FIELD_NUMBER: _ClassVar[int]
     CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_CONTACT_IDS_FIELD_NUMBER: _ClassVar[int]
     contact_ids: _containers.RepeatedScalarFieldContainer[int]
     contacts: _containers.RepeatedCompositeFieldContainer[Contact]
-    def __init__(self, contact_ids: _Optional[_Iterable[int]] = ..., contacts: _Optional[_Iterable[_Union[Contact, _Mapping]]] = ...) -> None: ...
+    packed_contact_ids: bytes
+    def __init__(self, contact_ids: _Optional[_Iterable[int]] = ..., contacts: _Optional[_Iterable[_Union[Contact, _Mapping]]] = ..., packed_contact_ids: _Optional[bytes] = ...) -> None: ...
 
 class CheckMembershipRequest(_message.Message):
     __slots__ = ("contacts", "segments")
