@@ -77,12 +77,21 @@ def explain_contact(engine: Engine, name: str, contact_id: int, as_of_ms: int) -
 
 def contact_or_zero(engine: Engine, ref: pb.ContactRef, field: str) -> int:
     """The contact id a reference names, 0 when nobody has it (bad references still fail)."""
+    if ref.contact_id and not ref.ref:  # the common case, without the reference parser
+        return ref.contact_id if engine.contacts.exists(ref.contact_id) else 0
     with field_prefix(field):
         target = convert.ref_of(ref, "")
         try:
             return engine.resolve_ref(target)
         except NotFound:
             return 0
+
+
+def memberships(ids: list[int], bitmaps: list[BitMap]) -> list[bool]:
+    """Whether each contact is in each bitmap, contact by contact (`ids[i]` in `bitmaps[j]` at
+    i * len(bitmaps) + j); id 0 (nobody) is in none. (One bitmap probe per check is faster here
+    than intersecting with numpy: about 70 ns a check.)"""
+    return [cid != 0 and cid in bm for cid in ids for bm in bitmaps]
 
 
 def contact_of(engine: Engine, ref: pb.ContactRef, field: str) -> int:
@@ -178,16 +187,15 @@ class SegmentsService:
             raise InvalidArgument("contacts", f"at most {MAX_CHECK_CONTACTS} in one call, got {len(request.contacts)}")
         if len(request.segments) > MAX_CHECK_SEGMENTS:
             raise InvalidArgument("segments", f"at most {MAX_CHECK_SEGMENTS} in one call, got {len(request.segments)}")
+        registry = self.engine.segments
         for j, name in enumerate(request.segments):
             cs.required_name(name, f"segments[{j}]")
-            if not self.engine.segments.has(name):
+            if not registry.has(name):
                 raise NotFound(f"segments[{j}]: segment {name!r} does not exist")
         ids = [contact_or_zero(self.engine, ref, f"contacts[{i}]") for i, ref in enumerate(request.contacts)]
         now = self.engine.clock()
-        bitmaps = [self.engine.segments.current(name, now) for name in request.segments]
-        return pb.CheckMembershipResponse(
-            results=[cid != 0 and cid in bm for cid in ids for bm in bitmaps], contact_ids=ids
-        )
+        bitmaps = [registry.current(name, now) for name in request.segments]
+        return pb.CheckMembershipResponse(results=memberships(ids, bitmaps), contact_ids=ids)
 
     def GetContactSegments(
         self, request: pb.GetContactSegmentsRequest, context: grpc.ServicerContext

@@ -1,5 +1,6 @@
-"""ListMembers with `packed`: ids as little-endian uint32 bytes, beside the unpacked form;
-and the per-method handlers of the interceptors still give every call its own request id."""
+"""ListMembers with `packed`: ids as little-endian uint32 bytes, beside the unpacked form; batched
+CheckMembership against one-by-one checks; and the per-method handlers of the interceptors still give
+every call its own request id."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import struct
 
 import grpc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyroaring import BitMap
 
 from core.engine import Engine
 from core.errors import InvalidArgument
@@ -87,3 +91,25 @@ def test_each_call_gets_its_own_request_id(listed: pb_grpc.SegmentdStub) -> None
     assert len(set(seen)) == 3 and all(len(i) == 16 for i in seen)
     _, call = listed.CheckMembership.with_call(request, metadata=(("x-request-id", "mine-1"),))
     assert dict(call.trailing_metadata())["x-request-id"] == "mine-1"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    ids=st.lists(st.integers(0, 300), min_size=0, max_size=120),
+    sets=st.lists(st.sets(st.integers(1, 300), max_size=200), min_size=1, max_size=5),
+)
+def test_memberships_agree_with_one_by_one(ids: list[int], sets: list[set[int]]) -> None:
+    bitmaps = [BitMap(s) for s in sets]
+    expected = [cid != 0 and cid in s for cid in ids for s in sets]
+    assert segments_api.memberships(ids, bitmaps) == expected
+
+
+def test_batched_check_matches_single_checks(listed: pb_grpc.SegmentdStub, engine: Engine) -> None:
+    engine.put_segment({"name": "odds", "contacts": list(range(1, 31, 2))})
+    refs = [pb.ContactRef(contact_id=c) for c in range(1, 41)] + [pb.ContactRef(ref="externalId:P-7")]
+    reply = listed.CheckMembership(pb.CheckMembershipRequest(contacts=refs, segments=["primes", "odds"] * 4))
+    assert len(reply.results) == len(refs) * 8
+    for i, cid in enumerate(reply.contact_ids):
+        row = list(reply.results[i * 8 : i * 8 + 8])
+        assert row == [cid in MEMBERS, cid != 0 and cid % 2 == 1 and cid < 31] * 4
+    assert list(reply.contact_ids)[29:] == [30] + [0] * 10 + [7]  # contacts 31-40 do not exist
