@@ -109,7 +109,7 @@ class SegmentHistory:
         ends = starts + resolution_ms
         # size: that of the last stored bucket starting before each bucket's end (0 before any)
         last = np.searchsorted(cols[0], ends, side="left") - 1
-        sizes = np.where(last >= 0, cols[1][np.maximum(last, 0)], 0)
+        sizes = np.where(last >= 0, cols[1][np.maximum(last, 0)], 0) if cols.shape[1] else np.zeros(count, np.int64)
         inside = (cols[0] >= starts[0]) & (cols[0] < ends[-1])
         slot = (cols[0][inside] // resolution_ms) - first
         entered = np.bincount(slot, weights=cols[2][inside], minlength=count)

@@ -15,6 +15,7 @@ T0 = 1_790_000_040_000  # a whole minute
 
 def test_points_carry_size_forward_and_sum_entries_and_exits() -> None:
     h = SegmentHistory()
+    assert [(p.size, p.entered) for p in h.points(T0, T0 + 120_000, 60_000)] == [(0, 0), (0, 0)]  # nothing yet
     h.record(T0 + 500, 3, 0, 3)
     h.record(T0 + 900, 1, 1, 3)  # same second: one bucket
     h.record(T0 + 61_000, 0, 2, 1)
