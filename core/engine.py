@@ -8,6 +8,7 @@ layer relies on it). Readers take immutable versions from the store and never bl
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -398,9 +399,12 @@ class Engine:
         calendar boundaries pass (at the instants they can change, at least every second)."""
         from core.segments.timing import Ticker
 
+        def logged(exc: BaseException) -> None:
+            logging.getLogger("segmentd.segments").error("time-driven segment update failed", exc_info=exc)
+
         with self._lock:
             if self._ticker is None or not self._ticker.running:
-                self._ticker = Ticker(lambda: self.segments.tick(), on_error=on_error)
+                self._ticker = Ticker(lambda: self.segments.tick(), on_error=on_error or logged)
                 self._ticker.start()
 
     def wake_background(self) -> None:
