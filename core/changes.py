@@ -15,9 +15,9 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +66,7 @@ class Chunk:
             CAUSES[int(self.cause[i])],
         )
 
-    def tail(self, k: int) -> "Chunk":
+    def tail(self, k: int) -> Chunk:
         """The chunk without its first `k` entries."""
         return Chunk(self.first + k, self.segment, self.contact[k:], self.entered[k:], self.cause[k:],
                      self.at_ms, self.position)
@@ -285,7 +285,7 @@ class ChangeLog:
         }
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any], durable: Callable[[], int | None] | None = None) -> "ChangeLog":
+    def from_state(cls, state: Mapping[str, Any], durable: Callable[[], int | None] | None = None) -> ChangeLog:
         """The log `to_state` described; every restored change counts as durable."""
         if int(state.get("format", -1)) != STATE_FORMAT:
             raise ValueError(f"unsupported change log state format {state.get('format')!r}")

@@ -73,7 +73,7 @@ class IngestReport:
     duplicates: int = 0
     rejected: int = 0
     outcomes: list[EventOutcome] = field(default_factory=list)
-    changes: list[Any] = field(default_factory=list)
+    changes: Sequence[Any] = field(default_factory=list)  # core.changes.Change, in sequence order
 
 
 @dataclass(slots=True)

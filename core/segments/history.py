@@ -9,8 +9,9 @@ with changes are stored. Past `max_buckets`, the older half is merged into coars
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -132,7 +133,7 @@ class SegmentHistory:
             return {"max_buckets": self.max_buckets, "columns": self._cols[:, : self._n].copy()}
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> "SegmentHistory":
+    def from_state(cls, state: Mapping[str, Any]) -> SegmentHistory:
         history = cls(int(state["max_buckets"]))
         cols = np.asarray(state["columns"], dtype=np.int64).reshape(4, -1)
         history._n = cols.shape[1]

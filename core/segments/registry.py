@@ -27,8 +27,9 @@ Readers never wait for a step: a members bitmap is replaced, never mutated.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyroaring import BitMap
@@ -36,8 +37,19 @@ from pyroaring import BitMap
 from core.changes import CAUSE_CODES, ChangeList, ChangeLog
 from core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from core.segments.alerts import AlertBook, AlertRule, rules_of
-from core.segments.definition import definition_to_json, find_cycle, parse_definition, references
-from core.segments.evaluate import FEW_CONTACTS, EvalContext, bitmap_of, evaluate, evaluate_among
+from core.segments.definition import (
+    definition_to_json,
+    find_cycle,
+    parse_definition,
+    references,
+)
+from core.segments.evaluate import (
+    FEW_CONTACTS,
+    EvalContext,
+    bitmap_of,
+    evaluate,
+    evaluate_among,
+)
 from core.segments.history import HistoryPoint, SegmentHistory
 from core.segments.plan import AttrCond, Definition, EventCond, IdentCond, Node, paths
 from core.segments.timing import EXISTS, TimeIndex, Timing, next_change, timing_of
@@ -131,7 +143,7 @@ class _Pending:
 class SegmentRegistry:
     """Named segments of one engine. Writes run under the engine's writer lock."""
 
-    def __init__(self, engine: "Engine", *, changes: ChangeLog | None = None) -> None:
+    def __init__(self, engine: Engine, *, changes: ChangeLog | None = None) -> None:
         self._engine = engine
         self._saved: dict[str, SavedSegment] = {}  # replaced on put/delete: readers iterate safely
         self._order: tuple[str, ...] = ()
@@ -667,7 +679,7 @@ class SegmentRegistry:
         }
 
     @classmethod
-    def from_state(cls, engine: "Engine", state: Mapping[str, Any]) -> "SegmentRegistry":
+    def from_state(cls, engine: Engine, state: Mapping[str, Any]) -> SegmentRegistry:
         """The registry `to_state` described, over `engine`'s restored contacts and events."""
         if int(state.get("format", -1)) != STATE_FORMAT:
             raise ValueError(f"unsupported segment registry state format {state.get('format')!r}")

@@ -18,9 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 
@@ -324,7 +324,7 @@ class Ticker:
         while not self._stop.is_set():
             try:
                 wait = self._step()
-            except BaseException as exc:  # the worker must outlive a failed step
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive a failed step
                 if self._on_error is not None:
                     self._on_error(exc)
                 wait = self._max

@@ -22,7 +22,13 @@ import pytest
 from core.engine import Engine
 from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
-from tests.e2e.harness import NOW_MS, CliRunner, run_cli, start_in_process, start_process
+from tests.e2e.harness import (
+    NOW_MS,
+    CliRunner,
+    run_cli,
+    start_in_process,
+    start_process,
+)
 
 MINUTE = 60_000
 WAIT_S = 10.0
@@ -116,7 +122,7 @@ def ingest(stub: pb_grpc.SegmentdStub, type_key: str, external_id: str, **fields
 def test_a_watcher_sees_an_entry_on_ingest_and_the_exit_when_the_window_expires(
     served: tuple[Engine, pb_grpc.SegmentdStub], clock: Clock
 ) -> None:
-    engine, stub = served
+    _, stub = served
     window = {"last": {"minutes": 5}}
     put(stub, {"name": "recent-buyers", "condition": {"event": {"type": "purchase", "period": window}}})
     watcher = Watcher(stub, ("recent-buyers",))
@@ -206,7 +212,7 @@ def test_watch_refuses_unknown_segments_and_sequences_it_cannot_resume_from(
 def test_alerts_reach_watchers_and_history_counts_entries_and_exits(
     served: tuple[Engine, pb_grpc.SegmentdStub], clock: Clock
 ) -> None:
-    engine, stub = served
+    _, stub = served
     put(stub, {"name": "crowd", "tags": ["vip", "alert:size<2"],
                "condition": {"event": {"type": "join", "period": {"allTime": {}}}}})
     watcher = Watcher(stub)

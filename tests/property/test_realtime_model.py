@@ -50,7 +50,7 @@ class Recorder:
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []
 
-    def append(self, op: str, payload: dict[str, Any]) -> "Recorder._Done":
+    def append(self, op: str, payload: dict[str, Any]) -> Recorder._Done:
         self.records.append((op, copy.deepcopy(payload)))
         return Recorder._Done()
 
