@@ -287,7 +287,7 @@ def _call_info(context: grpc.ServicerContext, method: str) -> logs.CallInfo:
     """The log identity of the call `context` serves: its request id (the client's when usable)."""
     try:
         offered = _metadata_value(context.invocation_metadata(), "x-request-id")
-    except Exception:  # a context without metadata still gets an id
+    except (AttributeError, ValueError):  # a context without metadata still gets an id
         offered = None
     return logs.CallInfo(logs.accept_request_id(offered), method)
 

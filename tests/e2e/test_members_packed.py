@@ -67,7 +67,7 @@ def test_packed_pages_may_be_larger(listed: pb_grpc.SegmentdStub) -> None:
 def test_packed_with_identifiers_keeps_contacts(listed: pb_grpc.SegmentdStub) -> None:
     request = pb.ListMembersRequest(name="primes", packed=True, with_identifiers=True, page_size=3)
     pages = list(listed.ListMembers(request))
-    assert [_decoded(p.packed_contact_ids) for p in pages][0] == [2, 3, 5]
+    assert _decoded(pages[0].packed_contact_ids) == [2, 3, 5]
     assert [(c.contact_id, c.external_id) for c in pages[0].contacts] == [(2, "P-2"), (3, "P-3"), (5, "P-5")]
 
 
