@@ -214,3 +214,30 @@ def select_runs(run_contact, values, lo, lo_inc, hi, hi_inc, excluded, want=True
 
 def holds_each(values, lo, lo_inc, hi, hi_inc, excluded) -> list[bool]:
     return [holds(float(v), lo, lo_inc, hi, hi_inc, excluded) for v in values]
+
+
+# ---------------------------------------------------------------- fields (core.kernels.fields)
+
+
+def field_axis_mask(kind, values, want, ranged, lo, lo_inc, hi, hi_inc, members, excluded) -> list[bool]:
+    out = []
+    for k, v in zip(kind, values):
+        x = float(v)
+        ok = int(k) == want
+        if ok and ranged:
+            ok = (x >= lo if lo_inc else x > lo) and (x <= hi if hi_inc else x < hi)
+        if ok and len(members):
+            ok = any(x == float(m) for m in members)
+        if ok and len(excluded):
+            ok = not any(x == float(e) for e in excluded)
+        out.append(bool(ok))
+    return out
+
+
+def field_code_mask(kind, code, want, verdict) -> list[bool]:
+    return [int(k) == want and 0 <= int(c) < len(verdict) and bool(verdict[int(c)]) for k, c in zip(kind, code)]
+
+
+def field_month_day_mask(kind, month_day, want, targets) -> list[bool]:
+    wanted = {int(t) for t in targets}
+    return [int(k) == want and int(md) in wanted for k, md in zip(kind, month_day)]

@@ -3,11 +3,13 @@
 Field values are strings, numbers, booleans or dates (a "YYYY-MM-DD" string naming a real
 date); `createdAt` is epoch ms and `source` a string. Typing is that of parameter filters,
 plus: a date compares only with a filter value that is itself a date (as a date), and is not
-a string for the substring ops. Every distinct field value is judged once.
+a string for the substring ops. Fields are read through their cached columns (core.fields)
+and judged by the field kernels; non-date strings once per distinct value.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
 import re
@@ -15,22 +17,17 @@ from typing import Any, Callable
 
 import numpy as np
 
-from core import periods
+from core import fields, periods
 from core.contacts import ContactBook
+from core.kernels import fields as field_kernels
 from core.segments.plan import AttrCond
 
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")  # ASCII digits only
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def as_date(x: Any) -> dt.date | None:
     """x as a date when it is a YYYY-MM-DD string naming a real calendar date."""
-    if isinstance(x, str) and _DATE.fullmatch(x):
-        try:
-            return dt.date.fromisoformat(x)
-        except ValueError:
-            return None
-    return None
+    return fields.text_date(x)
 
 
 def _as_number(x: Any) -> float | None:
@@ -135,25 +132,24 @@ def _created_anniversary(created_ms: np.ndarray, pairs: set[tuple[int, int]], tz
 
 def attribute_members(cond: AttrCond, contacts: ContactBook, now_ms: int, tz: str) -> np.ndarray:
     """Ids (uint32) of the live contacts whose field satisfies the condition."""
-    values = contacts.field_values(cond.field)
-    ids = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
-    if cond.op == "exists":
-        return ids.astype(np.uint32)
+    column = fields.field_column(contacts, cond.field)
     if cond.op == "not_exists":
         live = contacts.ids()
-        return live[~np.isin(live, ids)]
-    if cond.field == "createdAt":
-        created = np.fromiter(values.values(), dtype=np.int64, count=len(values))
-        return ids[_created_passes(cond, created, now_ms, tz)].astype(np.uint32)
-    verdict = _memo(lambda x: field_holds(cond, x, now_ms, tz))
-    keep = np.fromiter((verdict(x) for x in values.values()), dtype=np.bool_, count=len(values))
-    return ids[keep].astype(np.uint32)
+        return live[column.kind[live] == fields.NONE]
+    return np.flatnonzero(column_mask(cond, column, now_ms, tz)).astype(np.uint32)
 
 
 def attribute_members_among(
     cond: AttrCond, contacts: ContactBook, candidates: np.ndarray, now_ms: int, tz: str
 ) -> np.ndarray:
-    """As attribute_members, judging only `candidates` (live ids), one contact at a time."""
+    """As attribute_members, judging only `candidates` (live ids): through the field's column
+    when it is built for the book as it is, else one contact at a time (no rebuild for a few)."""
+    column = fields.cached_column(contacts, cond.field)
+    if column is not None:
+        cut = column.take(candidates.astype(np.int64))
+        if cond.op == "not_exists":
+            return candidates[cut.kind == fields.NONE].astype(np.uint32)
+        return candidates[column_mask(cond, cut, now_ms, tz)].astype(np.uint32)
     keep = []
     for cid in candidates.tolist():
         contact = contacts.get(cid)
@@ -172,14 +168,145 @@ def attribute_members_among(
     return np.array(keep, dtype=np.uint32)
 
 
-def _created_passes(cond: AttrCond, created: np.ndarray, now_ms: int, tz: str) -> np.ndarray:
+def column_mask(cond: AttrCond, column: fields.FieldColumn, now_ms: int, tz: str) -> np.ndarray:
+    """bool per slot of `column`: the slot has the field and its value satisfies the
+    condition (any op but not_exists)."""
+    kind = column.kind
+    if cond.op == "exists":
+        return kind != fields.NONE
     if cond.op == "anniversaryInDays":
         _, pairs = _anniversary_days(now_ms, int(cond.value), tz)
-        return _created_anniversary(created, pairs, tz)
-    verdict = _memo(lambda x: value_passes(cond.op, cond.value, x))
-    uniq, inverse = np.unique(created, return_inverse=True)
-    judged = np.fromiter((verdict(int(x)) for x in uniq), dtype=np.bool_, count=uniq.shape[0])
-    return judged[inverse]
+        if cond.field == "createdAt":
+            mask = np.zeros(kind.shape[0], np.bool_)
+            at = np.flatnonzero(kind == fields.NUMBER)
+            mask[at] = _created_anniversary(column.number[at].astype(np.int64), pairs, tz)
+            return mask
+        if column.day.shape[0] == 0:
+            return np.zeros(kind.shape[0], np.bool_)
+        targets = np.array(sorted(fields.month_day(m, d) for m, d in pairs), np.uint16)
+        return field_kernels.month_day_mask(kind, column.month_day, fields.DATE, targets)
+    mask = np.zeros(kind.shape[0], np.bool_)
+    for want, values, coordinate in (
+        (fields.NUMBER, column.number, _number_coordinate),
+        (fields.BOOL, column.number, _bool_coordinate),
+        (fields.DATE, column.day, _date_coordinate),
+    ):
+        test = _axis_test(cond.op, cond.value, coordinate) if values.shape[0] else None
+        if test is not None:
+            mask |= field_kernels.axis_mask(kind, values, want, *test)
+    if column.strings:
+        verdict = _string_verdict(cond.op, cond.value, column.strings, column.string_number)
+        if verdict.any():
+            mask |= field_kernels.code_mask(kind, column.code, fields.STRING, verdict)
+    return mask
+
+
+def _number_coordinate(like: Any) -> float | None:
+    return float(like) if _is_num(like) else None
+
+
+def _bool_coordinate(like: Any) -> float | None:
+    return float(like) if isinstance(like, bool) else None
+
+
+def _date_coordinate(like: Any) -> float | None:
+    day = as_date(like)
+    return None if day is None else float(day.toordinal() - fields.EPOCH_ORDINAL)
+
+
+_AxisTest = tuple[bool, float, bool, float, bool, np.ndarray, np.ndarray]  # as kernels.fields.axis_mask
+_NO_VALUES = np.zeros(0, np.float64)
+
+
+def _axis_test(op: str, value: Any, coordinate: Callable[[Any], float | None]) -> _AxisTest | None:
+    """The op as a test on one value axis (coordinate: a filter value's place on the axis,
+    None when the axis's values are not comparable with it); None: nothing on it passes."""
+    inf = math.inf
+    if op in ("eq", "ne", "gt", "gte", "lt", "lte"):
+        c = coordinate(value)
+        if c is None:
+            return None
+        one = np.array([c], np.float64)
+        return {
+            "eq": (False, -inf, True, inf, True, one, _NO_VALUES),
+            "ne": (False, -inf, True, inf, True, _NO_VALUES, one),
+            "gt": (True, c, False, inf, True, _NO_VALUES, _NO_VALUES),
+            "gte": (True, c, True, inf, True, _NO_VALUES, _NO_VALUES),
+            "lt": (True, -inf, True, c, False, _NO_VALUES, _NO_VALUES),
+            "lte": (True, -inf, True, c, True, _NO_VALUES, _NO_VALUES),
+        }[op]
+    if op == "between":
+        low, high = coordinate(value[0]), coordinate(value[1])
+        if low is None or high is None:
+            return None
+        return (True, low, True, high, True, _NO_VALUES, _NO_VALUES)
+    if op in ("in", "not_in"):
+        found = [c for c in map(coordinate, value) if c is not None]
+        if not found:
+            return None
+        items = np.array(sorted(found), np.float64)
+        if op == "in":
+            return (False, -inf, True, inf, True, items, _NO_VALUES)
+        return (False, -inf, True, inf, True, _NO_VALUES, items)
+    return None
+
+
+def _string_verdict(op: str, value: Any, strings: tuple[str, ...], numbers: np.ndarray) -> np.ndarray:
+    """bool per dictionary string (sorted, none a date): it satisfies the op."""
+    m = len(strings)
+    if op in ("contains", "not_contains", "starts_with", "ends_with"):
+        if not isinstance(value, str):
+            return np.zeros(m, np.bool_)
+        if op == "contains":
+            test: Callable[[str], bool] = lambda s: value in s
+        elif op == "not_contains":
+            test = lambda s: value not in s
+        elif op == "starts_with":
+            test = lambda s: s.startswith(value)
+        else:
+            test = lambda s: s.endswith(value)
+        return np.fromiter(map(test, strings), np.bool_, count=m)
+    likes = list(value) if op in ("between", "in", "not_in") else [value]
+    if not likes or all(isinstance(like, bool) for like in likes):
+        return np.zeros(m, np.bool_)
+    if all(isinstance(like, str) for like in likes):
+        return _lexical_verdict(op, value, strings)
+    if all(_is_num(like) for like in likes):
+        test_n = _axis_test(op, value, _number_coordinate)
+        if test_n is None:
+            return np.zeros(m, np.bool_)
+        numeric = np.where(np.isnan(numbers), fields.NONE, fields.NUMBER).astype(np.uint8)  # NaN: no number
+        return field_kernels.axis_mask(numeric, numbers, fields.NUMBER, *test_n)
+    return np.fromiter((value_passes(op, value, s) for s in strings), np.bool_, count=m)
+
+
+def _lexical_verdict(op: str, value: Any, strings: tuple[str, ...]) -> np.ndarray:
+    """bool per sorted string against string filter values (code-point order)."""
+    m = len(strings)
+    rank = np.arange(m)
+
+    def found(like: str) -> int:
+        i = bisect.bisect_left(strings, like)
+        return i if i < m and strings[i] == like else -1
+
+    if op in ("eq", "ne", "in", "not_in"):
+        hits = np.zeros(m, np.bool_)
+        for like in (value,) if op in ("eq", "ne") else value:
+            i = found(like)
+            if i >= 0:
+                hits[i] = True
+        return hits if op in ("eq", "in") else ~hits
+    if op == "gt":
+        return rank >= bisect.bisect_right(strings, value)
+    if op == "gte":
+        return rank >= bisect.bisect_left(strings, value)
+    if op == "lt":
+        return rank < bisect.bisect_left(strings, value)
+    if op == "lte":
+        return rank < bisect.bisect_right(strings, value)
+    if op == "between":
+        return (rank >= bisect.bisect_left(strings, value[0])) & (rank < bisect.bisect_right(strings, value[1]))
+    return np.zeros(m, np.bool_)
 
 
 def field_holds(cond: AttrCond, x: Any, now_ms: int, tz: str) -> bool:
@@ -198,16 +325,3 @@ def field_holds(cond: AttrCond, x: Any, now_ms: int, tz: str) -> bool:
         _, pairs = _anniversary_days(now_ms, int(cond.value), tz)
         return (day.month, day.day) in pairs
     return value_passes(cond.op, cond.value, x)
-
-
-def _memo(fn: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    seen: dict[tuple[type, Any], bool] = {}
-
-    def judged(x: Any) -> bool:
-        key = (type(x), x)
-        hit = seen.get(key)
-        if hit is None:
-            hit = seen[key] = fn(x)
-        return hit
-
-    return judged
