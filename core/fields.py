@@ -89,7 +89,7 @@ class FieldColumn:
             return len(self.strings) > 0
         return bool(np.any(self.kind == kind))
 
-    def take(self, ids: np.ndarray) -> "FieldColumn":
+    def take(self, ids: np.ndarray) -> FieldColumn:
         """The column restricted to `ids` (slot j is contact ids[j]; ids <= max_id)."""
 
         def cut(a: np.ndarray) -> np.ndarray:
@@ -194,7 +194,7 @@ class _BookViews:
         self.holders: dict[tuple[IdKind, str], BitMap] = {}
 
 
-_views: "weakref.WeakKeyDictionary[ContactBook, _BookViews]" = weakref.WeakKeyDictionary()
+_views: weakref.WeakKeyDictionary[ContactBook, _BookViews] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 

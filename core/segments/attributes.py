@@ -151,6 +151,7 @@ def attribute_members_among(
             return candidates[cut.kind == fields.NONE].astype(np.uint32)
         return candidates[column_mask(cond, cut, now_ms, tz)].astype(np.uint32)
     keep = []
+    x: Any
     for cid in candidates.tolist():
         contact = contacts.get(cid)
         if cond.field == "createdAt":
@@ -316,12 +317,9 @@ def field_holds(cond: AttrCond, x: Any, now_ms: int, tz: str) -> bool:
     if cond.op == "not_exists":
         return False
     if cond.op == "anniversaryInDays":
-        if cond.field == "createdAt":
-            day = periods.local_date(int(x), tz)
-        else:
-            day = as_date(x)
-            if day is None:
-                return False
+        day = periods.local_date(int(x), tz) if cond.field == "createdAt" else as_date(x)
+        if day is None:
+            return False
         _, pairs = _anniversary_days(now_ms, int(cond.value), tz)
         return (day.month, day.day) in pairs
     return value_passes(cond.op, cond.value, x)
