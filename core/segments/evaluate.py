@@ -20,6 +20,7 @@ from pyroaring import BitMap
 
 from core.cancel import checkpoint
 from core.contacts import Contact, ContactBook
+from core.fields import identifier_holders
 from core.identifiers import IdKind
 from core.segments import derived, measures
 from core.segments.attributes import attribute_members, attribute_members_among
@@ -174,8 +175,7 @@ def identifier_members(cond: IdentCond, ctx: EvalContext) -> BitMap:
     """Members of an identifier condition."""
     if ctx.few():
         return BitMap(c for c in ctx.universe() if _has_identifier(ctx.contacts.get(c), cond) == cond.present)
-    mask = ctx.contacts.has_identifier_mask(IdKind(cond.kind), cond.key_name)
-    having = bitmap_of(np.flatnonzero(mask)) & ctx.universe()
+    having = identifier_holders(ctx.contacts, IdKind(cond.kind), cond.key_name) & ctx.universe()
     return having if cond.present else ctx.universe() - having
 
 
