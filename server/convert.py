@@ -240,13 +240,14 @@ def add_report(
 ) -> None:
     """Adds an engine IngestReport to `reply`: counts summed, results appended.
 
-    Rejected events are always listed; every event is listed when `all_results`.
+    Rejected events, and accepted ones whose identifiers conflicted with another contact's,
+    are always listed; every event is listed when `all_results`.
     """
     reply.accepted += report.accepted
     reply.duplicates += report.duplicates
     reply.rejected += report.rejected
     for outcome in report.outcomes:
-        if all_results or outcome.status == "rejected":
+        if all_results or outcome.status == "rejected" or outcome.conflicts:
             reply.results.append(outcome_to_pb(outcome, index_offset))
     if changes:
         reply.changes.extend(change_to_pb(c) for c in getattr(report, "changes", ()) or ())

@@ -22,6 +22,8 @@ from server.watch_api import WatchService
 from snapshots.durable import Durability
 
 MAX_BATCH_EVENTS = 10_000
+# A stream's reply lists at most this many results (the first ones); its counts are always exact.
+MAX_STREAM_RESULTS = 20_000
 DEFAULT_RECENT_EVENTS = 20
 MAX_RECENT_EVENTS = 10_000
 
@@ -69,6 +71,9 @@ class EventsService:
                 all_results=message.batch.dry_run,
                 changes=message.batch.report_changes,
             )
+            if len(reply.results) > MAX_STREAM_RESULTS:  # memory stays bounded; counts stay exact
+                del reply.results[MAX_STREAM_RESULTS:]
+                reply.all_results = False
             position += len(docs)
         reply.all_results &= position > 0
         return reply

@@ -144,6 +144,25 @@ def test_a_retry_with_the_same_event_id_is_a_duplicate(stub: pb_grpc.SegmentdStu
     assert stub.ListEventTypes(pb.ListEventTypesRequest(key="order")).event_types[0].count == 1
 
 
+def test_an_identifier_conflict_is_reported_and_not_moved(stub: pb_grpc.SegmentdStub) -> None:
+    ann, bob = stub.UpsertContacts(
+        pb.UpsertContactsRequest(
+            contacts=[pb.ContactInput(email="ann@conflict.example"), pb.ContactInput(email="bob@conflict.example")]
+        )
+    ).results
+    # Found by Ann's email; Bob's email belongs to Bob, so it stays his and is reported.
+    batch = [
+        event("visit", [{"name": "email", "value": "ann@conflict.example"}, {"name": "ContactEmail", "value": "bob@conflict.example"}]),
+        event("visit", {"email": "ann@conflict.example"}),
+    ]
+    reply = stub.IngestEvents(pb.IngestEventsRequest(events=batch))
+    assert reply.accepted == 2 and not reply.all_results
+    assert [(r.index, r.status, r.contact_id) for r in reply.results] == [(0, ACCEPTED, ann.contact_id)]
+    assert list(reply.results[0].conflicts) == ["email:bob@conflict.example"]
+    bob_now = stub.GetContact(pb.GetContactRequest(contact=pb.ContactRef(ref="email:bob@conflict.example")))
+    assert bob_now.contact.contact_id == bob.contact_id
+
+
 def test_dry_run_maps_every_event_and_stores_nothing(stub: pb_grpc.SegmentdStub) -> None:
     known = stub.UpsertContacts(pb.UpsertContactsRequest(contacts=[pb.ContactInput(email="Known@Example.com")]))
     known_id = known.results[0].contact_id
@@ -451,3 +470,16 @@ def test_reflection_lists_the_services(running: Running) -> None:
     replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     names = {s.name for reply in replies for s in reply.list_services_response.service}
     assert {"segmentd.v1.Segmentd", "grpc.health.v1.Health"} <= names
+
+
+def test_a_long_stream_of_rejections_keeps_its_reply_bounded(stub: pb_grpc.SegmentdStub) -> None:
+    from server.servicer import MAX_STREAM_RESULTS
+
+    bad_lines = b"{}\n" * 10_000
+    messages = MAX_STREAM_RESULTS // 10_000 + 1
+    reply = stub.StreamEvents(
+        iter([pb.StreamEventsRequest(batch=pb.IngestEventsRequest(jsonl=bad_lines)) for _ in range(messages)])
+    )
+    assert reply.rejected == messages * 10_000
+    assert len(reply.results) == MAX_STREAM_RESULTS and not reply.all_results
+    assert reply.results[-1].index == MAX_STREAM_RESULTS - 1
