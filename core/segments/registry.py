@@ -52,7 +52,7 @@ from core.segments.evaluate import (
 )
 from core.segments.history import HistoryPoint, SegmentHistory
 from core.segments.plan import AttrCond, Definition, EventCond, IdentCond, Node, paths
-from core.segments.timing import EXISTS, TimeIndex, Timing, next_change, timing_of
+from core.segments.timing import EXISTS, EventTimes, Timing, next_change, timing_of
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -151,13 +151,10 @@ class SegmentRegistry:
         self.changes.durable = self._durable_position
         self.alerts = AlertBook(notify=self.changes.wake)
         self._histories: dict[str, SegmentHistory] = {}
-        self._rolling = TimeIndex()  # every event of the types read through rolling thresholds
-        self._future = TimeIndex()  # events stamped after the highest instant reached, when stored
-        self._future_types: set[str] = set()
+        self._times = EventTimes()  # where stored events lie in time, for the time-driven steps
         self._at: int | None = None  # the instant members hold at (None before the first step)
         self._high: int | None = None  # the highest instant reached
         self._max_id = engine.contacts.max_id  # contacts above it are new to the universe
-        self._arrival_mark = 0  # stored rows arriving from here on are not indexed yet
 
     # -------------------------------------------------------------- definitions
 
@@ -205,7 +202,7 @@ class SegmentRegistry:
             self.alerts.forget(defn.name)
         self._install({**self._saved, defn.name: saved})
         self._histories.setdefault(defn.name, SegmentHistory())
-        self._track(saved, now_ms)
+        self._times.track(self._engine.store, saved.timing, self._floor(now_ms))
         pending = self._step(now_ms, DEFINITION, redefined=defn.name)
         self._publish(pending, now_ms, self._position(after_record=False))
         return saved, existing is None
@@ -310,7 +307,7 @@ class SegmentRegistry:
             return self._idle(now_ms)
         by_type = {t: BitMap(ids) for t, ids in touched.items()}
         everyone = BitMap.union(*by_type.values()) if by_type else BitMap()
-        self._absorb(by_type, now_ms)
+        self._times.absorb(self._engine.store, by_type, self._floor(now_ms))
         fresh = self._fresh_contacts()
 
         def seeds(saved: SavedSegment) -> BitMap | None:
@@ -344,8 +341,7 @@ class SegmentRegistry:
         if not self._saved:
             return self._idle(now)
         both = BitMap([into_id, from_id])
-        for type_key in self._tracked_types():
-            self._index_rows(type_key, np.array([into_id], dtype=np.uint32), 0, now)
+        self._times.add_contacts(self._engine.store, np.array([into_id], dtype=np.uint32), self._floor(now))
         pending = self._step(now, CONTACT, lambda saved: both)
         return self._publish(pending, now, self._position(after_record=True))
 
@@ -362,9 +358,7 @@ class SegmentRegistry:
         """After events older than their type's retention were dropped: event segments in full."""
         if not self._saved:
             return self._idle(now_ms)
-        for type_key in self._rolling.types():
-            ts, contacts = self._all_rows(type_key)
-            self._rolling.reset(type_key, ts, contacts)
+        self._times.rebuild_rolling(self._engine.store)
         pending = self._step(now_ms, TIME, whole=lambda saved: bool(saved.own_types))
         return self._publish(pending, now_ms, self._position(after_record=True))
 
@@ -392,8 +386,7 @@ class SegmentRegistry:
                 if any(rule.metric != "size" for rule in saved.rules):
                     self.alerts.check(name, saved.rules, now, len(saved.members), self._histories.get(name))
             if self._high is not None:
-                for type_key in self._future.types():
-                    self._future.drop_through(type_key, self._high)
+                self._times.forget_future_through(self._high)
         self.changes.trim(now)
         due = self.next_change()
         if due is None:
@@ -405,7 +398,7 @@ class SegmentRegistry:
         at = self._at
         if at is None:
             return None
-        found = [next_change(s.timing, at, self._rolling, self._future)
+        found = [next_change(s.timing, at, self._times.rolling, self._times.future)
                  for s in self._saved.values() if s.timing is not None]
         due = [d for d in found if d is not None]
         return min(due) if due else None
@@ -424,6 +417,10 @@ class SegmentRegistry:
         return history.points(from_ms, to_ms, resolution_ms)
 
     # -------------------------------------------------------------- steps
+
+    def _floor(self, now_ms: int) -> int:
+        """Events stamped after this instant may start to exist in a later forward step."""
+        return now_ms if self._high is None else max(self._high, now_ms)
 
     def _instant(self, now_ms: int | None) -> int:
         if now_ms is not None:
@@ -515,9 +512,9 @@ class SegmentRegistry:
                 continue
             lo, hi = (x, y) if x < y else (y, x)
             if from_top and th.kind == "shift" and th.offset == EXISTS:
-                found.append(self._future.query(th.type, lo, hi))
-            elif self._rolling.has(th.type):
-                found.append(self._rolling.query(th.type, lo, hi))
+                found.append(self._times.future.query(th.type, lo, hi))
+            elif self._times.rolling.has(th.type):
+                found.append(self._times.rolling.query(th.type, lo, hi))
             else:
                 return None
         if not found:
@@ -587,73 +584,6 @@ class SegmentRegistry:
         written = getattr(self._engine.journal, "written_seq", None)
         return None if written is None else int(written)
 
-    # -------------------------------------------------------------- time indexes
-
-    def _tracked_types(self) -> set[str]:
-        return self._future_types | set(self._rolling.types())
-
-    def _track(self, saved: SavedSegment, now: int) -> None:
-        """Indexes the types a new definition reads through the clock (from the stored rows)."""
-        if saved.timing is None:
-            return
-        floor = now if self._high is None else max(self._high, now)
-        for type_key in saved.timing.rolling_types():
-            if not self._rolling.has(type_key):
-                ts, contacts = self._all_rows(type_key)
-                self._rolling.reset(type_key, ts, contacts)
-        for type_key in {th.type for th in saved.timing.thresholds} - self._future_types:
-            ts, contacts = self._all_rows(type_key)
-            later = ts > floor
-            self._future.add(type_key, ts[later], contacts[later])
-            self._future_types.add(type_key)
-
-    def _all_rows(self, type_key: str) -> tuple[np.ndarray, np.ndarray]:
-        """(ts, contact) of every stored row of a type; moves the arrival mark past them."""
-        versions = [v for v in self._engine.store.shards(type_key) if len(v)]
-        if not versions:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint32)
-        self._arrival_mark = max(self._arrival_mark, 1 + max(int(v.arrival.max()) for v in versions))
-        return np.concatenate([v.ts_ms for v in versions]), np.concatenate([v.contact for v in versions])
-
-    def _absorb(self, by_type: Mapping[str, BitMap], now: int) -> None:
-        """Indexes the rows an ingest stored for tracked types (those arriving after the mark)."""
-        mark = self._arrival_mark
-        for type_key, ids in by_type.items():
-            if self._rolling.has(type_key) or type_key in self._future_types:
-                self._index_rows(type_key, np.array(ids.to_array(), dtype=np.uint32), mark, now)
-
-    def _index_rows(self, type_key: str, ids: np.ndarray, min_arrival: int, now: int) -> None:
-        """Adds the rows of `ids` (ascending) arriving at or after `min_arrival` to the indexes."""
-        ts_parts, contact_parts = [], []
-        for v in self._engine.store.shards(type_key):
-            if not len(v):
-                continue
-            mine = ids[(ids >= v.contact[0]) & (ids <= v.contact[-1])]
-            if not mine.shape[0]:
-                continue
-            lo = np.searchsorted(v.contact, mine, side="left")
-            hi = np.searchsorted(v.contact, mine, side="right")
-            lens = hi - lo
-            total = int(lens.sum())
-            if not total:
-                continue
-            rows = np.repeat(lo - (np.cumsum(lens) - lens), lens) + np.arange(total)
-            arrival = v.arrival[rows]
-            self._arrival_mark = max(self._arrival_mark, int(arrival.max()) + 1)
-            keep = rows[arrival >= min_arrival]
-            ts_parts.append(v.ts_ms[keep])
-            contact_parts.append(v.contact[keep])
-        if not ts_parts:
-            return
-        ts, contacts = np.concatenate(ts_parts), np.concatenate(contact_parts)
-        if self._rolling.has(type_key):
-            self._rolling.add(type_key, ts, contacts)
-        if type_key in self._future_types:
-            floor = now if self._high is None else max(self._high, now)
-            later = ts > floor
-            if later.any():
-                self._future.add(type_key, ts[later], contacts[later])
-
     # -------------------------------------------------------------- state
 
     def to_state(self) -> dict[str, Any]:
@@ -698,5 +628,6 @@ class SegmentRegistry:
             registry._histories[name] = SegmentHistory.from_state(doc)
         for saved in registry._saved.values():
             registry._histories.setdefault(saved.definition.name, SegmentHistory())
-            registry._track(saved, registry._at if registry._at is not None else engine.clock())
+            at = registry._at if registry._at is not None else engine.clock()
+            registry._times.track(engine.store, saved.timing, registry._floor(at))
         return registry

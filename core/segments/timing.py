@@ -8,7 +8,8 @@ lies on. So between two instants a and b, only a contact with an event in
 [min(th(a), th(b)), max(th(a), th(b))) for some threshold th can change; every other contact
 keeps its value. That holds for any threshold function, monotone or not (DST folds).
 
-`TimeIndex` finds those contacts: per event type, sorted runs of (ts, contact). `next_change`
+`TimeIndex` finds those contacts: per event type, sorted runs of (ts, contact); `EventTimes`
+keeps the indexes a registry needs, fed from the store. `next_change`
 gives the next instant a threshold crosses an indexed event (or a calendar boundary), which
 is when the time-driven worker (`Ticker`) should look next.
 """
@@ -18,14 +19,19 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
+from pyroaring import BitMap
 
 from core import periods
 from core.segments.plan import AttrCond, Cmp, Definition, EventCond, Period, paths
+
+if TYPE_CHECKING:
+    from core.store import EventStore
 
 DAY_MS = periods.DAY_MS
 _FIXED_MS = {"minutes": periods.MINUTE_MS, "hours": periods.HOUR_MS, "days": DAY_MS, "weeks": periods.WEEK_MS}
@@ -251,6 +257,96 @@ class TimeIndex:
             if i < t.shape[0] and (best is None or int(t[i]) < best):
                 best = int(t[i])
         return best
+
+
+class EventTimes:
+    """The time indexes kept over a store: `rolling` holds every event of the types read through
+    a rolling threshold; `future` holds the events stamped after the highest instant reached
+    when they were stored (only those can start to exist in a forward step). Rows are taken
+    from the store by arrival number: those arriving from `arrival_mark` on are not held yet."""
+
+    def __init__(self) -> None:
+        self.rolling = TimeIndex()
+        self.future = TimeIndex()
+        self.future_types: set[str] = set()
+        self.arrival_mark = 0
+
+    def track(self, store: EventStore, timing: Timing | None, floor_ms: int) -> None:
+        """Starts holding the types a definition reads through the clock (from the stored rows);
+        `floor_ms`: the highest instant reached (rows stamped later go to `future`)."""
+        if timing is None:
+            return
+        for type_key in timing.rolling_types():
+            if not self.rolling.has(type_key):
+                self.rolling.reset(type_key, *self._all_rows(store, type_key))
+        for type_key in {th.type for th in timing.thresholds} - self.future_types:
+            ts, contacts = self._all_rows(store, type_key)
+            later = ts > floor_ms
+            self.future.add(type_key, ts[later], contacts[later])
+            self.future_types.add(type_key)
+
+    def absorb(self, store: EventStore, by_type: Mapping[str, BitMap], floor_ms: int) -> None:
+        """Takes in the rows an ingest stored for the contacts it touched (per type)."""
+        mark = self.arrival_mark
+        for type_key, ids in by_type.items():
+            if self.rolling.has(type_key) or type_key in self.future_types:
+                self._index_rows(store, type_key, np.array(ids.to_array(), dtype=np.uint32), mark, floor_ms)
+
+    def add_contacts(self, store: EventStore, ids: np.ndarray, floor_ms: int) -> None:
+        """Takes in every row of `ids` (ascending) again, e.g. after a merge moved rows to them."""
+        for type_key in self.future_types | set(self.rolling.types()):
+            self._index_rows(store, type_key, ids, 0, floor_ms)
+
+    def rebuild_rolling(self, store: EventStore) -> None:
+        """Rebuilds `rolling` from the stored rows (after many were dropped)."""
+        for type_key in self.rolling.types():
+            self.rolling.reset(type_key, *self._all_rows(store, type_key))
+
+    def forget_future_through(self, ts_ms: int) -> None:
+        """Drops future rows no forward step from `ts_ms` on can need."""
+        for type_key in self.future.types():
+            self.future.drop_through(type_key, ts_ms)
+
+    def nbytes(self) -> int:
+        return self.rolling.nbytes() + self.future.nbytes()
+
+    def _all_rows(self, store: EventStore, type_key: str) -> tuple[np.ndarray, np.ndarray]:
+        versions = [v for v in store.shards(type_key) if len(v)]
+        if not versions:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint32)
+        self.arrival_mark = max(self.arrival_mark, 1 + max(int(v.arrival.max()) for v in versions))
+        return np.concatenate([v.ts_ms for v in versions]), np.concatenate([v.contact for v in versions])
+
+    def _index_rows(self, store: EventStore, type_key: str, ids: np.ndarray, min_arrival: int, floor_ms: int) -> None:
+        """Adds the rows of `ids` (ascending) arriving at or after `min_arrival`."""
+        ts_parts, contact_parts = [], []
+        for v in store.shards(type_key):
+            if not len(v):
+                continue
+            mine = ids[(ids >= v.contact[0]) & (ids <= v.contact[-1])]
+            if not mine.shape[0]:
+                continue
+            lo = np.searchsorted(v.contact, mine, side="left")
+            hi = np.searchsorted(v.contact, mine, side="right")
+            lens = hi - lo
+            total = int(lens.sum())
+            if not total:
+                continue
+            rows = np.repeat(lo - (np.cumsum(lens) - lens), lens) + np.arange(total)
+            arrival = v.arrival[rows]
+            self.arrival_mark = max(self.arrival_mark, int(arrival.max()) + 1)
+            keep = rows[arrival >= min_arrival]
+            ts_parts.append(v.ts_ms[keep])
+            contact_parts.append(v.contact[keep])
+        if not ts_parts:
+            return
+        ts, contacts = np.concatenate(ts_parts), np.concatenate(contact_parts)
+        if self.rolling.has(type_key):
+            self.rolling.add(type_key, ts, contacts)
+        if type_key in self.future_types:
+            later = ts > floor_ms
+            if later.any():
+                self.future.add(type_key, ts[later], contacts[later])
 
 
 def next_change(timing: Timing, at_ms: int, rolling: TimeIndex, future: TimeIndex) -> int | None:
