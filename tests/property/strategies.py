@@ -1,18 +1,23 @@
-"""Hypothesis strategies for segment scenarios: contacts, events and definitions.
+"""Scenarios for the segment property tests: contacts, events and definitions.
 
 A scenario is one evaluation instant and zone, a few contacts (ids 1..N, created in id order),
-events of a few types whose params mix every value kind the filters distinguish, and a list
-of definitions covering every condition form, measure, filter op and period kind. Timestamps
-cluster on the calendar boundaries of the chosen zone, and `now` sits near DST changes,
-month ends and leap days, where evaluators tend to disagree.
+events of a few types whose params mix every value kind the filters tell apart, and a list of
+definitions. The data is drawn by Hypothesis: timestamps cluster on the calendar edges of the
+zone, and `now` sits near DST changes, month ends and leap days. The definitions are then
+built from a drawn seed by `DefinitionMaker` (plain `random`, so that dozens per scenario cost
+little): random condition trees of every form, and "focused" leaves that pick one to three
+events by their `seq` parameter and put a period edge, a comparison bound or a filter value
+right on what those events hold, so that one wrong rule in an evaluator flips the result.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from hypothesis import strategies as st
 
@@ -22,6 +27,7 @@ TIME_ZONES = ("UTC", "Europe/London", "America/New_York", "Asia/Kolkata")
 EVENT_TYPES = ("purchase", "view", "login")
 HOUR_MS = 3_600_000
 DAY_MS = ref.DAY_MS
+Event = tuple[str, int, int, dict[str, Any]]  # (type, contact id, ts ms, params as sent)
 
 
 def _ms(text: str) -> int:
@@ -39,6 +45,7 @@ NOW_ANCHORS = tuple(_ms(t) for t in (
     "2026-12-31T23:59:00Z",   # year end
     "2028-02-29T12:00:00Z",   # leap day
     "2027-03-01T00:10:00Z",   # the day after 28 Feb in a common year
+    "2027-02-27T15:00:00Z",   # 29 February birthdays fall tomorrow in a common year
     "2026-11-16T00:00:00Z",   # Monday midnight UTC
     "2026-05-31T18:45:00Z",   # Kolkata midnight (00:15 on 1 June)
     # a month before these, the same local time was skipped or repeated by a DST change
@@ -58,7 +65,7 @@ def nows(draw: st.DrawFn) -> int:
     return anchor + nudge
 
 
-# ------------------------------------------------------------------ values
+# ------------------------------------------------------------------ event params
 
 NUMBERS = st.one_of(
     st.sampled_from([0, 1, 1.0, 2.5, 5, 10, 45.5, 50, 100, 120, 500, 501, -3]),
@@ -67,16 +74,7 @@ NUMBERS = st.one_of(
 )
 NUMERIC_TEXT = st.sampled_from(["45.5", "100", "-3", "0.25", "1", "500", "10"])
 PLAIN_TEXT = st.sampled_from(["London", "london", "Paris", "sneakers", "jacket", "abc", "P1", "p1", "a", "b", ""])
-STRINGS = st.one_of(NUMERIC_TEXT, PLAIN_TEXT)
 BOOLS = st.booleans()
-SCALARS = st.one_of(NUMBERS, STRINGS, BOOLS)
-
-
-def _maybe(strategy: st.SearchStrategy, p_absent: float = 0.4) -> st.SearchStrategy:
-    """The strategy's value, or None (the parameter is left out)."""
-    return st.one_of(st.none(), strategy) if p_absent else strategy
-
-
 ITEM = st.fixed_dictionaries({}, optional={
     "title": st.one_of(st.sampled_from(["sneakers", "jacket", "socks"]), st.none()),
     "price": st.one_of(NUMBERS, NUMERIC_TEXT, st.none(), st.just("n/a")),
@@ -86,24 +84,32 @@ PRODUCT = st.fixed_dictionaries({}, optional={
     "price": st.one_of(NUMBERS, NUMERIC_TEXT),
     "tags": st.lists(st.sampled_from(["a", "b", 1]), max_size=2),
 })
+PARAM_VALUES = {
+    "totalPrice": st.one_of(NUMBERS, NUMERIC_TEXT, PLAIN_TEXT, BOOLS, st.none()),
+    "city": st.one_of(st.sampled_from(["London", "london", "Paris", "Lon"]), st.just(5), st.just(True)),
+    "product": PRODUCT,
+    "items": st.lists(ITEM, max_size=3),
+    "tags": st.lists(st.one_of(st.sampled_from(["a", "b", "1", 1, 1.0, True]), st.none()), max_size=3),
+    "qty": st.one_of(st.integers(0, 5), BOOLS),
+    "flag": BOOLS,
+    "note": st.one_of(st.none(), st.just("hello world")),
+}
+MARKS = st.integers(0, 3)
+CODES = st.sampled_from([1, "1", 1.0, True, 2, "a", False, 0])
+PRESENT = st.sampled_from([True, True, False])
 
 
 @st.composite
 def event_params(draw: st.DrawFn) -> dict[str, Any]:
-    """Event params (contactId excluded) as they are sent: some objects JSON-encoded."""
-    params: dict[str, Any] = {}
-    choices = {
-        "totalPrice": st.one_of(NUMBERS, NUMERIC_TEXT, PLAIN_TEXT, BOOLS, st.none()),
-        "city": st.one_of(st.sampled_from(["London", "london", "Paris", "Lon"]), st.just(5), st.just(True)),
-        "product": PRODUCT,
-        "items": st.lists(ITEM, max_size=3),
-        "tags": st.lists(st.one_of(st.sampled_from(["a", "b", "1", 1, 1.0, True]), st.none()), max_size=3),
-        "qty": st.one_of(st.integers(0, 5), BOOLS),
-        "flag": BOOLS,
-        "note": st.one_of(st.none(), st.just("hello world")),
-    }
-    for name, strategy in choices.items():
-        if draw(st.sampled_from([True, True, False])):
+    """Event params (contactId excluded) as they are sent: some objects JSON-encoded.
+
+    `seq` (numbered by the scenario, unique) lets a filter pick out single events; `mark`
+    (0..3) picks a sparse subset; `code` is a scalar of easily confused kinds (1, "1", 1.0,
+    true). No name is one of the identifier parameters of EVENTS.md §3.
+    """
+    params: dict[str, Any] = {"seq": 0, "mark": draw(MARKS), "code": draw(CODES)}
+    for name, strategy in PARAM_VALUES.items():
+        if draw(PRESENT):
             params[name] = draw(strategy)
     if "product" in params and draw(st.integers(0, 3)) == 0:
         params["product"] = json.dumps(params["product"])  # the v2 shape: an object as a JSON string
@@ -135,11 +141,12 @@ class Scenario:
     contact_docs: list[dict[str, Any]]        # EVENTS.md §2 contact JSON, in id order
     contact_created_ms: list[int]
     contact_sources: list[str]
-    events: list[tuple[str, int, int, dict[str, Any]]]  # (type, contact id, ts ms, params as sent)
+    events: list[Event]
     definitions: list[dict[str, Any]] = field(default_factory=list)
     batch_ends: list[int] = field(default_factory=list)   # events[prev:end] go in one ingest call
     changes: list[tuple[str, int, int]] = field(default_factory=list)  # ("erase", c, 0) | ("merge", into, from)
     other_nows: list[int] = field(default_factory=list)   # further as-of instants (all events are stored)
+    seed: int = 0                                         # of the definitions
 
     def owners(self) -> dict[int, int | None]:
         """Where each original contact's events live after the changes (None: erased)."""
@@ -152,19 +159,8 @@ class Scenario:
                     owner[cid] = a
         return owner
 
-    def reference_contacts(self) -> dict[int, ref.RefContact]:
-        book = self._created_contacts()
-        for kind, a, b in self.changes:
-            if kind == "erase":
-                del book[a]
-                continue
-            into, gone = book[a], book.pop(b)
-            for key, values in gone.identifiers.items():
-                into.identifiers[key] = into.identifiers.get(key, []) + values
-            into.fields = {**gone.fields, **into.fields}  # the surviving contact's fields win
-        return book
-
-    def _created_contacts(self) -> dict[int, ref.RefContact]:
+    def reference_contacts(self, changed: bool = True) -> dict[int, ref.RefContact]:
+        """The contacts as the reference sees them, after the merges and erasures or before."""
         book = {}
         for i, doc in enumerate(self.contact_docs):
             cid = i + 1
@@ -179,6 +175,14 @@ class Scenario:
                 identifiers[f"key:{name}"] = [value]
             book[cid] = ref.RefContact(cid, identifiers, dict(doc.get("fields", {})),
                                        self.contact_created_ms[i], self.contact_sources[i])
+        for kind, a, b in self.changes if changed else ():
+            if kind == "erase":
+                del book[a]
+                continue
+            into, gone = book[a], book.pop(b)
+            for key, values in gone.identifiers.items():
+                into.identifiers[key] = into.identifiers.get(key, []) + values
+            into.fields = {**gone.fields, **into.fields}  # the surviving contact's fields win
         return book
 
     def reference_events(self, upto: int | None = None, changed: bool = True) -> list[ref.RefEvent]:
@@ -190,17 +194,21 @@ class Scenario:
                 out.append(ref.RefEvent(etype, owner[cid], ts, {"contactId": str(cid), **parsed(params)}))
         return out
 
-    def reference_contacts_before_changes(self) -> dict[int, ref.RefContact]:
-        return self._created_contacts()
+
+# Period lengths the definitions mostly use; events are placed on exactly these edges too.
+ALIGNED_N = {"minutes": [30, 90], "hours": [1, 6, 24], "days": [1, 2, 3, 7], "weeks": [1, 2], "months": [1, 3, 12]}
 
 
-def boundary_instants(now_ms: int, tz: str) -> list[int]:
+@functools.lru_cache(maxsize=64)
+def boundary_instants(now_ms: int, tz: str) -> tuple[int, ...]:
     """Calendar and duration edges of every period kind around `now` in `tz`."""
     today = ref.local_date(now_ms, tz)
     edges = [now_ms]
     for k in range(0, 9):
         edges.append(ref.day_start_ms(today - dt.timedelta(days=k), tz))
         edges.append(now_ms - k * DAY_MS)
+    for unit in ("minutes", "hours", "weeks"):
+        edges += [now_ms - n * ref.UNIT_MS[unit] for n in ALIGNED_N[unit]]
     week = ref.unit_start_date(today, "week")
     month = ref.unit_start_date(today, "month")
     for k in range(0, 5):
@@ -208,16 +216,16 @@ def boundary_instants(now_ms: int, tz: str) -> list[int]:
     for k in range(0, 15):
         edges.append(ref.day_start_ms(ref.add_months(month, -k), tz))
         edges.append(ref.months_before_ms(now_ms, k, tz))
-    return edges
+    return tuple(edges)
 
 
 @st.composite
 def timestamps(draw: st.DrawFn, now_ms: int, tz: str) -> int:
     """An event time: on or next to a period edge, recent, or anywhere in about two years."""
-    kind = draw(st.sampled_from(["recent", "edge", "hours", "years", "days"]))
+    kind = draw(st.sampled_from(["edge", "recent", "edge", "hours", "years", "days"]))
     if kind == "edge":
         edge = draw(st.sampled_from(boundary_instants(now_ms, tz)))
-        return edge + draw(st.sampled_from([0, 1, -1, 0, HOUR_MS, -HOUR_MS, 59_999]))
+        return edge + draw(st.sampled_from([0, -1, 0, 1, -1, HOUR_MS, -HOUR_MS, 59_999]))
     if kind == "recent":
         return now_ms - draw(st.integers(-HOUR_MS, 45 * DAY_MS))
     if kind == "hours":
@@ -247,7 +255,7 @@ def birthdays(draw: st.DrawFn, now_ms: int, tz: str) -> str:
     """A YYYY-MM-DD date, often within a few days of now's month and day, or 29 Feb."""
     today = ref.local_date(now_ms, tz)
     year = draw(st.integers(1950, 2010))
-    kind = draw(st.integers(0, 2))
+    kind = draw(st.sampled_from([0, 1, 2, 0, 1]))
     if kind == 0:
         near = today + dt.timedelta(days=draw(st.integers(-2, 4)))
         if (near.month, near.day) == (2, 29):
@@ -256,6 +264,14 @@ def birthdays(draw: st.DrawFn, now_ms: int, tz: str) -> str:
     if kind == 1:
         return draw(st.sampled_from(["1996-02-29", "1999-02-28", "2000-03-01", "1990-12-31", "1980-01-01"]))
     return draw(st.dates(dt.date(1950, 1, 1), dt.date(2010, 12, 31))).isoformat()
+
+
+CONTACT_FIELDS = {
+    "firstName": st.sampled_from(["Ann", "Bob", "ann"]),
+    "city": st.sampled_from(["London", "london", "Paris", "10"]),
+    "score": st.one_of(NUMBERS, NUMERIC_TEXT, st.just("high")),
+    "vip": BOOLS,
+}
 
 
 @st.composite
@@ -272,15 +288,7 @@ def contact_docs(draw: st.DrawFn, cid: int, now_ms: int, tz: str) -> dict[str, A
     if draw(st.booleans()):
         doc["keys"] = {"loyaltyCard": f"LC-{cid}"}
     fields: dict[str, Any] = {}
-    optional = {
-        "firstName": st.sampled_from(["Ann", "Bob", "ann"]),
-        "city": st.sampled_from(["London", "london", "Paris", "10"]),
-        "birthday": birthdays(now_ms, tz),
-        "score": st.one_of(NUMBERS, NUMERIC_TEXT, st.just("high")),
-        "vip": BOOLS,
-        "joined": birthdays(now_ms, tz),
-    }
-    for name, strategy in optional.items():
+    for name, strategy in {**CONTACT_FIELDS, "birthday": birthdays(now_ms, tz), "joined": birthdays(now_ms, tz)}.items():
         if draw(st.booleans()):
             fields[name] = draw(strategy)
     if fields:
@@ -290,228 +298,428 @@ def contact_docs(draw: st.DrawFn, cid: int, now_ms: int, tz: str) -> dict[str, A
 
 # ------------------------------------------------------------------ definitions
 
-FILTER_PATHS = ("totalPrice", "city", "product", "product.productId", "product.price", "product.tags",
+FILTER_PATHS = ("code", "totalPrice", "city", "product", "product.productId", "product.price", "product.tags",
                 "items", "items.title", "items.price", "tags", "qty", "flag", "note", "contactId", "missing.path")
 ANY_PATHS = ("items", "product", "tags", "missing")
 ELEMENT_PATHS = ("title", "price", "productId", "tags", "missing")
-NUMERIC_PARAMS = ("totalPrice", "items.price", "product.price", "qty", "totalPrice", "items.price", "tags", "city",
-                  "missing")
-DISTINCT_PARAMS = ("product.productId", "tags", "city", "items.title", "totalPrice", "flag", "qty", "missing",
+NUMERIC_PARAMS = ("code", "totalPrice", "items.price", "product.price", "qty", "totalPrice", "items.price", "tags",
+                  "city", "missing")
+DISTINCT_PARAMS = ("code", "product.productId", "tags", "city", "items.title", "totalPrice", "flag", "qty", "missing",
                    "product.price", "items.price")
-FILTER_NUMBERS = st.one_of(st.sampled_from([0, 1, 2, 1.0, 5, 10, 45.5, 50, 100, 120, 500, -3, 0.25]), st.integers(-5, 600))
-FILTER_STRINGS = st.sampled_from(["London", "london", "Lon", "on", "sneakers", "jacket", "a", "b", "1", "45.5",
-                                  "P1", "p", "hello", "world", "", "abc"])
-COMPARISON_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in",
-                  "contains", "not_contains", "starts_with", "ends_with", "exists", "not_exists")
-
-
-@st.composite
-def filter_values(draw: st.DrawFn, op: str, numbers: st.SearchStrategy | None = FILTER_NUMBERS,
-                  strings: st.SearchStrategy | None = FILTER_STRINGS, bools: bool = True) -> Any:
-    """A value for `op` of one kind (lists are of one kind); None kinds are not drawn."""
-    kinds = [k for k in (numbers, strings, BOOLS if bools else None) if k is not None]
-    ordered = [k for k in (numbers, strings) if k is not None]
-    if op in ("eq", "ne"):
-        return draw(st.one_of(*kinds))
-    if op in ("gt", "gte", "lt", "lte"):
-        return draw(st.one_of(*ordered))
-    if op == "between":
-        return sorted(draw(st.lists(draw(st.sampled_from(ordered)), min_size=2, max_size=2)))
-    if op in ("in", "not_in"):
-        return draw(st.lists(draw(st.sampled_from(kinds)), min_size=1, max_size=3))
-    if op in ("contains", "not_contains", "starts_with", "ends_with"):
-        return draw(strings if strings is not None else FILTER_STRINGS)
-    return None
-
-
+TEXT_OPS = ("contains", "not_contains", "starts_with", "ends_with")
+ORDER_OPS = ("gt", "gte", "lt", "lte", "between")
+COMPARISON_OPS = ("eq", "ne") + ORDER_OPS + ("in", "not_in") + TEXT_OPS + ("exists", "not_exists")
+DATE_OPS = ("eq", "ne") + ORDER_OPS + ("in", "not_in", "exists", "not_exists")
+CMP_KEYS = ("gte", "lt", "between", "gt", "lte", "ne", "eq")
+FILTER_NUMBERS = (0, 1, 2, 1.0, 5, 10, 45.5, 50, 100, 120, 500, -3, 0.25)
+FILTER_STRINGS = ("London", "london", "Lon", "on", "sneakers", "jacket", "a", "b", "1", "45.5", "P1", "p",
+                  "hello", "world", "", "abc")
+ATTRIBUTE_STRINGS = FILTER_STRINGS + ("Api", "Import", "Event", "Ann", "ann", "high", "10")
 # Values each path actually carries, so that filters often split the contacts.
-PATH_NUMBERS: dict[str, list[Any]] = {
-    "totalPrice": [45.5, 100, 500, 10], "product.price": [45.5, 50, 100], "items.price": [50, 100, 120],
-    "price": [50, 100, 120, 45.5], "qty": [0, 1, 3, 5], "contactId": [1, 2, 3, 4], "tags": [1, 1.0],
-    "productId": [1], "product.productId": [1, 1.0],
+PATH_NUMBERS: dict[str, tuple[Any, ...]] = {
+    "totalPrice": (45.5, 100, 500, 10), "product.price": (45.5, 50, 100), "items.price": (50, 100, 120),
+    "price": (50, 100, 120, 45.5), "qty": (0, 1, 3, 5), "contactId": (1, 2, 3, 4), "tags": (1, 1.0),
+    "productId": (1,), "product.productId": (1, 1.0), "code": (1, 2, 0, 1.0),
 }
-PATH_STRINGS: dict[str, list[str]] = {
-    "totalPrice": ["45.5", "abc", "100"], "city": ["London", "london", "Lon", "on", "Paris"],
-    "product.productId": ["P1", "p1", "P", "1"], "productId": ["P1", "p1", "1"], "items.title": ["sneakers", "jacket", "sn", "ers"],
-    "title": ["sneakers", "jacket", "socks", "s"], "tags": ["a", "b", "1"], "product.tags": ["a", "b"],
-    "note": ["hello", "world", "hello world"], "contactId": ["1", "2", "3"],
+PATH_STRINGS: dict[str, tuple[str, ...]] = {
+    "totalPrice": ("45.5", "abc", "100"), "city": ("London", "london", "Lon", "on", "Paris"),
+    "product.productId": ("P1", "p1", "P", "1"), "productId": ("P1", "p1", "1"),
+    "items.title": ("sneakers", "jacket", "sn", "ers"), "title": ("sneakers", "jacket", "socks", "s"),
+    "tags": ("a", "b", "1"), "product.tags": ("a", "b"), "note": ("hello", "world", "hello world"),
+    "contactId": ("1", "2", "3"), "code": ("1", "a", "true"),
 }
-
-
-@st.composite
-def filters(draw: st.DrawFn, paths: tuple[str, ...] = FILTER_PATHS, depth: int = 0) -> dict[str, Any]:
-    """A parameter filter of any op, `any` included (nested at most twice)."""
-    if depth < 2 and draw(st.integers(0, 5)) == 0:
-        path = draw(st.sampled_from(ANY_PATHS if depth == 0 else ("tags", "missing")))
-        where = draw(st.lists(filters(ELEMENT_PATHS, depth + 1), min_size=1, max_size=2))
-        return {"param": path, "op": "any", "where": where}
-    op = draw(st.sampled_from(COMPARISON_OPS))
-    path = draw(st.sampled_from(paths))
-    flt: dict[str, Any] = {"param": path, "op": op}
-    if op not in ("exists", "not_exists"):
-        if draw(st.booleans()) and (path in PATH_NUMBERS or path in PATH_STRINGS):
-            numbers = st.sampled_from(PATH_NUMBERS[path]) if path in PATH_NUMBERS else None
-            strings = st.sampled_from(PATH_STRINGS[path]) if path in PATH_STRINGS else None
-            flt["value"] = draw(filter_values(op, numbers=numbers, strings=strings))
-        else:
-            flt["value"] = draw(filter_values(op))
-    return flt
-
-
-PERIODS_FIXED = st.sampled_from([{"today": {}}, {"yesterday": {}}, {"thisWeek": {}}, {"thisMonth": {}}, {"allTime": {}}])
-
-
-@st.composite
-def periods(draw: st.DrawFn, now_ms: int) -> dict[str, Any]:
-    """Any period kind of SEGMENTS.md §7."""
-    kind = draw(st.sampled_from(["fixed", "last", "previous", "between", "before"]))
-    if kind == "fixed":
-        return draw(PERIODS_FIXED)
-    if kind == "last":
-        unit = draw(st.sampled_from(["minutes", "hours", "days", "weeks", "months"]))
-        top = {"minutes": 600, "hours": 72, "days": 40, "weeks": 10, "months": 14}[unit]
-        return {"last": {unit: draw(st.integers(1, top))}}
-    if kind == "previous":
-        return {"previous": {"unit": draw(st.sampled_from(["day", "week", "month"])), "count": draw(st.integers(1, 3))}}
-    if kind == "between":
-        a = now_ms - draw(st.integers(-DAY_MS, 60 * DAY_MS))
-        b = a + draw(st.integers(1, 30 * DAY_MS))
-        return {"between": {"from": a, "to": b}}
-    unit = draw(st.sampled_from(["hours", "days", "weeks", "months"]))
-    top = {"hours": 72, "days": 40, "weeks": 10, "months": 14}[unit]
-    return {"before": {unit: draw(st.integers(1, top))}}
-
-
-@st.composite
-def comparisons(draw: st.DrawFn, numbers: st.SearchStrategy) -> dict[str, Any]:
-    """A cmp object: one or two of eq/ne/gt/gte/lt/lte/between."""
-    order = ["gte", "lt", "between", "gt", "lte", "ne", "eq"]
-    keys = draw(st.lists(st.sampled_from(order), min_size=1, max_size=draw(st.sampled_from([1, 1, 2])), unique=True))
-    cmp: dict[str, Any] = {}
-    for key in keys:
-        if key == "between":
-            cmp[key] = sorted(draw(st.lists(numbers, min_size=2, max_size=2)))
-        else:
-            cmp[key] = draw(numbers)
-    return cmp
-
-
-COUNTS = st.integers(0, 4)
-AMOUNTS = st.one_of(st.sampled_from([50, 0, 1, 45.5, 100, 120, 250, 500, 1000]), st.integers(-10, 2000).map(lambda q: q / 2))
-DAYS = st.one_of(st.integers(0, 5), st.integers(0, 60), st.integers(0, 800))
-
-
-@st.composite
-def event_conditions(draw: st.DrawFn, now_ms: int) -> dict[str, Any]:
-    """An event condition with any measure (or none), filters and period."""
-    body: dict[str, Any] = {"type": draw(st.sampled_from(EVENT_TYPES + ("purchase", "never")))}
-    where = draw(st.lists(filters(), max_size=draw(st.sampled_from([0, 1, 0, 1, 2]))))
-    if where:
-        body["where"] = where
-    measure = draw(st.sampled_from(["count", "none", "sum", "avg", "min", "max", "distinct",
-                                    "first", "last", "daysSinceLast", "streak"]))
-    if measure == "streak":
-        unit = draw(st.sampled_from(["day", "week", "month"]))
-        body["streak"] = {"unit": unit, "count": draw(st.integers(1, {"day": 4, "week": 3, "month": 2}[unit]))}
-        return body
-    # daysSinceLast looks at all time: a period given with it must change nothing
-    if draw(st.sampled_from([True, True, True, False] if measure != "daysSinceLast" else [False, False, True])):
-        body["period"] = draw(periods(now_ms))
-    if measure == "count":
-        body["count"] = draw(comparisons(COUNTS))
-    elif measure in ("sum", "avg", "min", "max"):
-        body[measure] = {"param": draw(st.sampled_from(NUMERIC_PARAMS)), **draw(comparisons(AMOUNTS))}
-    elif measure == "distinct":
-        body[measure] = {"param": draw(st.sampled_from(DISTINCT_PARAMS)), **draw(comparisons(COUNTS))}
-    elif measure in ("first", "last"):
-        body[measure] = {}
-    elif measure == "daysSinceLast":
-        body[measure] = draw(comparisons(DAYS))
-    return body
-
-
-DATE_STRINGS = st.one_of(
-    st.sampled_from(["1990-03-12", "1996-02-29", "1980-01-01", "2000-06-15"]),
-    st.dates(dt.date(1950, 1, 1), dt.date(2010, 12, 31)).map(dt.date.isoformat),
+AMOUNTS = (50, 0, 1, 45.5, 100, 120, 250, 500, 1000)
+FIXED_PERIODS = ({"today": {}}, {"yesterday": {}}, {"thisWeek": {}}, {"thisMonth": {}}, {"allTime": {}})
+CALENDAR_PERIODS = tuple(
+    list(FIXED_PERIODS)
+    + [{"previous": {"unit": u, "count": n}} for u in ("day", "week", "month") for n in (1, 2, 3)]
+    + [{kind: {unit: n}} for kind in ("last", "before") for unit, ns in ALIGNED_N.items() for n in ns
+       if not (kind == "before" and unit == "minutes")]
 )
-DATE_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in", "exists", "not_exists", "anniversaryInDays")
+DATE_STRINGS = ("1990-03-12", "1996-02-29", "1980-01-01", "2000-06-15")
 
 
-@st.composite
-def attribute_conditions(draw: st.DrawFn, now_ms: int) -> dict[str, Any]:
-    """An attribute condition: typed ops on fields, dates as dates, createdAt and source."""
-    name = draw(st.sampled_from(["city", "firstName", "score", "vip", "birthday", "joined", "missing",
-                                 "source", "createdAt"]))
-    if name in ("birthday", "joined"):
-        op = draw(st.sampled_from(DATE_OPS))
-        spec: dict[str, Any] = {"field": name, "op": op}
-        if op == "anniversaryInDays":
-            spec["value"] = draw(st.one_of(st.integers(0, 3), st.sampled_from([7, 30, 364, 365, 366])))
-        elif op not in ("exists", "not_exists"):
-            spec["value"] = draw(filter_values(op, numbers=None, strings=DATE_STRINGS, bools=False))
-        return spec
-    if name == "createdAt":
-        op = draw(st.sampled_from(["gt", "gte", "lt", "lte", "between", "exists", "not_exists"]))
+@functools.lru_cache(maxsize=64)
+def _months_before(now_ms: int, tz: str) -> dict[int, int]:
+    """Instant -> n for the instants n = 1..14 calendar months before now."""
+    return {ref.months_before_ms(now_ms, k, tz): k for k in range(14, 0, -1)}
+
+
+@functools.lru_cache(maxsize=64)
+def _calendar_intervals(now_ms: int, tz: str) -> tuple[tuple[dict[str, Any], int, int], ...]:
+    return tuple((p, *ref.period_interval(p, now_ms, tz)) for p in CALENDAR_PERIODS)
+
+
+def calendar_edges(now_ms: int, tz: str, ts: int) -> list[dict[str, Any]]:
+    """Calendar periods with an edge on `ts` or 1 ms from it (placed by the reference's own
+    calendar: a wrong edge in either evaluator then flips the event in or out)."""
+    return [p for p, lo, hi in _calendar_intervals(now_ms, tz) if ts - lo in (-1, 0, 1) or hi - ts in (-1, 0, 1)]
+
+
+def sharp_periods(now_ms: int, tz: str, ts: int) -> list[dict[str, Any]]:
+    """Periods with an edge on or next to `ts`: calendar ones, durations, absolute instants."""
+    out = calendar_edges(now_ms, tz, ts)
+    for edge in (ts, ts + 1):
+        age = now_ms - edge
+        if age > 0:
+            for unit, size in ref.UNIT_MS.items():
+                if age % size == 0 and age // size <= 800:
+                    out.append({"last": {unit: age // size}})
+                    if unit != "minutes":
+                        out.append({"before": {unit: age // size}})
+            k = _months_before(now_ms, tz).get(edge)
+            if k:
+                out += [{"last": {"months": k}}, {"before": {"months": k}}]
+    return out + [{"between": {"from": ts - DAY_MS, "to": ts}}, {"between": {"from": ts, "to": ts + DAY_MS}},
+                  {"between": {"from": ts + 1, "to": ts + DAY_MS}}, {"between": {"from": ts - DAY_MS, "to": ts + 1}}]
+
+
+def _kind(x: Any) -> str:
+    return "bool" if isinstance(x, bool) else "number" if ref.is_number(x) else "string" if isinstance(x, str) else "other"
+
+
+def near_values(x: Any) -> list[Any]:
+    """Filter values close to a value: itself, its other spellings and kinds, neighbours."""
+    day = ref.as_date(x)
+    if day is not None:
+        return [x] + [(day + dt.timedelta(days=d)).isoformat() for d in (-1, 1, 366)]
+    if isinstance(x, bool):
+        return [x, not x, int(x), str(x).lower()]
+    if ref.is_number(x):
+        return [x, x + 1, x - 1, float(x), str(x), True] + ([int(x)] if float(x).is_integer() else [])
+    if isinstance(x, str):
+        out = [x, x.upper(), x.lower(), x.capitalize(), x[:2], x[-2:], x[1:-1], x + "s"]
+        number = ref.as_number(x)
+        return out + ([number, number + 0.5] if number is not None else [])
+    return []
+
+
+def measured(measure: str, params: list[dict[str, Any]], param: str) -> float | None:
+    """sum/avg/min/max/distinct of `param` over some events' params, by the reference's rules."""
+    if measure == "distinct":
+        keys = {ref.distinct_key(x) for p in params for x in ref.values_at(p, param)}
+        return float(len(keys - {None}))
+    numbers = [n for p in params for n in (ref.as_number(x) for x in ref.values_at(p, param)) if n is not None]
+    if measure == "sum":
+        return float(sum(numbers))
+    if not numbers:
+        return None
+    return {"avg": sum(numbers) / len(numbers), "min": min(numbers), "max": max(numbers)}[measure]
+
+
+class DefinitionMaker:
+    """Builds condition JSON for one scenario from a seeded `random.Random`."""
+
+    def __init__(self, rnd: random.Random, now_ms: int, tz: str, events: Sequence[Event] = (),
+                 docs: Sequence[dict[str, Any]] = (), created: Sequence[int] = ()) -> None:
+        self.rnd, self.now_ms, self.tz = rnd, now_ms, tz
+        self.events, self.docs, self.created = list(events), list(docs), list(created)
+        self.stored = [parsed(p) for _, _, _, p in self.events]
+
+    # -------------------------------------------------------------- primitives
+
+    def pick(self, options: Sequence[Any]) -> Any:
+        return options[self.rnd.randrange(len(options))]
+
+    def chance(self, p: float) -> bool:
+        return self.rnd.random() < p
+
+    def number(self) -> Any:
+        return self.pick(FILTER_NUMBERS) if self.chance(0.7) else self.rnd.randint(-5, 600)
+
+    def amount(self) -> float:
+        return self.pick(AMOUNTS) if self.chance(0.6) else self.rnd.randint(-10, 2000) / 2
+
+    def value(self, op: str, numbers: Sequence[Any] | None, strings: Sequence[Any] | None, bools: bool = True) -> Any:
+        """A value for `op` of one kind (lists of one kind) from the given pools."""
+        kinds = [k for k in (numbers, strings, (True, False) if bools else None) if k]
+        ordered = [k for k in (numbers, strings) if k]
+        if op in ("eq", "ne"):
+            return self.pick(self.pick(kinds))
+        if op in ("gt", "gte", "lt", "lte"):
+            return self.pick(self.pick(ordered))
+        if op == "between":
+            pool = self.pick(ordered)
+            return sorted([self.pick(pool), self.pick(pool)])
+        if op in ("in", "not_in"):
+            pool = self.pick(kinds)
+            return [self.pick(pool) for _ in range(self.rnd.randint(1, 3))]
+        if op in TEXT_OPS:
+            return self.pick(strings or FILTER_STRINGS)
+        return None
+
+    def filter(self, paths: Sequence[str] = FILTER_PATHS, depth: int = 0, aware: bool = False) -> dict[str, Any]:
+        """A parameter filter of any op, `any` included (nested at most twice); `aware`
+        filters take their values from what the path carries."""
+        if depth < 2 and self.chance(1 / 6):
+            path = self.pick(ANY_PATHS if depth == 0 else ("tags", "missing"))
+            where = [self.filter(ELEMENT_PATHS, depth + 1, aware) for _ in range(self.rnd.randint(1, 2))]
+            return {"param": path, "op": "any", "where": where}
+        op, path = self.pick(COMPARISON_OPS), self.pick(paths)
+        flt: dict[str, Any] = {"param": path, "op": op}
+        if op not in ("exists", "not_exists"):
+            if (aware or self.chance(0.5)) and (path in PATH_NUMBERS or path in PATH_STRINGS):
+                flt["value"] = self.value(op, PATH_NUMBERS.get(path), PATH_STRINGS.get(path))
+            else:
+                flt["value"] = self.value(op, FILTER_NUMBERS + (self.rnd.randint(-5, 600),), FILTER_STRINGS)
+        return flt
+
+    def period(self) -> dict[str, Any]:
+        """Any period kind of SEGMENTS.md §7, its edges mostly where events were placed."""
+        kind = self.pick(["fixed", "last", "previous", "between", "before"])
+        if kind == "fixed":
+            return self.pick(FIXED_PERIODS)
+        if kind == "previous":
+            return {"previous": {"unit": self.pick(["day", "week", "month"]), "count": self.rnd.randint(1, 3)}}
+        if kind == "between":
+            if self.chance(0.5):
+                a, b = sorted(self.rnd.sample(boundary_instants(self.now_ms, self.tz), 2))
+            else:
+                a = self.now_ms - self.rnd.randint(-DAY_MS, 60 * DAY_MS)
+                b = a + self.rnd.randint(1, 30 * DAY_MS)
+            return {"between": {"from": a, "to": b}}
+        units = ["minutes", "hours", "days", "weeks", "months"] if kind == "last" else ["hours", "days", "weeks", "months"]
+        unit = self.pick(units)
+        top = {"minutes": 600, "hours": 72, "days": 40, "weeks": 10, "months": 14}[unit]
+        n = self.pick(ALIGNED_N[unit]) if self.chance(0.5) else self.rnd.randint(1, top)
+        return {kind: {unit: n}}
+
+    def cmp(self, draw_number: Any) -> dict[str, Any]:
+        """A cmp object: one or two of eq/ne/gt/gte/lt/lte/between."""
+        keys = self.rnd.sample(CMP_KEYS, 2 if self.chance(1 / 3) else 1)
+        return {k: sorted([draw_number(), draw_number()]) if k == "between" else draw_number() for k in keys}
+
+    # -------------------------------------------------------------- random trees
+
+    def event_condition(self) -> dict[str, Any]:
+        """An event condition with any measure (or none), filters and period."""
+        body: dict[str, Any] = {"type": self.pick(EVENT_TYPES + ("purchase", "never"))}
+        where = [self.filter() for _ in range(self.pick([0, 1, 0, 1, 2]))]
+        if where:
+            body["where"] = where
+        measure = self.pick(["count", "none", "sum", "avg", "min", "max", "distinct", "first", "last",
+                             "daysSinceLast", "streak"])
+        if measure == "streak":
+            unit = self.pick(["day", "week", "month"])
+            body["streak"] = {"unit": unit, "count": self.rnd.randint(1, {"day": 4, "week": 3, "month": 2}[unit])}
+            return body
+        # daysSinceLast looks at all time: a period given with it must change nothing
+        if self.chance(0.75 if measure != "daysSinceLast" else 0.3):
+            body["period"] = self.period()
+        if measure == "count":
+            body["count"] = self.cmp(lambda: self.rnd.randint(0, 4))
+        elif measure in ("sum", "avg", "min", "max"):
+            body[measure] = {"param": self.pick(NUMERIC_PARAMS), **self.cmp(self.amount)}
+        elif measure == "distinct":
+            body[measure] = {"param": self.pick(DISTINCT_PARAMS), **self.cmp(lambda: self.rnd.randint(0, 4))}
+        elif measure in ("first", "last"):
+            body[measure] = {}
+        elif measure == "daysSinceLast":
+            top = self.pick([8, 60, 800])
+            body[measure] = self.cmp(lambda: self.rnd.randint(0, top))
+        return body
+
+    def attribute_condition(self) -> dict[str, Any]:
+        """An attribute condition: typed ops on fields, dates as dates, createdAt and source."""
+        name = self.pick(["birthday", "city", "firstName", "score", "vip", "birthday", "joined", "missing",
+                          "source", "createdAt"])
+        if name in ("birthday", "joined"):
+            op = "anniversaryInDays" if self.chance(0.5) else self.pick(DATE_OPS)
+            spec: dict[str, Any] = {"field": name, "op": op}
+            if op == "anniversaryInDays":
+                spec["value"] = self.rnd.randint(0, 3) if self.chance(0.6) else self.pick([7, 30, 364, 365, 366])
+            elif op not in ("exists", "not_exists"):
+                some_day = dt.date(1950, 1, 1) + dt.timedelta(days=self.rnd.randint(0, 22000))
+                spec["value"] = self.value(op, None, DATE_STRINGS + (some_day.isoformat(),), bools=False)
+            return spec
+        if name == "createdAt":
+            op = self.pick(ORDER_OPS + ("exists", "not_exists"))
+            spec = {"field": name, "op": op}
+            if op not in ("exists", "not_exists"):
+                instants = [self.now_ms - self.rnd.randint(0, 400 * DAY_MS) for _ in range(3)]
+                spec["value"] = self.value(op, instants, None, bools=False)
+            return spec
+        op = self.pick(COMPARISON_OPS)
         spec = {"field": name, "op": op}
         if op not in ("exists", "not_exists"):
-            instants = st.integers(now_ms - 400 * DAY_MS, now_ms)
-            spec["value"] = draw(filter_values(op, numbers=instants, strings=None, bools=False))
+            spec["value"] = self.value(op, FILTER_NUMBERS, ATTRIBUTE_STRINGS)
         return spec
-    op = draw(st.sampled_from(COMPARISON_OPS))
-    spec = {"field": name, "op": op}
-    if op not in ("exists", "not_exists"):
-        strings = st.one_of(FILTER_STRINGS, st.sampled_from(["Api", "Import", "Event", "Ann", "ann", "high", "10"]))
-        spec["value"] = draw(filter_values(op, strings=strings))
-    return spec
 
+    def identifier_condition(self) -> dict[str, Any]:
+        kind = self.pick(["externalId", "email", "phone", "pushToken", "loyaltyCard", "otherKey"])
+        return {"kind": kind, "present": self.chance(0.5)}
 
-IDENTIFIERS = st.fixed_dictionaries({
-    "kind": st.sampled_from(["externalId", "email", "phone", "pushToken", "loyaltyCard", "otherKey"]),
-    "present": BOOLS,
-})
+    def condition(self, segment_names: Sequence[str] = (), depth: int = 0) -> dict[str, Any]:
+        """A condition tree of every form, at most three levels of all/any/not."""
+        if depth >= 3 or self.chance(0.45):
+            leaf = self.pick(["event", "event", "attribute", "identifier"] + (["segment"] if segment_names else []))
+            if leaf == "event":
+                return {"event": self.event_condition()}
+            if leaf == "attribute":
+                return {"attribute": self.attribute_condition()}
+            if leaf == "identifier":
+                return {"identifier": self.identifier_condition()}
+            return {"segment": self.pick(list(segment_names))}
+        form = self.pick(["all", "any", "not"])
+        if form == "not":
+            return {"not": self.condition(segment_names, depth + 1)}
+        return {form: [self.condition(segment_names, depth + 1) for _ in range(self.rnd.randint(1, 3))]}
 
+    # -------------------------------------------------------------- focused leaves
 
-def conditions(now_ms: int, segment_names: tuple[str, ...] = ()) -> st.SearchStrategy:
-    """Condition trees of every form, at most three levels of all/any/not."""
-    leaves = [
-        event_conditions(now_ms).map(lambda b: {"event": b}),
-        event_conditions(now_ms).map(lambda b: {"event": b}),
-        attribute_conditions(now_ms).map(lambda b: {"attribute": b}),
-        IDENTIFIERS.map(lambda b: {"identifier": b}),
-    ]
-    if segment_names:
-        leaves.append(st.sampled_from(segment_names).map(lambda n: {"segment": n}))
-    leaf = st.one_of(*leaves)
-    return leaf | st.recursive(
-        leaf,
-        lambda inner: st.one_of(
-            st.lists(inner, min_size=1, max_size=3).map(lambda cs: {"all": cs}),
-            st.lists(inner, min_size=1, max_size=3).map(lambda cs: {"any": cs}),
-            inner.map(lambda c: {"not": c}),
-        ),
-        max_leaves=5,
-    )
+    def value_filter(self, params: Any, paths: Sequence[str] = FILTER_PATHS) -> dict[str, Any] | None:
+        """A filter from a value the params hold: the same or another kind, other case, a
+        prefix, a neighbour... None when no path reaches a scalar."""
+        reached = [(path, x) for path in paths for x in ref.values_at(params, path) if near_values(x)]
+        if not reached:
+            return None
+        path, x = self.pick(reached)
+        op = self.pick(COMPARISON_OPS if ref.as_date(x) is None else DATE_OPS)  # dates: no substring tests
+        flt: dict[str, Any] = {"param": path, "op": op}
+        if op in ("exists", "not_exists"):
+            return flt
+        near = near_values(x)
+        if op in TEXT_OPS:
+            near = [v for v in near if isinstance(v, str)] or ["a"]
+        elif op in ORDER_OPS:
+            near = [v for v in near if not isinstance(v, bool)] or [0]
+        first = self.pick(near)
+        same = [v for v in near if _kind(v) == _kind(first)]
+        if op == "between":
+            flt["value"] = sorted([first, self.pick(same)])
+        elif op in ("in", "not_in"):
+            flt["value"] = [first] + ([self.pick(same)] if self.chance(0.5) else [])
+        else:
+            flt["value"] = first
+        return flt
+
+    def element_filter(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`any` over the event's items: the title of one item with the price of the same
+        item or of another; or over the product object."""
+        items = [x for x in ref.values_at(params, "items") if isinstance(x, dict)]
+        if not items:
+            where = [self.filter(("productId", "price", "tags", "missing"), 1, True) for _ in range(self.rnd.randint(1, 2))]
+            return {"param": "product", "op": "any", "where": where}
+        where = []
+        for name in ("title", "price"):
+            flt = self.value_filter(self.pick(items), (name,))
+            where.append(flt or {"param": name, "op": self.pick(["not_exists", "exists"])})
+        self.rnd.shuffle(where)
+        return {"param": "items", "op": "any", "where": where}
+
+    def contact_attribute(self) -> dict[str, Any]:
+        """An attribute condition from one contact's own field: an anniversary that falls on
+        its date (or a day off), or a value near the field's."""
+        index = self.rnd.randrange(len(self.docs))
+        fields = {**self.docs[index].get("fields", {}), "createdAt": self.created[index]}
+        name = self.pick(sorted(fields))
+        day = ref.as_date(fields[name])
+        if day is not None and self.chance(0.5):
+            today = ref.local_date(self.now_ms, self.tz)
+            for year in (today.year, today.year + 1):
+                leap = (dt.date(year, 3, 1) - dt.timedelta(days=1)).day == 29
+                mday = 28 if (day.month, day.day) == (2, 29) and not leap else day.day
+                n = (dt.date(year, day.month, mday) - today).days
+                if n >= 0:
+                    break
+            return {"field": name, "op": "anniversaryInDays", "value": max(0, n + self.pick([0, 0, -1, 1]))}
+        flt = self.value_filter({name: fields[name]}, (name,))
+        if flt is None:
+            return self.attribute_condition()
+        return {"field": name, **{k: v for k, v in flt.items() if k != "param"}}
+
+    def add_event(self, etype: str, cid: int, ts: int) -> dict[str, Any]:
+        """A new event for the scenario (the caller stores it with the others); its params."""
+        params = {"seq": len(self.events), "mark": self.rnd.randint(0, 3), "code": self.pick([1, "1", 1.0, True])}
+        self.events.append((etype, cid, ts, params))
+        self.stored.append(parsed(params))
+        return params
+
+    def period_edge(self) -> dict[str, Any]:
+        """A calendar or duration period and one event on (or 1 ms off) one of its edges;
+        mostly a new event placed there for this condition."""
+        period, lo, hi = self.pick(_calendar_intervals(self.now_ms, self.tz))
+        edges = [t for t in (lo - 1, lo, hi - 1, hi) if lo != ref.NO_LOWER_BOUND or t >= hi - 1]
+        if self.docs and self.chance(0.7):
+            etype = self.pick(EVENT_TYPES)
+            params = self.add_event(etype, self.rnd.randint(1, len(self.docs)), self.pick(edges))
+        else:
+            near = [i for i, e in enumerate(self.events) if e[2] in edges]
+            etype, _, _, params = self.events[self.pick(near) if near else self.rnd.randrange(len(self.events))]
+        measure = self.pick(["count", "first", "last"])
+        return {"event": {"type": etype, "period": period, "where": [{"param": "seq", "op": "eq", "value": params["seq"]}],
+                          measure: {"gte": 1} if measure == "count" else {}}}
+
+    def focused(self) -> dict[str, Any]:
+        """A single leaf aimed at one rule (a period edge, a filter op, `any`, a measure, a
+        sequence measure, a streak, an attribute) on one to three events of one contact
+        picked out by their `seq` parameter, so each of them decides the condition."""
+        family = self.pick(["edge", "filter", "measure", "any", "attribute", "sequence", "distinct", "streak",
+                            "period", "filter"])
+        if family == "attribute" or not self.events:
+            return {"attribute": self.contact_attribute() if self.chance(0.5) else self.attribute_condition()}
+        first = self.rnd.randrange(len(self.events))
+        param = ""
+        if family == "period":
+            return self.period_edge()
+        if family in ("edge", "sequence"):
+            for _ in range(4):  # prefer an event on a calendar period's edge
+                if calendar_edges(self.now_ms, self.tz, self.events[first][2]):
+                    break
+                first = self.rnd.randrange(len(self.events))
+        elif family in ("measure", "distinct", "any"):
+            param = self.pick({"measure": ["totalPrice", "items.price", "product.price", "qty", "code"],
+                               "distinct": ["code", "tags", "code", "product.productId", "city", "items.title", "flag"],
+                               "any": ["items"]}[family])
+            having = [i for i, p in enumerate(self.stored) if len(ref.values_at(p, param)) >= (2 if family == "any" else 1)]
+            if having:
+                first = self.pick(having)
+        etype, cid, ts, _ = self.events[first]
+        picks = [first]
+        if family not in ("edge", "sequence"):
+            siblings = [i for i, e in enumerate(self.events) if e[0] == etype and e[1] == cid and i != first]
+            picks += self.rnd.sample(siblings, min(len(siblings), self.rnd.randint(1 if family in ("measure", "distinct") else 0, 2)))
+        seqs = [self.events[i][3]["seq"] for i in picks]
+        by_seq = {"param": "seq", "op": "eq", "value": seqs[0]} if len(seqs) == 1 else {"param": "seq", "op": "in", "value": seqs}
+        body: dict[str, Any] = {"type": etype, "where": [by_seq]}
+        stored = self.stored[first]
+        if family == "edge":
+            body["period"] = self.pick(sharp_periods(self.now_ms, self.tz, ts))
+            measure = self.pick(["count", "first", "last", "count"])
+            body[measure] = {"gte": 1} if measure == "count" else {}
+        elif family == "filter":
+            body.update(period={"allTime": {}}, where=[by_seq, self.value_filter(stored) or self.filter(aware=True)])
+        elif family == "any":
+            body.update(period={"allTime": {}}, where=[by_seq, self.element_filter(stored)])
+        elif family in ("measure", "distinct"):
+            measure = self.pick(["sum", "avg", "min", "max"]) if family == "measure" else "distinct"
+            value = measured(measure, [self.stored[i] for i in picks], param)
+            if value is None or self.chance(0.2):
+                bound = self.amount() if family == "measure" else self.rnd.randint(0, 4)
+            else:
+                bound = value + self.pick([0, 0, 1, -1, 0.5])
+            body.update(period={"allTime": {}}, **{measure: {"param": param, self.pick(["eq", "gte", "lte", "gt", "lt", "ne"]): bound}})
+        elif family == "sequence":
+            measure = self.pick(["first", "last", "daysSinceLast"])
+            if measure == "daysSinceLast":
+                days = max(0, (self.now_ms - ts) // DAY_MS + self.pick([0, 0, -1, 1]))
+                body[measure] = {self.pick(["eq", "gte", "lt", "lte", "gt"]): days}
+            else:
+                body.update(period=self.pick(sharp_periods(self.now_ms, self.tz, ts)), **{measure: {}})
+        else:
+            choice = self.pick(["none", "mark", "value"])
+            extra = {"none": None, "mark": {"param": "mark", "op": "eq", "value": stored["mark"]},
+                     "value": self.value_filter(stored)}[choice]
+            body["where"] = [extra] if extra else []
+            body["streak"] = {"unit": self.pick(["day", "week", "month"]), "count": self.rnd.randint(1, 3)}
+            if not body["where"]:
+                del body["where"]
+        return {"event": body}
 
 
 @st.composite
-def focused_conditions(draw: st.DrawFn, now_ms: int) -> dict[str, Any]:
-    """An event condition over a wide period with one filter, or one measure and no filter:
-    such leaves split the contacts far more often than random trees do."""
-    etype = draw(st.sampled_from(EVENT_TYPES))
-    period = draw(st.sampled_from([{"allTime": {}}, {"last": {"days": 45}}, {"thisMonth": {}}]))
-    if draw(st.booleans()):
-        return {"event": {"type": etype, "period": period, "where": [draw(filters())]}}
-    body = draw(event_conditions(now_ms))
-    body.pop("where", None)
-    body["type"] = etype
-    if "period" in body:
-        body["period"] = period
-    return {"event": body}
-
-
-@st.composite
-def scenarios(draw: st.DrawFn, n_definitions: int = 6, n_focused: int = 6) -> Scenario:
-    """A full scenario with `n_definitions` random and `n_focused` single-leaf definitions,
+def scenarios(draw: st.DrawFn, n_random: int = 6, n_focused: int = 60) -> Scenario:
+    """A full scenario with `n_random` random condition trees and `n_focused` focused leaves,
     all in the scenario's zone."""
     now_ms = draw(nows())
     tz = draw(st.sampled_from(TIME_ZONES))
@@ -519,33 +727,34 @@ def scenarios(draw: st.DrawFn, n_definitions: int = 6, n_focused: int = 6) -> Sc
     docs = [draw(contact_docs(cid, now_ms, tz)) for cid in range(1, n + 1)]
     created = [now_ms - draw(st.integers(0, 400 * DAY_MS)) for _ in docs]
     sources = [draw(st.sampled_from(["Api", "Import"])) for _ in docs]
-    n_events = draw(st.integers(3 * n, 8 * n))
-    events = []
-    for _ in range(n_events):
+    active = draw(st.sampled_from([n, n - 1]))  # the last contact may have no events at all
+    events: list[Event] = []
+    for _ in range(draw(st.integers(3 * n, 8 * n))):
         etype = draw(st.sampled_from(EVENT_TYPES))
-        cid = draw(st.integers(1, n))
+        cid = draw(st.integers(1, active))
         events.append((etype, cid, draw(timestamps(now_ms, tz)), draw(event_params())))
     for _ in range(draw(st.integers(1, 3))):
         etype = draw(st.sampled_from(EVENT_TYPES))
-        cid = draw(st.integers(1, n))
+        cid = draw(st.integers(1, active))
         events += [(etype, cid, ts, draw(event_params())) for ts in draw(habits(now_ms, tz))]
     order = draw(st.permutations(range(len(events))))
     events = [events[i] for i in order]
+    for seq, (_, _, _, params) in enumerate(events):
+        params["seq"] = seq
     cuts = sorted(draw(st.sets(st.integers(1, len(events) - 1), max_size=2))) if len(events) > 1 else []
     changes: list[tuple[str, int, int]] = []
     if draw(st.sampled_from([False, False, True])):
-        a, b, c = draw(st.permutations(range(1, n + 1)))[:3] + [0, 0, 0][: max(0, 3 - n)]
-        kinds = draw(st.sampled_from([["erase"], ["merge"], ["erase", "merge"], ["merge", "erase"]]))
-        for kind in kinds:
+        a, b, c = (draw(st.permutations(range(1, n + 1))) + [0, 0])[:3]
+        for kind in draw(st.sampled_from([["erase"], ["merge"], ["erase", "merge"], ["merge", "erase"]])):
             if kind == "erase":
                 changes.append(("erase", a, 0))
             elif c:
                 changes.append(("merge", b, c))
     other_nows = [now_ms - draw(st.sampled_from([1, HOUR_MS, DAY_MS, 3 * DAY_MS, 40 * DAY_MS]))]
-    definitions = [
-        {"name": f"adhoc-{k}", "timezone": tz, "condition": draw(conditions(now_ms))} for k in range(n_definitions)
-    ] + [
-        {"name": f"leaf-{k}", "timezone": tz, "condition": draw(focused_conditions(now_ms))} for k in range(n_focused)
-    ]
+    seed = draw(st.integers(0, 2**32 - 1))
+    maker = DefinitionMaker(random.Random(seed), now_ms, tz, events, docs, created)
+    conditions = [maker.condition() for _ in range(n_random)] + [maker.focused() for _ in range(n_focused)]
+    definitions = [{"name": f"adhoc-{k}", "timezone": tz, "condition": c} for k, c in enumerate(conditions)]
+    events = maker.events  # with the events placed on period edges, ingested in the last batch
     return Scenario(now_ms, tz, docs, created, sources, events, definitions, cuts + [len(events)], changes,
-                    other_nows)
+                    other_nows, seed)

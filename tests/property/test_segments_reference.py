@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 from typing import Any
 
 import pytest
@@ -63,7 +64,7 @@ def build_engine(scenario: gen.Scenario, probe: dict[str, Any] | None = None) ->
         if end < len(scenario.events) and probe is not None:
             definition = probe
             expected = ref.evaluate(definition, scenario.reference_events(end, changed=False),
-                                    scenario.reference_contacts_before_changes(), scenario.now_ms)
+                                    scenario.reference_contacts(changed=False), scenario.now_ms)
             got = set(engine.evaluate(definition, as_of_ms=scenario.now_ms))
             assert got == expected, f"after {end} events\n" + describe(scenario, definition, expected, got)
         start = end
@@ -85,7 +86,7 @@ def describe(scenario: gen.Scenario, definition: dict[str, Any], expected: set[i
     disputed = sorted(expected ^ got)
     now_ms = scenario.now_ms if now_ms is None else now_ms
     lines = [
-        f"now={now_ms} ({_iso(now_ms)}) tz={scenario.tz} changes={scenario.changes}",
+        f"now={now_ms} ({_iso(now_ms)}) tz={scenario.tz} changes={scenario.changes} seed={scenario.seed}",
         f"definition={json.dumps(definition)}",
         f"reference={sorted(expected)} engine={sorted(got)} disputed={disputed}",
     ]
@@ -124,20 +125,22 @@ def test_adhoc_definitions_match_the_reference(scenario: gen.Scenario) -> None:
 @st.composite
 def referencing_scenarios(draw: st.DrawFn) -> tuple[gen.Scenario, dict[str, dict[str, Any]]]:
     """A scenario whose definitions refer to saved segments (dynamic in any zone, and static)."""
-    scenario = draw(gen.scenarios(n_definitions=0, n_focused=0))
+    scenario = draw(gen.scenarios(n_random=0, n_focused=0))
+    maker = gen.DefinitionMaker(random.Random(scenario.seed), scenario.now_ms, scenario.tz, scenario.events,
+                                scenario.contact_docs, scenario.contact_created_ms)
     saved: dict[str, dict[str, Any]] = {}
     n_contacts = len(scenario.contact_docs)
     saved["static-0"] = {"name": "static-0", "contacts": sorted(draw(st.sets(st.integers(1, n_contacts))))}
     for k in range(draw(st.integers(1, 3))):
         name = f"saved-{k}"
         tz = draw(st.sampled_from(gen.TIME_ZONES))
-        condition = draw(gen.conditions(scenario.now_ms, tuple(saved)))
-        saved[name] = {"name": name, "timezone": tz, "condition": condition}
+        maker.tz = tz
+        saved[name] = {"name": name, "timezone": tz, "condition": maker.condition(tuple(saved))}
     names = tuple(saved)
+    maker.tz = scenario.tz
     scenario.definitions = [
-        {"name": f"adhoc-{k}", "timezone": scenario.tz, "condition": draw(gen.conditions(scenario.now_ms, names))}
-        for k in range(3)
-    ] + [{"name": "direct", "timezone": scenario.tz, "condition": {"segment": draw(st.sampled_from(names))}}]
+        {"name": f"adhoc-{k}", "timezone": scenario.tz, "condition": maker.condition(names)} for k in range(6)
+    ] + [{"name": "direct", "timezone": scenario.tz, "condition": {"segment": name}} for name in names]
     return scenario, saved
 
 
