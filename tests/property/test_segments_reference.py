@@ -40,9 +40,10 @@ def _bounded() -> settings:
 BOUNDED = _bounded()
 
 
-def build_engine(scenario: gen.Scenario, probe: dict[str, Any] | None = None) -> Engine:
-    """An engine holding the scenario's contacts (ids 1..N in order) and events, ingested in
-    the scenario's batches, then its merges and erasures.
+def build_engine(scenario: gen.Scenario, probe: dict[str, Any] | None = None,
+                 segments: list[dict[str, Any]] = ()) -> Engine:
+    """An engine holding the scenario's contacts (ids 1..N in order), then its saved
+    `segments`, then its events in the scenario's batches, then its merges and erasures.
 
     Between batches the `probe` definition is checked against the events stored so far, so
     that evaluation also runs over partly ingested data.
@@ -52,6 +53,8 @@ def build_engine(scenario: gen.Scenario, probe: dict[str, Any] | None = None) ->
         report = engine.upsert_contacts([doc], source=scenario.contact_sources[i],
                                         now_ms=scenario.contact_created_ms[i])
         assert report.created == 1 and report.outcomes[0].contact_id == i + 1, report
+    for doc in segments:
+        engine.put_segment(doc)
     start = 0
     for end in scenario.batch_ends:
         batch = scenario.events[start:end]
@@ -118,7 +121,7 @@ def test_adhoc_definitions_match_the_reference(scenario: gen.Scenario) -> None:
         assert_same_members(engine, scenario, definition)
     # an earlier as-of: later events are stored but do not exist for that evaluation
     for now_ms in scenario.other_nows:
-        for definition in scenario.definitions[:4]:
+        for definition in scenario.definitions[:6] + scenario.definitions[6::5]:
             assert_same_members(engine, scenario, definition, now_ms=now_ms)
 
 
@@ -131,16 +134,19 @@ def referencing_scenarios(draw: st.DrawFn) -> tuple[gen.Scenario, dict[str, dict
     saved: dict[str, dict[str, Any]] = {}
     n_contacts = len(scenario.contact_docs)
     saved["static-0"] = {"name": "static-0", "contacts": sorted(draw(st.sets(st.integers(1, n_contacts))))}
-    for k in range(draw(st.integers(1, 3))):
+    for k in range(draw(st.integers(1, 4))):
         name = f"saved-{k}"
         tz = draw(st.sampled_from(gen.TIME_ZONES))
         maker.tz = tz
-        saved[name] = {"name": name, "timezone": tz, "condition": maker.condition(tuple(saved))}
+        condition = maker.condition(tuple(saved)) if k % 2 else maker.focused()
+        saved[name] = {"name": name, "timezone": tz, "condition": condition}
     names = tuple(saved)
     maker.tz = scenario.tz
     scenario.definitions = [
         {"name": f"adhoc-{k}", "timezone": scenario.tz, "condition": maker.condition(names)} for k in range(6)
     ] + [{"name": "direct", "timezone": scenario.tz, "condition": {"segment": name}} for name in names]
+    scenario.events = maker.events  # with any event placed on a period edge, in the last batch
+    scenario.batch_ends[-1] = len(maker.events)
     return scenario, saved
 
 
@@ -148,9 +154,9 @@ def referencing_scenarios(draw: st.DrawFn) -> tuple[gen.Scenario, dict[str, dict
 @BOUNDED
 @given(referencing_scenarios())
 def test_segment_references_match_the_reference(case: tuple[gen.Scenario, dict[str, dict[str, Any]]]) -> None:
+    """Saved before the events arrive, referred to at the evaluation's own `now`."""
     scenario, saved = case
-    engine = build_engine(scenario)
-    for doc in saved.values():
-        engine.put_segment(doc)
-    for definition in scenario.definitions:
-        assert_same_members(engine, scenario, definition, saved)
+    engine = build_engine(scenario, segments=list(saved.values()))
+    for now_ms in [scenario.now_ms] + scenario.other_nows:
+        for definition in scenario.definitions:
+            assert_same_members(engine, scenario, definition, saved, now_ms)
