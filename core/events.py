@@ -1,5 +1,8 @@
 """Events: parsing and validation of both JSON shapes (EVENTS.md section 1), and flattening
 of parameter values into dotted-path leaves for the columnar store.
+
+`parse_event` tries a fast path for the common event first (one walk: limits, size bound,
+leaves) and falls back to the checked path, which names the offending field.
 """
 
 from __future__ import annotations
@@ -199,10 +202,11 @@ def parse_event(doc: Mapping[str, Any]) -> Event:
 # ---------------------------------------------------------------------------- fast path
 #
 # The common event (plain dicts and lists, ASCII text within limits, small numbers) is
-# checked in one walk that also bounds its encoded size. Anything else makes the fast path
-# give up (return None) and the checked path above runs from the start, so errors and their
-# order are exactly the checked path's. The fast path raises only where every earlier check
-# has passed, with the error the checked path raises there.
+# checked in one walk that also bounds its encoded size and flattens it (Event.leaves).
+# Anything else makes the fast path give up (return None) and `_parse_event_checked` runs
+# from the start, so errors and their order are exactly the checked path's. The fast path
+# raises only where every earlier check has passed, with the error the checked path raises.
+# Nested values of the input are kept, not copied (the checked path copies them).
 
 _TOP_KEYS = frozenset(TOP_LEVEL_KEYS)
 _JSON_BLANKS = " \t\n\r"
