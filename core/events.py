@@ -98,8 +98,8 @@ def _checked(value: Any, field: str, depth: int) -> Any:
         check_text(value, field)
         return value
     if isinstance(value, int):
-        if value.bit_length() > 1023:
-            raise InvalidArgument(field, "a number is too large")
+        if value.bit_length() > 63:  # the log and snapshots store integers as 64-bit
+            raise InvalidArgument(field, "integers must fit in 64 bits")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -366,11 +366,6 @@ def test_request_bytes(main_server: Served, scratch_server: Served, case: tuple[
     still_serving(scratch_server, seeds_kept=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/events.py accepts event integers beyond 64 bits, which the write-ahead log cannot journal: "
-    "the log fails and every later write is refused (contacts already refuse them)",
-)
 def test_an_event_integer_beyond_64_bits_is_refused_not_fatal(tmp_path: Path) -> None:
     served, server = start(tmp_path / "data")
     try:
