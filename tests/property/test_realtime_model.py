@@ -29,6 +29,7 @@ from core.engine import Engine
 from core.errors import InvalidArgument
 from core.segments.registry import SegmentRegistry
 from snapshots.snapshot import decode_tree, encode_tree
+from tests.property import random_definitions as trees
 from tests.property import strategies as gen
 
 pytestmark = pytest.mark.property
@@ -84,15 +85,15 @@ def timed_leaves(draw: st.DrawFn) -> dict[str, Any]:
         body["period"] = {"last": {"hours": draw(st.integers(1, 30))}}
         body["first"] = {}
     if draw(st.integers(0, 7)) == 0:
-        body["where"] = [draw(gen.filters())]
+        body["where"] = [draw(trees.filters())]
     return body
 
 
 def random_conditions(now_ms: int, tz: str, names: tuple[str, ...]) -> st.SearchStrategy:
     """The shared strategy's condition trees (whose zone argument is newer than the rest)."""
-    if "tz" in inspect.signature(gen.conditions).parameters:
-        return gen.conditions(now_ms, tz, names)
-    return gen.conditions(now_ms, names)  # type: ignore[call-arg]
+    if "tz" in inspect.signature(trees.conditions).parameters:
+        return trees.conditions(now_ms, tz, names)
+    return trees.conditions(now_ms, names)  # type: ignore[call-arg]
 
 
 def segment_conditions(now_ms: int, tz: str, names: tuple[str, ...]) -> st.SearchStrategy:
