@@ -473,7 +473,7 @@ class DefinitionMaker:
             return {"previous": {"unit": self.pick(["day", "week", "month"]), "count": self.rnd.randint(1, 3)}}
         if kind == "between":
             if self.chance(0.5):
-                a, b = sorted(self.rnd.sample(boundary_instants(self.now_ms, self.tz), 2))
+                a, b = sorted(self.rnd.sample(sorted(set(boundary_instants(self.now_ms, self.tz))), 2))
             else:
                 a = self.now_ms - self.rnd.randint(-DAY_MS, 60 * DAY_MS)
                 b = a + self.rnd.randint(1, 30 * DAY_MS)
