@@ -98,6 +98,12 @@ class ServerMetrics:
             ("segment",),
         )
         self.segments = r.gauge("segmentd_segments", "Saved segments.")
+        self.alerts_fired = r.counter(
+            "segmentd_segment_alerts_total", "Times each alert rule of a segment started firing.", ("segment", "rule")
+        )
+        self.alerts_firing = r.gauge(
+            "segmentd_segment_alerts_firing", "1 while an alert rule of a segment is firing.", ("segment", "rule")
+        )
         self.contacts = r.gauge("segmentd_contacts", "Live contacts.")
         self.event_types = r.gauge("segmentd_event_types", "Event types.")
         self.stored_events = r.gauge("segmentd_events_stored", "Events held in memory.")
@@ -199,6 +205,14 @@ class ServerMetrics:
                 self.segment_members.labels(name).set(len(saved.members))
                 self.segment_build.labels(name).set(saved.last_build_ms / 1000.0)
                 self.saw_build(name, saved.evaluated_at_ms, saved.last_build_ms)
+            alerts = getattr(registry, "alerts", None)
+            if alerts is not None:
+                self.alerts_fired.clear()
+                self.alerts_firing.clear()
+                for (segment, rule), times in list(alerts.fired.items()):
+                    self.alerts_fired.labels(segment, rule).set(times)
+                for segment, rule in alerts.firing():
+                    self.alerts_firing.labels(segment, rule).set(1)
             latest = _latest_sequence(engine)
             self.changelog_sequence.labels().set(latest)
             positions = list(self._watch_positions.values())

@@ -117,7 +117,9 @@ def traffic(stub: pb_grpc.SegmentdStub) -> None:
         {"email": "m0@example.com", "externalId": "X-0"}, {"email": "new@example.com"})))
     # externalId X-0 now belongs to m0: a contact claiming it with m1's email is a conflict
     stub.UpsertContacts(pb.UpsertContactsRequest(jsonl=jsonl({"email": "m1@example.com", "externalId": "X-0"})))
-    buyers = pb.Segment(name="buyers", condition=pb.Condition(event=pb.EventCondition(type="purchase")))
+    buyers = pb.Segment(
+        name="buyers", tags=["alert:size<=1"], condition=pb.Condition(event=pb.EventCondition(type="purchase"))
+    )
     stub.PutSegment(pb.PutSegmentRequest(segment=buyers))
     stub.PreviewSegment(pb.PreviewSegmentRequest(segment=buyers))
     assert stub.CountMembers(pb.CountMembersRequest(name="buyers")).count == 3
@@ -165,6 +167,9 @@ def test_domain_series_follow_what_happened(served: Served) -> None:
     assert got.value("segmentd_contacts_erased_total") == 1
     assert got.value("segmentd_segment_members", segment="buyers") == 3
     assert got.value("segmentd_segments") == 1
+    # 3 buyers is outside the rule's bound: the alert fired once and is firing
+    assert got.value("segmentd_segment_alerts_firing", segment="buyers", rule="alert:size<=1") == 1
+    assert got.value("segmentd_segment_alerts_total", segment="buyers", rule="alert:size<=1") == 1
     assert got.value("segmentd_event_types") == 2
     assert got.value("segmentd_segment_evaluation_seconds_count", kind="preview") == 1
     assert got.value("segmentd_segment_evaluation_seconds_count", kind="materialise") >= 1
