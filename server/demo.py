@@ -70,6 +70,7 @@ class DemoSummary:
     rejected: int
     event_types: int
     example_refs: tuple[str, ...]
+    segments: tuple[str, ...] = ()
 
     def describe(self, address: str) -> str:
         """A short text for the terminal: what was loaded and commands to try next."""
@@ -82,6 +83,14 @@ class DemoSummary:
             f"  segmentd event-types WorkoutStarted{server}",
         ]
         lines += [f"  segmentd contact get {ref}{server}" for ref in self.example_refs]
+        if self.segments:
+            first = self.segments[0]
+            lines += [
+                f"  segmentd segment list{server}    (demo segments: {', '.join(self.segments)})",
+                f"  segmentd segment members {first} --format jsonl{server}",
+                f"  segmentd segment explain {first} {self.example_refs[0]}{server}",
+                f"  segmentd segment watch{server}    (membership changes as they happen)",
+            ]
         lines.append(f"  segmentd ingest events.jsonl{server}    (JSON Lines, one event per line)")
         return "\n".join(lines)
 
@@ -290,7 +299,30 @@ def load(engine: Engine, *, seed: int = 7, contacts: int = 3000) -> DemoSummary:
         report = engine.ingest(chunk)
         accepted += report.accepted
         rejected += report.rejected
+    for segment in DEMO_SEGMENTS:
+        engine.put_segment(segment)
     first = data.contacts[0]
     refs = (f"email:{first['email']}", f"externalId:{data.contacts[1]['externalId']}")
     types = len({e["eventTypeKey"] for e in data.events})
-    return DemoSummary(len(data.contacts), len(data.events), accepted, rejected, types, refs)
+    names = tuple(segment["name"] for segment in DEMO_SEGMENTS)
+    return DemoSummary(len(data.contacts), len(data.events), accepted, rejected, types, refs, names)
+
+
+# Saved with the demo: one per family of the segment contract, over the demo's own events.
+DEMO_SEGMENTS: tuple[dict[str, Any], ...] = (
+    {"name": "big-spenders-90d", "description": "Spent 300 or more in the last 90 days", "tags": ["demo"],
+     "condition": {"event": {"type": "purchase", "period": {"last": {"days": 90}},
+                             "sum": {"param": "totalPrice", "gte": 300}}}},
+    {"name": "lapsed-buyers", "description": "Last purchase more than 30 days ago", "tags": ["demo"],
+     "condition": {"event": {"type": "purchase", "period": {"before": {"days": 30}}, "last": {}}}},
+    {"name": "strength-on-mobile-30d", "description": "A strength workout on a phone in the last 30 days",
+     "tags": ["demo"],
+     "condition": {"event": {"type": "WorkoutStarted", "period": {"last": {"days": 30}},
+                             "where": [{"param": "workoutType", "op": "eq", "value": "strength"},
+                                       {"param": "deviceCategory", "op": "eq", "value": "phone"}]}}},
+    {"name": "weekly-readers", "description": "Opened an email in each of the last 2 complete weeks",
+     "tags": ["demo"], "condition": {"event": {"type": "emailOpened", "streak": {"unit": "week", "count": 2}}}},
+    {"name": "push-without-email", "description": "Web push subscribers with no email on file", "tags": ["demo"],
+     "condition": {"all": [{"identifier": {"kind": "pushToken", "present": True}},
+                           {"identifier": {"kind": "email", "present": False}}]}},
+)

@@ -207,6 +207,11 @@ def test_serve_demo_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         ref = re.search(r"segmentd contact get (\S+)", out).group(1)  # type: ignore[union-attr]
         contact = run_cli("contact", "get", ref, server=child.address)
         assert contact.returncode == 0 and json.loads(contact.stdout)["contactId"] >= 1
+        listed = run_cli("segment", "list", server=child.address)
+        assert listed.returncode == 0
+        assert all(name in listed.stdout for name in re.search(r"demo segments: ([^)]*)", out).group(1).split(", "))  # type: ignore[union-attr]
+        members = run_cli("segment", "members", "big-spenders-90d", server=child.address)
+        assert members.returncode == 0 and members.stdout.split()
     finally:
         status = child.stop()
     assert status == 0
