@@ -160,7 +160,7 @@ def value_passes(op: str, value: Any, x: Any) -> bool:
     if op == "between":
         low, high = value
         a, b = _operand(x, low), _operand(x, high)
-        if a is None or b is None:
+        if a is None or b is None or type(a) is not type(b):  # bounds of two kinds: nothing is between
             return False
         return _norm(low, a) <= a <= _norm(high, b)
     if op in ("in", "not_in"):
