@@ -46,6 +46,7 @@ NOW_ANCHORS = tuple(_ms(t) for t in (
     "2028-02-29T12:00:00Z",   # leap day
     "2027-03-01T00:10:00Z",   # the day after 28 Feb in a common year
     "2027-02-27T15:00:00Z",   # 29 February birthdays fall tomorrow in a common year
+    "2026-02-28T10:00:00Z",   # ... and today
     "2026-11-16T00:00:00Z",   # Monday midnight UTC
     "2026-05-31T18:45:00Z",   # Kolkata midnight (00:15 on 1 June)
     # a month before these, the same local time was skipped or repeated by a DST change
@@ -262,7 +263,8 @@ def birthdays(draw: st.DrawFn, now_ms: int, tz: str) -> str:
             return f"{year - year % 4}-02-29"
         return dt.date(year, near.month, near.day).isoformat()
     if kind == 1:
-        return draw(st.sampled_from(["1996-02-29", "1999-02-28", "2000-03-01", "1990-12-31", "1980-01-01"]))
+        return draw(st.sampled_from(["1996-02-29", "1996-02-29", "1999-02-28", "2000-03-01", "1990-12-31",
+                                     "1980-01-01"]))
     return draw(st.dates(dt.date(1950, 1, 1), dt.date(2010, 12, 31))).isoformat()
 
 
@@ -612,7 +614,8 @@ class DefinitionMaker:
         its date (or a day off), or a value near the field's."""
         index = self.rnd.randrange(len(self.docs))
         fields = {**self.docs[index].get("fields", {}), "createdAt": self.created[index]}
-        name = self.pick(sorted(fields))
+        dates = [n for n in sorted(fields) if ref.as_date(fields[n]) is not None]
+        name = self.pick(dates) if dates and self.chance(0.6) else self.pick(sorted(fields))
         day = ref.as_date(fields[name])
         if day is not None and self.chance(0.5):
             today = ref.local_date(self.now_ms, self.tz)
