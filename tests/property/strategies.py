@@ -376,6 +376,11 @@ def sharp_periods(now_ms: int, tz: str, ts: int) -> list[dict[str, Any]]:
                   {"between": {"from": ts + 1, "to": ts + DAY_MS}}, {"between": {"from": ts - DAY_MS, "to": ts + 1}}]
 
 
+def _group(period: dict[str, Any]) -> str:
+    kind = next(iter(period))
+    return kind if kind in ("previous", "last", "before") else "fixed"
+
+
 def _kind(x: Any) -> str:
     return "bool" if isinstance(x, bool) else "number" if ref.is_number(x) else "string" if isinstance(x, str) else "other"
 
@@ -633,7 +638,8 @@ class DefinitionMaker:
 
     def add_event(self, etype: str, cid: int, ts: int) -> dict[str, Any]:
         """A new event for the scenario (the caller stores it with the others); its params."""
-        params = {"seq": len(self.events), "mark": self.rnd.randint(0, 3), "code": self.pick([1, "1", 1.0, True])}
+        params = {"seq": len(self.events), "mark": self.rnd.randint(0, 3), "code": self.pick([1, "1", 1.0, True]),
+                  "tags": [self.pick([1, "1", 1.0, True, "a"]) for _ in range(self.rnd.randint(0, 2))]}
         self.events.append((etype, cid, ts, params))
         self.stored.append(parsed(params))
         return params
@@ -641,7 +647,8 @@ class DefinitionMaker:
     def period_edge(self) -> dict[str, Any]:
         """A calendar or duration period and one event on (or 1 ms off) one of its edges;
         mostly a new event placed there for this condition."""
-        period, lo, hi = self.pick(_calendar_intervals(self.now_ms, self.tz))
+        group = self.pick(["fixed", "previous", "last", "before"])  # each kind as likely, whatever its size
+        period, lo, hi = self.pick([c for c in _calendar_intervals(self.now_ms, self.tz) if _group(c[0]) == group])
         edges = [t for t in (lo - 1, lo, hi - 1, hi) if lo != ref.NO_LOWER_BOUND or t >= hi - 1]
         if self.docs and self.chance(0.7):
             etype = self.pick(EVENT_TYPES)
@@ -681,6 +688,11 @@ class DefinitionMaker:
         picks = [first]
         if family not in ("edge", "sequence"):
             siblings = [i for i, e in enumerate(self.events) if e[0] == etype and e[1] == cid and i != first]
+            if family in ("measure", "distinct") and len(siblings) < 2 and self.chance(0.6):
+                # more events of that contact and type, with values of easily confused kinds
+                for _ in range(self.rnd.randint(1, 2)):
+                    self.add_event(etype, cid, self.now_ms - self.rnd.randint(0, 30 * DAY_MS))
+                    siblings.append(len(self.events) - 1)
             picks += self.rnd.sample(siblings, min(len(siblings), self.rnd.randint(1 if family in ("measure", "distinct") else 0, 2)))
         seqs = [self.events[i][3]["seq"] for i in picks]
         by_seq = {"param": "seq", "op": "eq", "value": seqs[0]} if len(seqs) == 1 else {"param": "seq", "op": "in", "value": seqs}
@@ -721,7 +733,7 @@ class DefinitionMaker:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, n_random: int = 6, n_focused: int = 60) -> Scenario:
+def scenarios(draw: st.DrawFn, n_random: int = 6, n_focused: int = 100) -> Scenario:
     """A full scenario with `n_random` random condition trees and `n_focused` focused leaves,
     all in the scenario's zone."""
     now_ms = draw(nows())
