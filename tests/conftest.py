@@ -1,7 +1,8 @@
 """Shared test configuration: Hypothesis profiles.
 
-`dev` (default) keeps a local run quick; `ci` (chosen when CI is set, or with
-HYPOTHESIS_PROFILE=ci) runs more examples. Neither has a deadline: timings are never asserted.
+`dev` (default) keeps a local run quick and draws new examples every run; `ci` (chosen when
+CI is set, or with HYPOTHESIS_PROFILE=ci) runs more examples from a fixed seed, so a CI
+verdict is repeatable. Neither has a deadline: timings are never asserted.
 """
 
 import os
@@ -17,5 +18,6 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
+    derandomize=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
