@@ -660,6 +660,15 @@ class DefinitionMaker:
         return {"event": {"type": etype, "period": period, "where": [{"param": "seq", "op": "eq", "value": params["seq"]}],
                           measure: {"gte": 1} if measure == "count" else {}}}
 
+    def focused_tree(self) -> dict[str, Any]:
+        """A focused leaf, sometimes negated or joined with another by all/any."""
+        roll = self.rnd.random()
+        if roll < 0.15:
+            return {"not": self.focused()}
+        if roll < 0.25:
+            return {self.pick(["all", "any"]): [self.focused(), self.focused_tree()]}
+        return self.focused()
+
     def focused(self) -> dict[str, Any]:
         """A single leaf aimed at one rule (a period edge, a filter op, `any`, a measure, a
         sequence measure, a streak, an attribute) on one to three events of one contact
@@ -768,7 +777,7 @@ def scenarios(draw: st.DrawFn, n_random: int = 6, n_focused: int = 100) -> Scena
     other_nows = [now_ms - draw(st.sampled_from([1, HOUR_MS, DAY_MS, 3 * DAY_MS, 40 * DAY_MS]))]
     seed = draw(st.integers(0, 2**32 - 1))
     maker = DefinitionMaker(random.Random(seed), now_ms, tz, events, docs, created)
-    conditions = [maker.condition() for _ in range(n_random)] + [maker.focused() for _ in range(n_focused)]
+    conditions = [maker.condition() for _ in range(n_random)] + [maker.focused_tree() for _ in range(n_focused)]
     definitions = [{"name": f"adhoc-{k}", "timezone": tz, "condition": c} for k, c in enumerate(conditions)]
     events = maker.events  # with the events placed on period edges, ingested in the last batch
     return Scenario(now_ms, tz, docs, created, sources, events, definitions, cuts + [len(events)], changes,
