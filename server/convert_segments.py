@@ -18,7 +18,7 @@ from pyroaring import BitMap
 from core.errors import InvalidArgument
 from core.events import parse_timestamp
 from core.identifiers import Identifier, IdKind
-from core.segments.definition import definition_to_json
+from core.segments.canonical import definition_to_json
 from core.segments.registry import SavedSegment
 from server.convert import integral, python_to_value, value_to_python
 from server.pb import segmentd_pb2 as pb
