@@ -37,6 +37,10 @@ from core.columns import (
 from core.errors import FailedPrecondition, InvalidArgument
 
 ColumnKey = tuple[str, Kind]
+# a column of `Table.append_arrays`: (key, rows, values) or (key, rows, values, items)
+ArrayColumn = (
+    tuple[ColumnKey, np.ndarray, np.ndarray] | tuple[ColumnKey, np.ndarray, np.ndarray, Mapping[str, np.ndarray]]
+)
 
 # Default tail limit: max(COMPACT_MIN_ROWS, COMPACT_FRACTION * base rows), per Table.
 COMPACT_FRACTION = 0.25
@@ -396,6 +400,27 @@ def _extend_column(col: _TailColumn, bcol: BlockColumn, base: int, codes: Sequen
         col.items[p].extend(ordinals)
 
 
+def _extend_items(col: _TailColumn, items: Mapping[str, np.ndarray], before: int, k: int) -> None:
+    """Appends the items ordinals of k new entries (`before` entries were there already).
+
+    A prefix no entry so far crossed starts with NO_ITEM for the earlier entries; a prefix
+    whose ordinals are all NO_ITEM adds nothing new, as appending row by row would.
+    """
+    for p, ordinals in items.items():
+        arr = np.ascontiguousarray(ordinals, dtype=np.int32)
+        if arr.shape[0] != k:
+            raise ValueError(f"items at {p}: {arr.shape[0]} ordinals for {k} entries")
+        buf = col.items.get(p)
+        if buf is None:
+            if not bool(np.any(arr != NO_ITEM)):
+                continue
+            buf = col.items[p] = array("i", [NO_ITEM]) * before
+        buf.frombytes(arr.tobytes())
+    for p, buf in col.items.items():
+        if p not in items:
+            buf.extend(array("i", [NO_ITEM]) * k)
+
+
 class _Tail:
     """Rows appended since the last compaction, in arrival order."""
 
@@ -592,13 +617,15 @@ class Table:
         contact: np.ndarray,
         ts_ms: np.ndarray,
         arrival: np.ndarray,
-        columns: Sequence[tuple[ColumnKey, np.ndarray, np.ndarray]],
+        columns: Sequence[ArrayColumn],
     ) -> None:
         """Adds rows given as arrays, as `append` of each row in order would.
 
-        `columns`: (key, rows, values) in order of first use, rows (int32, ascending, one entry
-        per row at most) numbered from 0 within these rows, values of the key's dtype (STR:
-        codes already acquired).
+        `columns`: `(key, rows, values)` or `(key, rows, values, items)` in order of first use.
+        `rows` (int32, ascending, numbered from 0 within these rows) may repeat a row: one
+        entry per array element, in document order. `values` has one item per entry in the
+        key's dtype (STR: codes already acquired). `items` maps an array prefix to int32
+        ordinals, one per entry (NO_ITEM where the entry crosses no array there).
         """
         n = contact.shape[0]
         if n == 0:
@@ -609,14 +636,20 @@ class Table:
             tail.contact.frombytes(np.ascontiguousarray(contact, dtype=np.uint32).tobytes())
             tail.ts_ms.frombytes(np.ascontiguousarray(ts_ms, dtype=np.int64).tobytes())
             tail.arrival.frombytes(np.ascontiguousarray(arrival, dtype=np.int64).tobytes())
-            for key, rows, values in columns:
+            for entry in columns:
+                key, rows, values = entry[0], entry[1], entry[2]
+                items: Mapping[str, np.ndarray] = entry[3] if len(entry) > 3 else {}  # type: ignore[misc]
+                k = rows.shape[0]
+                if k == 0:
+                    continue
                 col = tail.columns.get(key)
                 if col is None:
                     col = tail.columns[key] = _TailColumn(key[1])
-                k = rows.shape[0]
-                col.row.frombytes((rows.astype(np.int32) + np.int32(base)).tobytes())
-                col.count += k
-                col.last_row = base + int(rows[-1])
+                before = len(col.row)
+                rows32 = np.ascontiguousarray(rows, dtype=np.int32)
+                col.row.frombytes((rows32 + np.int32(base)).tobytes())
+                col.count += 1 + int(np.count_nonzero(np.diff(rows32)))  # distinct rows (ascending)
+                col.last_row = base + int(rows32[-1])
                 if col.values is not None:
                     vals = np.ascontiguousarray(values, dtype=VALUE_DTYPES[key[1]])
                     col.values.frombytes(vals.tobytes())
@@ -626,8 +659,7 @@ class Table:
                             break
                         if x not in examples:
                             examples.append(x)
-                for buf in col.items.values():
-                    buf.extend(array("i", [NO_ITEM]) * k)
+                _extend_items(col, items, before, k)
             self._generation += 1
             self._cached = None
             due = base + n - 1 >= self._due_rows

@@ -7,8 +7,10 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from core.columns import NO_ITEM, Kind, StringDictionary
+from core.columns import NO_ITEM, ITEM_DTYPE, VALUE_DTYPES, Kind, StringDictionary, kind_of
 from core.errors import FailedPrecondition, InvalidArgument
 from core.events import Leaf, flatten
 from core.tables import (
@@ -274,3 +276,98 @@ def test_dense_columns_share_one_row_array() -> None:
     assert c.row is not a.row and len(c) == 25
     unshared = sum(x.nbytes for x in (v.contact, v.ts_ms, v.arrival)) + sum(col.nbytes for col in v.columns.values())
     assert v.nbytes == unshared - a.row.nbytes
+
+
+# ----------------------------------------------------------------- columnar appends
+
+_scalars = st.one_of(
+    st.integers(-3, 3), st.sampled_from([0.5, -1.25, 2.0]), st.sampled_from(["x", "y", "zz"]), st.booleans(), st.none()
+)
+_docs = st.dictionaries(
+    st.sampled_from(["a", "b", "c"]),
+    st.recursive(
+        _scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["p", "q"]), inner, max_size=2),
+        max_leaves=6,
+    ),
+    max_size=3,
+)
+_events = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 9), _docs), max_size=12)
+
+
+def _columns(leaves_per_row: list[list[Leaf]], d: StringDictionary) -> list[tuple]:
+    """The (key, rows, values, items) columns of these rows, as a columnar loader builds them."""
+    cols: dict[tuple[str, Kind], tuple[list[int], list[object], list[dict[str, int]]]] = {}
+    for r, leaves in enumerate(leaves_per_row):
+        for lf in leaves:
+            kind = kind_of(lf.value)
+            value: object = lf.value
+            if kind == Kind.STR:
+                value = d.acquire(lf.value)  # type: ignore[arg-type]
+            elif kind == Kind.BOOL:
+                value = int(lf.value)  # type: ignore[arg-type]
+            rows, values, items = cols.setdefault((lf.path, kind), ([], [], []))
+            rows.append(r)
+            values.append(value)
+            items.append(dict(lf.items))
+    out = []
+    for key, (rows, values, items) in cols.items():
+        prefixes = dict.fromkeys(p for it in items for p in it)
+        ordinals = {p: np.array([it.get(p, NO_ITEM) for it in items], dtype=ITEM_DTYPE) for p in prefixes}
+        if len(out) % 3 == 1:
+            ordinals["none"] = np.full(len(items), NO_ITEM, dtype=ITEM_DTYPE)  # crosses no array anywhere
+        vals = np.array(values if key[1] != Kind.NODE else [], dtype=VALUE_DTYPES[key[1]])
+        arrays = (key, np.array(rows, dtype=np.int32), vals)
+        out.append((*arrays, ordinals) if ordinals or len(out) % 2 else arrays)  # both tuple forms
+    return out
+
+
+def _same_version(a: TableVersion, b: TableVersion) -> None:
+    assert rows_of(a) == rows_of(b) and a.sorted_rows == b.sorted_rows
+    assert set(a.columns) == set(b.columns)
+    for key, ca in a.columns.items():
+        cb = b.columns[key]
+        assert ca.row.tolist() == cb.row.tolist()
+        assert ca.values.tolist() == cb.values.tolist()
+        assert {p: x.tolist() for p, x in ca.items.items()} == {p: x.tolist() for p, x in cb.items.items()}
+
+
+class TestAppendArrays:
+    @settings(max_examples=60, deadline=None)
+    @given(events=_events, cuts=st.lists(st.integers(0, 12), max_size=3), compact_at=st.sampled_from([None, 0, 1]))
+    def test_equals_appending_one_by_one(self, events: list, cuts: list[int], compact_at: int | None) -> None:
+        one, d1 = Table(), StringDictionary()
+        many, d2 = Table(), StringDictionary()
+        for arrival, (c, ts, doc) in enumerate(events):
+            one.append(c, ts, arrival, flatten(doc), d1)
+        bounds = sorted({0, len(events), *(min(x, len(events)) for x in cuts)})
+        for i, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+            part = events[lo:hi]
+            many.append_arrays(
+                np.array([c for c, _, _ in part], dtype=np.uint32),
+                np.array([ts for _, ts, _ in part], dtype=np.int64),
+                np.arange(lo, hi, dtype=np.int64),
+                _columns([flatten(doc) for _, _, doc in part], d2),
+            )
+            if compact_at == i:
+                many.compact()
+        if compact_at is not None and compact_at < len(bounds) - 1:
+            one.compact()
+            many.compact()
+        _same_version(one.version(), many.version())
+        assert one.stats() == many.stats()
+        _same_version(one.version(sorted=True), many.version(sorted=True))
+        assert one.stats() == many.stats()
+
+    def test_repeated_rows_count_once(self) -> None:
+        t = Table()
+        rows = np.array([0, 0, 0, 2, 2], dtype=np.int32)
+        t.append_arrays(
+            np.array([1, 2, 3], dtype=np.uint32), np.zeros(3, np.int64), np.arange(3, dtype=np.int64),
+            [(("tags", Kind.NUM), rows, np.array([1.0, 2.0, 1.0, 3.0, 4.0]),
+              {"tags": np.array([0, 1, 2, 0, 1], dtype=np.int32)})],
+        )
+        stats = t.stats()[("tags", Kind.NUM)]
+        assert stats.count == 2 and stats.examples == [1.0, 2.0, 3.0, 4.0]
+        col = t.version(sorted=True).columns[("tags", Kind.NUM)]
+        assert col.row.tolist() == rows.tolist() and col.items["tags"].tolist() == [0, 1, 2, 0, 1]
