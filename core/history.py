@@ -13,7 +13,7 @@ from core.columns import NO_ITEM, Kind, StringDictionary
 from core.errors import InvalidArgument
 from core.events import Leaf
 from core.store import EventStore
-from core.tables import ColumnKey, TableVersion
+from core.versions import ColumnKey, TableVersion
 
 _EXACT_INT = 2**53
 

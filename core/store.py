@@ -19,9 +19,9 @@ from core.columns import Kind, PathColumn, PathStats, StringDictionary, make_col
 from core.errors import InvalidArgument, NotFound
 from core.events import LeafTuple
 from core.identifiers import TypeMapping
-from core.tables import (
+from core.tables import Table
+from core.versions import (
     ColumnKey,
-    Table,
     TableVersion,
     concat_versions,
     empty_version,

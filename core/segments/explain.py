@@ -16,7 +16,7 @@ from core.identifiers import IdKind
 from core.segments import measures
 from core.segments.attributes import field_holds
 from core.segments.plan import All, AnyOf, AttrCond, Definition, EventCond, IdentCond, Node, Not, SegmentRef, node_paths
-from core.tables import slice_rows
+from core.versions import slice_rows
 
 
 @dataclass(frozen=True, slots=True)

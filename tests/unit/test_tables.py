@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from core.columns import NO_ITEM, ITEM_DTYPE, VALUE_DTYPES, Kind, StringDictionary, kind_of
 from core.errors import FailedPrecondition, InvalidArgument
 from core.events import Leaf, flatten
-from core.tables import (
-    Table,
+from core.tables import Table
+from core.versions import (
     TableVersion,
     concat_versions,
     filter_rows,
