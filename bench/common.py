@@ -8,7 +8,8 @@ The benchmark server is a separate process (``python -m bench.common serve``) ho
 ``Engine`` behind ``server.app.build_server`` on 127.0.0.1, with a clock that reads the
 dataset's ``now`` while it loads and then runs forward in real time from there, so "last 7
 days" means the same thing to the server as to the generated data. It can bulk-load a dataset
-in-process before it reports SERVING, which keeps load time out of query benchmarks.
+in-process before it reports SERVING (leaf columns through the bulk loader by default), which
+keeps load time out of query benchmarks.
 """
 
 from __future__ import annotations
@@ -242,14 +243,17 @@ class OffsetClock:
 
 
 def load_engine(engine: Any, ds: Any, batch: int = 5000, seconds: float | None = None,
-                columns: bool = False) -> dict[str, Any]:
-    """Upserts the dataset's contacts then ingests its events in-process (documents, no JSON).
+                columns: bool = False, settle: bool = True) -> dict[str, Any]:
+    """Upserts the dataset's contacts then stores its events in-process.
 
-    With `seconds`, stops ingesting after the batch that passes that budget: the engine then
-    holds a prefix of the event stream, `events` long ("complete" tells). With `columns`, the
-    event types whose parameters are all flat go in a chunk at a time through the store's
-    columnar bulk loader (``EventStore.append_columns``) and only the others as documents
-    (a time-bounded load then stops at a chunk boundary). Returns counts and seconds. Raises
+    With `columns`, every event type goes in a chunk at a time through the store's bulk
+    loader (`core.bulk.append_leaves` of `bench.columnar` leaf columns, the same store as
+    ingesting the documents, without JSON, mapping or the log); otherwise the documents go
+    through `Engine.ingest` in batches of `batch`. With `seconds`, stops after the chunk (or
+    batch) that passes that budget: the engine then holds a prefix of the event stream,
+    `events` long ("complete" tells). With `settle` (columns only), every table's tail is
+    merged into its sorted base after the load, timed apart as `settle_s`, as a store
+    compacting in the background would have it. Returns counts and seconds. Raises
     RuntimeError when anything is rejected or when the service numbers the contacts
     differently from the dataset.
     """
@@ -269,10 +273,16 @@ def load_engine(engine: Any, ds: Any, batch: int = 5000, seconds: float | None =
     contacts_s = now_s() - t0
     t1 = now_s()
     deadline = Deadline(seconds) if seconds is not None else None
-    if columns and hasattr(engine.store, "append_columns"):
-        accepted = _load_columns(engine, ds, batch, deadline)
+    if columns:
+        accepted = load_columns(engine.store, ds, deadline)
+        events_s = now_s() - t1
+        t2 = now_s()
+        if settle:
+            for key in engine.store.type_keys():
+                engine.store.shards(key)  # a sorted read merges every tail
         return {"contacts": created, "events": accepted, "complete": accepted == ds.events, "loader": "columns",
-                "contacts_s": round(contacts_s, 3), "events_s": round(now_s() - t1, 3)}
+                "contacts_s": round(contacts_s, 3), "events_s": round(events_s, 3),
+                "settle_s": round(now_s() - t2, 3)}
     accepted = 0
     for docs in datagen.iter_event_docs(ds, batch):
         rep = engine.ingest(docs)
@@ -286,28 +296,24 @@ def load_engine(engine: Any, ds: Any, batch: int = 5000, seconds: float | None =
             "contacts_s": round(contacts_s, 3), "events_s": round(now_s() - t1, 3)}
 
 
-def _load_columns(engine: Any, ds: Any, batch: int, deadline: Deadline | None) -> int:
-    """Chunk by chunk: flat types through append_columns, nested ones as documents."""
-    from bench import datagen
+def load_columns(store: Any, ds: Any, deadline: Deadline | None = None,
+                 on_chunk: Callable[[int], None] | None = None) -> int:
+    """Bulk-loads the dataset's events chunk by chunk, each type of a chunk in one
+    `append_leaves`; stops after the chunk that passes `deadline`. Returns events stored;
+    `on_chunk(events so far)` runs after every chunk."""
+    from bench import columnar, datagen
+    from core.bulk import append_leaves
 
-    contacts = ds.contact_columns()
-    nested = frozenset(datagen.EVENT_TYPES) - datagen.FLAT_TYPES
+    builder = columnar.LeafColumnsBuilder(ds.contact_columns())
     loaded = 0
     for path in ds.event_chunks():
         chunk = datagen.load_chunk(path)
-        for name in sorted(datagen.FLAT_TYPES):
-            if len(chunk[f"{name}.contact"]):
-                engine.store.append_columns(name, chunk[f"{name}.contact"], chunk[f"{name}.ts_ms"],
-                                            datagen.flat_columns(chunk, contacts, name))
-        builder = datagen.ChunkDocs(chunk, contacts)
-        for lo in range(0, builder.size, batch):
-            docs = builder.docs(lo, lo + batch, nested)
-            if docs:
-                rep = engine.ingest(docs)
-                if rep.rejected:
-                    bad = next(o for o in rep.outcomes if o.status == "rejected")
-                    raise RuntimeError(f"event rejected: {bad.error}")
-        loaded += builder.size
+        for part in columnar.chunk_columns(builder, chunk):
+            append_leaves(store, part.type_key, part.contact, part.ts_ms, part.columns)
+            loaded += int(part.contact.shape[0])
+        del chunk
+        if on_chunk is not None:
+            on_chunk(loaded)
         if deadline is not None and deadline.passed():
             break
     return loaded
@@ -346,7 +352,8 @@ class ServerProcess:
 
 
 def start_server(*, start_ms: int | None = None, load: str | None = None, load_seconds: float | None = None,
-                 shard_bits: int = 20, timeout: float | None = None, workers: int = 16) -> ServerProcess:
+                 shard_bits: int = 20, timeout: float | None = None, workers: int = 16,
+                 loader: str = "columns") -> ServerProcess:
     """Starts ``python -m bench.common serve`` and waits for the line that names its port.
 
     `load_seconds` bounds the bulk load (the server then holds a prefix of the events);
@@ -356,7 +363,7 @@ def start_server(*, start_ms: int | None = None, load: str | None = None, load_s
     if start_ms is not None:
         cmd += ["--start-ms", str(start_ms)]
     if load:
-        cmd += ["--load", load]
+        cmd += ["--load", load, "--loader", loader]
     if load_seconds is not None:
         cmd += ["--load-seconds", str(load_seconds)]
     if timeout is None:
@@ -494,7 +501,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.load:
         from bench import datagen
 
-        info["load"] = load_engine(engine, datagen.open_dataset(args.load), seconds=args.load_seconds)
+        info["load"] = load_engine(engine, datagen.open_dataset(args.load), seconds=args.load_seconds,
+                                   columns=args.loader == "columns")
     info["rss_bytes"] = rss_bytes()
     info["rss_before_load_bytes"] = rss0
     if clock is not None:
@@ -523,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--start-ms", type=int, default=None, help="the clock's reading at start (epoch ms)")
     s.add_argument("--load", default=None, help="a generated dataset directory to bulk-load first")
     s.add_argument("--load-seconds", type=float, default=None, help="stop the bulk load after this long")
+    s.add_argument("--loader", choices=("columns", "documents"), default="columns",
+                   help="bulk-load leaf columns, or ingest the documents through Engine.ingest")
     s.add_argument("--shard-bits", type=int, default=20)
     s.add_argument("--workers", type=int, default=16)
     args = ap.parse_args(argv)

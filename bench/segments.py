@@ -50,7 +50,7 @@ def run(
     runs: int = 5,
     seconds: float = 600.0,
     load_seconds: float | None = None,
-    columns: bool = False,
+    columns: bool = True,
     only: set[str] | None = None,
     shard_bits: int = 20,
     duckdb_threads: int | None = None,
@@ -71,9 +71,10 @@ def run(
     engine = Engine(clock=lambda: ds.now_ms, shard_bits=shard_bits)
     load = load_engine(engine, ds, seconds=load_seconds, columns=columns)
     engine_rss = rss_bytes() - rss0
-    print(f"segmentd loaded {load['events']:,} events in {load['events_s']:.1f} s "
-          f"(+{load['contacts_s']:.1f} s contacts){'' if load['complete'] else ' (load time limit reached)'}",
-          file=log)
+    print(f"segmentd loaded {load['events']:,} events ({load['loader']}) in {load['events_s']:.1f} s "
+          f"(+{load['contacts_s']:.1f} s contacts, +{load.get('settle_s', 0.0):.1f} s merging tails)"
+          f"{'' if load['complete'] else ' (load time limit reached)'}; RSS {engine_rss / 2**30:.2f} GiB, "
+          f"store {engine.store.nbytes() / max(1, load['events']):.0f} B/event", file=log)
     sizes = {"contacts": ds.contacts, "events": load["events"], "dataset_events": ds.events,
              "seed": ds.meta["seed"], "as_of_ms": ds.now_ms}
 
@@ -151,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load-seconds", type=float, default=900.0,
                     help="time limit for segmentd's load (then both systems use the prefix loaded)")
     ap.add_argument("--only", default="", help="comma-separated segment names")
-    ap.add_argument("--loader", choices=("documents", "columns"), default="documents",
-                    help="load segmentd with Engine.ingest of documents, or flat types as columns")
+    ap.add_argument("--loader", choices=("columns", "documents"), default="columns",
+                    help="load segmentd with the bulk loader (leaf columns of every type), or with "
+                         "Engine.ingest of the documents")
     ap.add_argument("--shard-bits", type=int, default=20)
     ap.add_argument("--duckdb-threads", type=int, default=None)
     ap.add_argument("--out-dir", default=None)

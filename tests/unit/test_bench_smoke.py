@@ -139,8 +139,64 @@ def test_columnar_loader_gives_the_same_members(dataset: datagen.Dataset) -> Non
     assert by_docs.store.total_events() == by_columns.store.total_events() == EVENTS
     for e in build_suite(dataset.now_ms):
         assert by_docs.evaluate(e.definition, dataset.now_ms) == by_columns.evaluate(e.definition, dataset.now_ms)
-    for name in datagen.FLAT_TYPES:
+    assert by_docs.store.type_keys() == by_columns.store.type_keys() == sorted(datagen.EVENT_TYPES)
+    for name in datagen.EVENT_TYPES:  # paths, kinds, counts and examples of nested types too
         assert by_docs.store.type_info(name) == by_columns.store.type_info(name)
+
+
+def test_leaf_columns_store_what_the_documents_store(dataset: datagen.Dataset) -> None:
+    from bench import columnar
+    from core.bulk import append_leaves
+    from core.events import flatten, parse_event
+    from core.store import EventStore
+
+    contacts = dataset.contact_columns()
+    builder = columnar.LeafColumnsBuilder(contacts)
+    chunk = datagen.load_chunk(dataset.event_chunks()[0])
+    docs = datagen.ChunkDocs(chunk, contacts).docs()
+    parts = columnar.chunk_columns(builder, chunk)
+    assert [p.type_key for p in parts] == list(datagen.EVENT_TYPES)
+    for part in parts:
+        bulk, one_by_one = EventStore(shard_bits=8), EventStore(shard_bits=8)  # contacts span two shards
+        append_leaves(bulk, part.type_key, part.contact, part.ts_ms, part.columns)
+        mine = [d for d in docs if d["eventTypeKey"] == part.type_key]
+        assert len(mine) == len(part.contact)
+        for doc, contact in zip(mine, part.contact.tolist()):
+            event = parse_event(doc)
+            one_by_one.append(event.type, contact, event.ts_ms, flatten(event.params))
+        assert bulk.to_state().keys() == one_by_one.to_state().keys()
+        assert _state(bulk) == _state(one_by_one), part.type_key
+
+
+def _state(store: Any) -> Any:
+    """The store's full state with arrays as (dtype, bytes), plus its dictionary's counts."""
+    import numpy as np
+
+    def plain(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [plain(v) for v in x]
+        if isinstance(x, np.ndarray):
+            return (str(x.dtype), x.shape, x.tobytes())
+        return (type(x).__name__, x)
+
+    d = store.dictionary
+    return plain(store.to_state()), [d.refs(c) for c in range(len(d))], [i.__dict__ for i in store.types()]
+
+
+def test_restart_driver(dataset: datagen.Dataset, tmp_path: Path) -> None:
+    from bench import restart
+
+    data_dir = tmp_path / "segmentd-data"
+    out = tmp_path / "out"
+    assert restart.main(["--data", str(dataset.root), "--data-dir", str(data_dir), "--restarts", "1",
+                         "--out-dir", str(out)]) == 0
+    (line,) = _lines(out, "restart")
+    assert line["events"] == EVENTS and line["build"]["snapshot_bytes"] > 0
+    assert 0 < line["serving_s"] <= line["first_answer_s"] and line["exit_code"] == 0
+    assert line["build"]["segment_members"] > 0 and line["first_answer_member"] is not None
+    assert not data_dir.exists()  # removed afterwards unless --keep
 
 
 def test_bandwidth_probe(tmp_path: Path) -> None:
