@@ -10,14 +10,23 @@ mode), the dataset's contacts uploaded first, then the events of ``events.jsonl`
 Every mode stops at its time limit; the events the server holds are then counted with
 ListEventTypes. Results: ``bench/results/ingest-<timestamp>.jsonl``.
 
-CLI: ``python -m bench.ingest --contacts N --events M [--modes cli,jsonl,stream] [--streams 4]``.
+``--fsync always|everysec|none`` runs the real server instead (``segmentd serve --data-dir
+TMP --fsync MODE``: write-ahead log on, every acknowledged batch synced in ``always``);
+``--fsync off`` (the default) runs the benchmark server, which keeps no log.
+
+CLI: ``python -m bench.ingest --contacts N --events M [--modes cli,jsonl,stream] [--streams 4]
+[--fsync always]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,6 +39,7 @@ from bench.common import (
     ms_since,
     now_s,
     percentiles,
+    rss_bytes,
     running_server,
     stored_events,
     stub_for,
@@ -38,6 +48,59 @@ from bench.common import (
 )
 
 MODES = ("cli", "jsonl", "stream")
+FSYNC_MODES = ("off", "always", "everysec", "none")  # off: the benchmark server, no log
+_LISTENING = re.compile(r"listening on [^\s]*:(\d+)")
+
+
+class _LoggedServer:
+    """`segmentd serve` on 127.0.0.1 with a data directory (the write-ahead log on)."""
+
+    def __init__(self, data_dir: Path, fsync: str) -> None:
+        cmd = [sys.executable, "-m", "server", "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir),
+               "--fsync", fsync, "--log-format", "text", "--max-streams", "0", "--stream-messages-per-s", "0"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stderr is not None
+        self.port = 0
+        for line in self.proc.stderr:
+            found = _LISTENING.search(line)
+            if found:
+                self.port = int(found.group(1))
+                break
+        if not self.port:
+            self.proc.kill()
+            raise RuntimeError(f"segmentd serve did not start (exit {self.proc.wait()})")
+        # keep draining the log so the server never blocks on a full pipe
+        threading.Thread(target=lambda: [None for _ in self.proc.stderr or ()], daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def rss_bytes(self) -> int:
+        return rss_bytes(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@contextlib.contextmanager
+def _server(fsync: str, start_ms: int, shard_bits: int) -> Iterator[Any]:
+    if fsync == "off":
+        with running_server(start_ms=start_ms, shard_bits=shard_bits) as srv:
+            yield srv
+        return
+    with tempfile.TemporaryDirectory(prefix="segmentd-ingest-") as tmp:
+        srv = _LoggedServer(Path(tmp), fsync)
+        try:
+            yield srv
+        finally:
+            srv.stop()
 
 
 class _Batches:
@@ -135,9 +198,9 @@ def _run_stream(stub: Any, batches: _Batches, streams: int) -> dict[str, Any]:
 
 
 def run_mode(mode: str, ds: datagen.Dataset, *, seconds: float, streams: int, batch: int,
-             shard_bits: int = 20) -> dict[str, Any]:
+             shard_bits: int = 20, fsync: str = "off") -> dict[str, Any]:
     """One mode against a fresh server; returns the result record."""
-    with running_server(start_ms=ds.now_ms, shard_bits=shard_bits) as srv:
+    with _server(fsync, ds.now_ms, shard_bits) as srv:
         wait_serving(srv.address)
         with channel(srv.address) as ch:
             stub = stub_for(ch)
@@ -145,7 +208,7 @@ def run_mode(mode: str, ds: datagen.Dataset, *, seconds: float, streams: int, ba
             rss0 = srv.rss_bytes()
             deadline = Deadline(seconds)
             t0 = now_s()
-            rec: dict[str, Any] = {"mode": mode, "streams": streams if mode != "cli" else 1,
+            rec: dict[str, Any] = {"mode": mode, "fsync": fsync, "streams": streams if mode != "cli" else 1,
                                    "batch_lines": batch if mode != "cli" else None}
             batches = _Batches(ds.events_jsonl, batch, deadline)
             if mode == "cli":
@@ -187,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=120.0, help="time limit per mode")
     ap.add_argument("--shard-bits", type=int, default=20)
     ap.add_argument("--out-dir", default=None)
+    ap.add_argument("--fsync", choices=FSYNC_MODES, default="off",
+                    help="off: the benchmark server (no log); else `segmentd serve --data-dir TMP --fsync MODE`")
     args = ap.parse_args(argv)
     cfg = datagen.GenConfig(contacts=args.contacts, events=args.events, seed=args.seed)
     data = Path(args.data) if args.data else datagen.default_data_dir(args.contacts, args.events, args.seed)
@@ -195,12 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for mode in [m for m in args.modes.split(",") if m]:
         rec = run_mode(mode, ds, seconds=args.seconds, streams=args.streams, batch=args.batch,
-                       shard_bits=args.shard_bits)
+                       shard_bits=args.shard_bits, fsync=args.fsync)
         writer.write({"contacts": ds.contacts, "events": ds.events, "seed": ds.meta["seed"], **rec})
         errors = rec.get("errors", 0) or rec.get("rejected", 0)
         if errors:
             status = 1
-        print(f"{mode:7s} {rec['stored_events']:>10,} events in {rec['seconds']:7.2f} s = "
+        print(f"{mode:7s} fsync {args.fsync:8s} {rec['stored_events']:>10,} events in {rec['seconds']:7.2f} s = "
               f"{rec['events_per_s'] or 0:>10,.0f} events/s ({rec.get('mb_per_s') or 0:.1f} MB/s)"
               f"{'' if rec['complete'] else ' (time limit reached)'}; errors {errors}", file=sys.stderr)
     print(f"wrote {writer.path}", file=sys.stderr)

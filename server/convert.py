@@ -8,16 +8,14 @@ event types, per-item outcomes) is turned into messages here and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import json
 from collections.abc import Mapping
-from json.scanner import make_scanner
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
 from core.columns import KIND_NAMES
 from core.errors import InvalidArgument
+from core.jsonl import jsonl_docs
 from server.pb import segmentd_pb2 as pb
 
 # Largest magnitude below which every integer is an exact double (2^53).
@@ -127,69 +125,13 @@ def event_to_doc(event: pb.Event) -> Doc:
     return doc
 
 
-_scan_json = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # json.loads' own settings
-_JSON_BLANKS = " \t\n\r"
-
-
 def jsonl_to_docs(data: bytes, field: str = "jsonl") -> list[DocOrError]:
-    """One document per non-blank line of `data`, in order.
+    """One document per non-blank line of `data`, in order (core.jsonl.jsonl_docs).
 
     A line that is not a JSON object becomes ``InvalidArgument("jsonl[N]", ...)`` at its
     position (N is the 1-based line number within `data`), so the engine reports it there.
     """
-    try:
-        text = data.decode("utf-8")  # one decode for the batch is the fast path
-    except UnicodeDecodeError:
-        return _line_docs(list(data.split(b"\n")), field)  # not all UTF-8: line by line
-    lines = text.split("\n")
-    docs: list[DocOrError] = []
-    scan = _scan_json
-    # Decoding allocates a container per JSON object and array and makes no cycles.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for line_no, line in enumerate(lines, start=1):
-            if not line:
-                continue
-            # The decoder's scanner on the line is json.loads(line) for a line that is one
-            # JSON value, optionally followed by blanks; anything else takes json.loads.
-            try:
-                doc, end = scan(line, 0)
-            except (StopIteration, ValueError, RecursionError):
-                docs.extend(_line_docs([line], field, line_no))
-                continue
-            if end != len(line) and line[end:].strip(_JSON_BLANKS):
-                docs.extend(_line_docs([line], field, line_no))
-                continue
-            if type(doc) is not dict:
-                docs.append(InvalidArgument(f"{field}[{line_no}]", "must be a JSON object"))
-                continue
-            docs.append(doc)
-    finally:
-        if collecting:
-            gc.enable()
-    return docs
-
-
-def _line_docs(lines: list[Any], field: str, first_line_no: int = 1) -> list[DocOrError]:
-    """Each non-blank line decoded by json.loads, or the error naming its line."""
-    docs: list[DocOrError] = []
-    for line_no, line in enumerate(lines, start=first_line_no):
-        if not line or line.isspace():
-            continue
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            docs.append(InvalidArgument(f"{field}[{line_no}]", f"not valid JSON: {exc.msg} (column {exc.colno})"))
-            continue
-        except ValueError as exc:  # bytes that are not UTF-8
-            docs.append(InvalidArgument(f"{field}[{line_no}]", f"not valid JSON: {exc}"))
-            continue
-        if not isinstance(doc, dict):
-            docs.append(InvalidArgument(f"{field}[{line_no}]", "must be a JSON object"))
-            continue
-        docs.append(doc)
-    return docs
+    return jsonl_docs(data, field)
 
 
 def event_batch(request: pb.IngestEventsRequest) -> list[DocOrError]:
@@ -198,6 +140,14 @@ def event_batch(request: pb.IngestEventsRequest) -> list[DocOrError]:
     if request.jsonl:
         docs.extend(jsonl_to_docs(request.jsonl))
     return docs
+
+
+def event_batch_source(request: pb.IngestEventsRequest) -> tuple[list[DocOrError], bytes | None]:
+    """`event_batch`, and the `jsonl` bytes when every document came from them (the log then
+    records those bytes: core/intake.py)."""
+    if request.events or not request.jsonl:
+        return event_batch(request), None
+    return jsonl_to_docs(request.jsonl), request.jsonl
 
 
 # ----------------------------------------------------------------------------- events out

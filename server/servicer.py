@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 import grpc
 
-from core.engine import Engine
+from core import intake
+from core.engine import Engine, Ticket
 from core.errors import FailedPrecondition, InvalidArgument
 from server import convert
 from server.pb import segmentd_pb2 as pb
@@ -42,9 +43,12 @@ class EventsService:
     engine: Engine
 
     def IngestEvents(self, request: pb.IngestEventsRequest, context: grpc.ServicerContext) -> pb.IngestEventsResponse:
-        docs = convert.event_batch(request)
+        docs, jsonl = convert.event_batch_source(request)
         check_batch_size(len(docs), "events")
-        report = self.engine.ingest(docs, dry_run=request.dry_run)
+        report, ticket = intake.ingest_prepared(
+            self.engine, intake.prepare(docs, jsonl), dry_run=request.dry_run, all_results=request.dry_run
+        )
+        ticket.wait()  # acknowledged only once in the log
         reply = pb.IngestEventsResponse(all_results=request.dry_run)
         convert.add_report(reply, report, all_results=request.dry_run, changes=request.report_changes)
         return reply
@@ -54,27 +58,36 @@ class EventsService:
     ) -> pb.IngestEventsResponse:
         reply = pb.IngestEventsResponse(all_results=True)
         position = 0  # events of earlier batches: results count across the whole stream
-        for number, message in enumerate(request_iterator):
-            docs = convert.event_batch(message.batch)
-            if len(docs) > MAX_BATCH_EVENTS:
-                raise InvalidArgument(
-                    "batch.events",
-                    f"message {number} of the stream has {len(docs)} events, at most {MAX_BATCH_EVENTS} in one"
-                    f" batch; it was not stored ({reply.accepted} events of earlier messages were)",
+        # A batch's log record is synced while the next batch is mapped; every ticket is
+        # waited on before the reply (or an error) goes out.
+        pending: list[Ticket] = []
+        try:
+            for number, message in enumerate(request_iterator):
+                docs, jsonl = convert.event_batch_source(message.batch)
+                if len(docs) > MAX_BATCH_EVENTS:
+                    raise InvalidArgument(
+                        "batch.events",
+                        f"message {number} of the stream has {len(docs)} events, at most {MAX_BATCH_EVENTS} in"
+                        f" one batch; it was not stored ({reply.accepted} events of earlier messages were)",
+                    )
+                dry_run = message.batch.dry_run
+                report, ticket = intake.ingest_prepared(
+                    self.engine, intake.prepare(docs, jsonl), dry_run=dry_run, all_results=dry_run
                 )
-            report = self.engine.ingest(docs, dry_run=message.batch.dry_run)
-            reply.all_results &= message.batch.dry_run
-            convert.add_report(
-                reply,
-                report,
-                index_offset=position,
-                all_results=message.batch.dry_run,
-                changes=message.batch.report_changes,
-            )
-            if len(reply.results) > MAX_STREAM_RESULTS:  # memory stays bounded; counts stay exact
-                del reply.results[MAX_STREAM_RESULTS:]
-                reply.all_results = False
-            position += len(docs)
+                pending.append(ticket)
+                reply.all_results &= dry_run
+                convert.add_report(
+                    reply, report, index_offset=position, all_results=dry_run, changes=message.batch.report_changes
+                )
+                if len(reply.results) > MAX_STREAM_RESULTS:  # memory stays bounded; counts stay exact
+                    del reply.results[MAX_STREAM_RESULTS:]
+                    reply.all_results = False
+                position += len(docs)
+                while len(pending) > 2:  # long done, as a rule: keeps the list short
+                    pending.pop(0).wait()
+        finally:
+            for ticket in pending:
+                ticket.wait()
         reply.all_results &= position > 0
         return reply
 

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import msgpack
 
 from core.errors import InvalidArgument, Unavailable
+from core.jsonl import RECORD_BYTES, RECORD_SKIP, jsonl_docs
 from snapshots.crash import crash_point
 from snapshots.frames import (
     FILE_HEADER_BYTES,
@@ -87,14 +88,34 @@ def encode_record(seq: int, op: str, payload: Mapping[str, Any]) -> bytes:
 
 
 def decode_record(frame: Frame) -> tuple[str, dict[str, Any]]:
-    """(op, payload) of a record frame; raises FrameError if the body is not a record."""
+    """(op, payload) of a record frame; raises FrameError if the body is not a record.
+
+    An "ingest" record that holds a request's JSON Lines bytes (core/intake.py) comes back
+    as the usual one with its stored documents: the bytes decoded by `jsonl_docs`, the
+    positions it lists as not stored left out.
+    """
     try:
         op, payload = msgpack.unpackb(frame.payload, raw=False, strict_map_key=False)
     except Exception as exc:  # any malformed body is damage, whatever msgpack calls it
         raise FrameError(frame.offset, f"record {frame.seq} does not decode: {exc}") from None
     if not isinstance(op, str) or not isinstance(payload, dict):
         raise FrameError(frame.offset, f"record {frame.seq} is not [op, payload]")
+    if op == "ingest" and RECORD_BYTES in payload:
+        payload = _jsonl_payload(frame, payload)
     return op, payload
+
+
+def _jsonl_payload(frame: Frame, payload: dict[str, Any]) -> dict[str, Any]:
+    """The documents an "ingest" record of JSON Lines bytes stored, in order."""
+    data, skip = payload[RECORD_BYTES], payload.get(RECORD_SKIP, [])
+    if not isinstance(data, bytes) or not isinstance(skip, list):
+        raise FrameError(frame.offset, f"record {frame.seq} holds no JSON Lines bytes")
+    docs = jsonl_docs(data)
+    left_out = set(skip)
+    kept = [doc for i, doc in enumerate(docs) if i not in left_out]
+    if len(docs) - len(kept) != len(left_out) or any(not isinstance(doc, dict) for doc in kept):
+        raise FrameError(frame.offset, f"record {frame.seq}: its positions do not match its JSON Lines")
+    return {"now_ms": payload["now_ms"], "docs": kept}
 
 
 @dataclass(slots=True)

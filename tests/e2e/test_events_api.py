@@ -336,7 +336,8 @@ def test_a_bad_mapping_is_refused_naming_it(stub: pb_grpc.SegmentdStub) -> None:
 
 
 class FailingEngine(Engine):
-    """A real engine whose event_types raises `error` (how the server reports each class)."""
+    """A real engine whose event_types and clock raise `error` (how the server reports each
+    class); an ingest reads the clock once it holds the writer lock."""
 
     error: BaseException = RuntimeError("secret: db password is hunter2")
 
@@ -346,10 +347,14 @@ class FailingEngine(Engine):
     def ingest(self, docs: Any, *, dry_run: bool = False, now_ms: int | None = None) -> Any:
         raise self.error
 
+    def failing_clock(self) -> int:
+        raise self.error
+
 
 def _failing(error: BaseException) -> Running:
     engine = FailingEngine(clock=lambda: NOW_MS)
     engine.error = error
+    engine.clock = engine.failing_clock
     engine.ready = True
     return start_in_process(engine)
 

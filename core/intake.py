@@ -1,0 +1,187 @@
+"""Batch ingest for the server: one request's events validated, mapped, stored, journalled.
+
+The outcome is `Engine.ingest`'s, event for event (EVENTS.md: each event succeeds or fails
+on its own; rejections by position, naming the field), and so is the state it leaves.
+What differs is how the work is laid out:
+
+- `prepare` validates outside the writer lock (validation reads no state);
+- the log record of a JSON Lines batch holds the request's bytes and the positions that
+  were not stored, instead of every stored event encoded again; recovery decodes the bytes
+  with the same `core.jsonl.jsonl_docs` and replays the other positions (snapshots/wal.py);
+- `ingest_prepared` hands back the journal ticket instead of waiting on it, so a stream
+  can map its next batch while the log syncs the previous one. Nothing may be acknowledged
+  before its ticket is waited on.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.engine import Engine, EventOutcome, IngestReport, Ticket
+from core.errors import InvalidArgument
+from core.events import Event, leaf_tuples, parse_event
+from core.jsonl import RECORD_BYTES, RECORD_SKIP
+from core.mapping import place
+
+
+
+class _Done:
+    def wait(self) -> None:
+        return None
+
+
+DONE: Ticket = _Done()
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A request's events by position: parsed, or the error that rejects them."""
+
+    events: list[Event | InvalidArgument]
+    jsonl: bytes | None = None  # the request's bytes, when every event came from them
+
+
+def prepare(docs: Sequence[Mapping[str, Any] | InvalidArgument], jsonl: bytes | None = None) -> Prepared:
+    """Parses every document (`parse_event`); reads no state, takes no lock.
+
+    `jsonl`: the bytes `docs` were decoded from by `jsonl_docs`, all of them and nothing
+    else; given, the log records those bytes instead of the documents.
+    """
+    events: list[Event | InvalidArgument] = []
+    append = events.append
+    collecting = gc.isenabled()
+    gc.disable()  # many short-lived containers, no cycles
+    try:
+        for doc in docs:
+            if type(doc) is InvalidArgument:
+                append(doc)
+                continue
+            try:
+                append(parse_event(doc))  # type: ignore[arg-type]
+            except InvalidArgument as exc:
+                append(exc)
+    finally:
+        if collecting:
+            gc.enable()
+    return Prepared(events, jsonl)
+
+
+def ingest_prepared(
+    engine: Engine,
+    prepared: Prepared,
+    *,
+    dry_run: bool = False,
+    all_results: bool = True,
+    now_ms: int | None = None,
+) -> tuple[IngestReport, Ticket]:
+    """Maps and stores prepared events as `Engine.ingest` would; (report, journal ticket).
+
+    Without `all_results` the report's outcomes list only the rejected events and the
+    accepted ones with conflicts (its counts stay exact). The caller waits on the ticket
+    before it acknowledges anything.
+    """
+    report = IngestReport()
+    outcomes = report.outcomes
+    events = prepared.events
+    contacts, store = engine.contacts, engine.store
+    seen = engine._seen
+    accepted = duplicates = 0
+    skipped: list[int] = []  # positions not stored
+    stored: list[Event] = []
+    touched: dict[str, set[int]] = {}
+    mappings: dict[str, Any] = {}
+    with engine._lock:
+        now = engine.clock() if now_ms is None else now_ms
+        batch = None if dry_run else store.batch()
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for index, event in enumerate(events):
+                if type(event) is not Event:
+                    skipped.append(index)
+                    outcomes.append(EventOutcome(index, "rejected", error=str(event), field=event.field))  # type: ignore[union-attr]
+                    continue
+                type_key = event.type
+                if event.event_id is not None and engine._is_duplicate(event, now):
+                    skipped.append(index)
+                    duplicates += 1
+                    if all_results:
+                        outcomes.append(EventOutcome(index, "duplicate"))
+                    continue
+                mapping = mappings.get(type_key)
+                if mapping is None:
+                    mapping = mappings[type_key] = store.mapping(type_key)
+                try:
+                    contact_id, identifier, created, attached, conflicts, _ = place(
+                        contacts, event, mapping, now, dry_run
+                    )
+                except InvalidArgument as exc:
+                    skipped.append(index)
+                    outcomes.append(EventOutcome(index, "rejected", error=str(exc), field=exc.field))
+                    continue
+                accepted += 1
+                if all_results or conflicts:
+                    outcomes.append(
+                        EventOutcome(index, "accepted", "", "", contact_id, identifier, created, attached, conflicts)
+                    )
+                if batch is None:
+                    continue
+                ts_ms = event.ts_ms
+                if ts_ms is None:
+                    ts_ms = event.ts_ms = now
+                leaves = event.leaves
+                batch.add(type_key, contact_id, ts_ms, leaf_tuples(event.params) if leaves is None else leaves)
+                if event.event_id is not None:
+                    seen[(type_key, event.event_id)] = now
+                stored.append(event)
+                if contact_id:
+                    cids = touched.get(type_key)
+                    if cids is None:
+                        cids = touched[type_key] = set()
+                    cids.add(contact_id)
+        finally:
+            if batch is not None:
+                batch.commit()
+            if collecting:
+                gc.enable()
+        report.accepted, report.duplicates = accepted, duplicates
+        report.rejected = len(events) - accepted - duplicates
+        ticket: Ticket = DONE
+        if stored:
+            ticket = engine.journal.append("ingest", _record(prepared, now, stored, skipped))
+        if touched:
+            report.changes = engine.segments.on_events(touched, now)
+    return report, ticket
+
+
+def ingest(
+    engine: Engine, docs: Sequence[Mapping[str, Any] | InvalidArgument], *, dry_run: bool = False,
+    jsonl: bytes | None = None, now_ms: int | None = None,
+) -> IngestReport:
+    """`Engine.ingest` through this module: prepare, map and store, wait for the log."""
+    report, ticket = ingest_prepared(engine, prepare(docs, jsonl), dry_run=dry_run, now_ms=now_ms)
+    ticket.wait()
+    return report
+
+
+def _record(prepared: Prepared, now: int, stored: list[Event], skipped: list[int]) -> dict[str, Any]:
+    """The "ingest" log record: the request's bytes and the positions not stored, or (no
+    bytes) the stored events as documents with the server's timestamp filled in."""
+    if prepared.jsonl is not None:
+        return {"now_ms": now, RECORD_BYTES: prepared.jsonl, RECORD_SKIP: skipped}
+    return {"now_ms": now, "docs": [journal_doc(event) for event in stored]}
+
+
+def journal_doc(event: Event) -> dict[str, Any]:
+    """An accepted event as a log record document: object params, timestamp filled in."""
+    doc: dict[str, Any] = {"eventTypeKey": event.type, "timestamp": event.ts_ms, "params": event.params}
+    if event.key_value is not None:
+        doc["keyValue"] = event.key_value
+    if event.event_id is not None:
+        doc["eventId"] = event.event_id
+    if event.system:
+        doc["system"] = True
+    return doc
