@@ -184,7 +184,7 @@ def recent_events(
     if limit <= 0:
         raise InvalidArgument("page_size", "must be positive")
     bound = _parse_cursor(cursor) if cursor else None
-    versions = store.shards(type_key)
+    versions = [v for pair in store.parts(type_key) for v in pair if len(v)]  # any row order will do
     found = 0
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for vi, v in enumerate(versions):

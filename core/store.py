@@ -16,10 +16,11 @@ import numpy as np
 from core.blocks import RowBlock
 from core.bulk import append_columns
 from core.columns import Kind, PathColumn, PathStats, StringDictionary, make_column
+from core.compactor import Compactor
 from core.errors import InvalidArgument, NotFound
 from core.events import LeafTuple
 from core.identifiers import TypeMapping
-from core.tables import Table
+from core.tables import Table, TableSplit
 from core.versions import (
     ColumnKey,
     TableVersion,
@@ -90,6 +91,11 @@ class EventStore:
         self._types: dict[str, _TypeState] = {}  # replaced on growth: readers iterate safely
         self._next_arrival = 0
         self._write = threading.RLock()
+        self.compactor = Compactor()  # merges due tails off the writers' threads
+
+    def _new_table(self, base: TableVersion | None = None,
+                   stats: Mapping[ColumnKey, PathStats] | None = None) -> Table:
+        return Table(base, stats, on_due=self.compactor.submit)
 
     # ------------------------------------------------------------------ writes
 
@@ -103,7 +109,7 @@ class EventStore:
     def _table(self, state: _TypeState, shard: int) -> Table:
         table = state.tables.get(shard)
         if table is None:
-            table = Table()
+            table = self._new_table()
             state.tables = {**state.tables, shard: table}
         return table
 
@@ -264,28 +270,66 @@ class EventStore:
 
     # ------------------------------------------------------------------- reads
 
-    def shards(self, type_key: str) -> list[TableVersion]:
-        """A fully sorted version per shard holding rows of the type, by shard; [] for an unknown type."""
+    def _tables(self, type_key: str) -> list[tuple[int, Table]]:
         state = self._types.get(type_key)
-        if state is None:
-            return []
+        return [] if state is None else sorted(state.tables.items())
+
+    def shards(self, type_key: str) -> list[TableVersion]:
+        """A fully sorted version per shard holding rows of the type, by shard; [] for an unknown
+        type. Merges every tail first (maintenance and tests; hot reads use parts/rows_of/splits)."""
         out = []
-        for _, table in sorted(state.tables.items()):
+        for _, table in self._tables(type_key):
             if len(table):
                 version = table.version(sorted=True)
                 if len(version):
                     out.append(version)
         return out
 
+    def parts(self, type_key: str) -> list[tuple[TableVersion, TableVersion]]:
+        """Per shard holding rows of the type: (sorted base, unsorted tail rows); merges nothing."""
+        return [table.parts() for _, table in self._tables(type_key) if len(table)]
+
+    def rows_of(self, type_key: str, contact_ids: Any) -> list[TableVersion]:
+        """Small fully sorted versions holding only the rows of `contact_ids`, one per shard with
+        any; base rows by binary search, tail rows by a scan of the tail. Merges nothing."""
+        ids = np.unique(np.asarray(contact_ids, dtype=np.uint32))
+        if ids.shape[0] == 0:
+            return []
+        out = []
+        shard_of = ids >> np.uint32(self.shard_bits) if self.shard_bits < 32 else np.zeros(ids.shape[0], np.uint32)
+        for shard, table in self._tables(type_key):
+            lo = int(np.searchsorted(shard_of, shard, side="left"))
+            hi = int(np.searchsorted(shard_of, shard, side="right"))
+            if hi > lo and len(table):
+                version = table.rows_of(ids[lo:hi])
+                if len(version):
+                    out.append(version)
+        return out
+
+    def splits(self, type_key: str) -> list[TableSplit]:
+        """Every row of the type as contact-disjoint sorted pieces per shard (see TableSplit):
+        a whole-store read that merges nothing."""
+        return [table.split() for _, table in self._tables(type_key) if len(table)]
+
+    def compact_all(self) -> None:
+        """Merges every tail into its base now, in this thread, and returns when done."""
+        for state in list(self._types.values()):
+            for table in list(state.tables.values()):
+                table.compact()
+        self.compactor.wait()
+
+    def close(self) -> None:
+        """Stops the compactor thread (later due tails merge in the appending thread)."""
+        self.compactor.stop()
+
     def contact_rows(self, type_key: str, contact_id: int) -> tuple[TableVersion, int, int]:
-        """The sorted version of the contact's shard and the contact's rows [lo, hi) in it."""
-        state = self._types.get(type_key)
-        table = state.tables.get(contact_id >> self.shard_bits) if state is not None else None
-        if table is None:
+        """A sorted version holding the contact's rows and their range [lo, hi) in it."""
+        if not 0 <= contact_id < 2**32:
             return empty_version(), 0, 0
-        version = table.version(sorted=True)
-        lo, hi = version.contact_range(contact_id)
-        return version, lo, hi
+        found = self.rows_of(type_key, np.array([contact_id], dtype=np.uint32))
+        if not found:
+            return empty_version(), 0, 0
+        return found[0], 0, len(found[0])
 
     def table(self, type_key: str, shard: int) -> Table | None:
         """The table of one type in one shard, if it exists."""
@@ -408,7 +452,7 @@ class EventStore:
                     if kind == Kind.STR and len(col):
                         codes, counts = np.unique(col.values, return_counts=True)
                         refs[codes] += counts
-                tables[int(sdoc["shard"])] = Table(version, stats)
+                tables[int(sdoc["shard"])] = store._new_table(version, stats)
             ts.tables = tables
             types[ts.key] = ts
         store._types = types

@@ -1,41 +1,41 @@
 """Event tables: one event type in one contact shard, as a sorted base plus an append-only tail.
 
-Readers take immutable `TableVersion`s (core.versions). Compaction merges the tail into the
-base: the heavy sort and merge run outside the append lock, and rows appended meanwhile stay
-behind as the new tail. Only compaction and rebuilds replace the base, and both hold the
-table's compaction lock, so a merge never races another.
+Readers take immutable `TableVersion`s (core.versions) and never need the tail merged:
+`parts()` gives the sorted base and the tail rows (a zero-copy version of the tail buffers),
+`rows_of(ids)` a small sorted version of some contacts' rows, `split()` a contact-disjoint
+full read. Compaction merges the tail into the base: inline once the tail is due for a
+standalone table, in the owning store's compactor thread otherwise (`on_due`). The heavy
+sort and merge run outside the append lock, and rows appended meanwhile stay behind as the
+new tail. Only compaction and rebuilds replace the base, and both hold the table's
+compaction lock, so a merge never races another.
 """
 
 from __future__ import annotations
 
 import threading
-from array import array
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from core.blocks import KINDS, BlockColumn, RowBlock
+from core.blocks import KINDS, RowBlock
 from core.columns import (
-    ITEM_DTYPE,
     MAX_EXAMPLES,
-    NO_ITEM,
-    ROW_DTYPE,
     VALUE_DTYPES,
     Kind,
-    PathColumn,
     PathStats,
     StringDictionary,
-    first_distinct,
     kind_of,
-    make_column,
 )
 from core.errors import InvalidArgument
+from core.tail import Tail, TailColumn, extend_array_items, extend_block_column
 from core.versions import (
     ColumnKey,
     TableVersion,
     concat_versions,
+    contact_rows_of,
     empty_version,
-    make_version,
     merge_sorted,
     sort_rows,
     version_stats,
@@ -51,178 +51,6 @@ COMPACT_FRACTION = 0.25
 COMPACT_MIN_ROWS = 4096
 
 
-# array.array type codes of the tail buffers: compact, amortised O(1) appends, no per-row objects
-_ARRAY_CODES = {np.dtype(np.uint32): "I", np.dtype(np.int32): "i", np.dtype(np.int64): "q",
-                np.dtype(np.float64): "d", np.dtype(np.int8): "b"}
-for _dtype, _code in _ARRAY_CODES.items():
-    assert array(_code).itemsize == _dtype.itemsize, "unexpected C type sizes"
-
-
-def _buffer(dtype: np.dtype | type) -> array:
-    return array(_ARRAY_CODES[np.dtype(dtype)])
-
-
-def _snapshot(buf: array, dtype: np.dtype | type, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """An owned numpy copy of buf[start:stop]."""
-    out = np.frombuffer(buf, dtype=dtype)[start:stop].copy()
-    return out
-
-
-class _TailColumn:
-    """Entries of one (path, kind) in the tail, rows tail-local, with running statistics."""
-
-    __slots__ = ("kind", "row", "values", "items", "count", "last_row", "examples")
-
-    def __init__(self, kind: Kind) -> None:
-        self.kind = kind
-        self.row = _buffer(ROW_DTYPE)
-        self.values = None if kind == Kind.NODE else _buffer(VALUE_DTYPES[kind])
-        self.items: dict[str, array] = {}
-        self.count = 0  # distinct rows
-        self.last_row = -1
-        self.examples: list[Any] = []
-
-    def add_items(self, items: tuple[tuple[str, int], ...]) -> None:
-        """Records the entry just appended in the items buffers (NO_ITEM where it crosses no array)."""
-        mine = self.items
-        if len(items) == len(mine) and all(p in mine for p, _ in items):
-            for p, o in items:
-                mine[p].append(o)
-            return
-        before = len(self.row) - 1
-        present = set()
-        for p, o in items:
-            buf = mine.get(p)
-            if buf is None:
-                buf = mine[p] = array("i", [NO_ITEM]) * before
-            buf.append(o)
-            present.add(p)
-        for p, buf in mine.items():
-            if p not in present:
-                buf.append(NO_ITEM)
-
-    def column(self, key: ColumnKey, start: int = 0, shift: int = 0) -> PathColumn:
-        """Entries [start, len) as a column (copied), rows minus `shift`."""
-        row = _snapshot(self.row, ROW_DTYPE, start)
-        if shift:
-            row -= np.int32(shift)
-        vals = None if self.values is None else _snapshot(self.values, VALUE_DTYPES[self.kind], start)
-        items = {p: _snapshot(a, ITEM_DTYPE, start) for p, a in self.items.items()}
-        return make_column(key[0], key[1], row, vals, items)
-
-    def stats(self) -> PathStats:
-        return PathStats(self.count, list(self.examples))
-
-    @property
-    def nbytes(self) -> int:
-        bufs = [self.row, *self.items.values()] + ([self.values] if self.values is not None else [])
-        return sum(b.buffer_info()[1] * b.itemsize for b in bufs)
-
-
-def _extend_column(col: _TailColumn, bcol: BlockColumn, base: int, codes: Sequence[int]) -> None:
-    """Appends a block column's entries (rows shifted by `base`) with their statistics."""
-    rows = bcol.rows
-    start = len(col.row)
-    col.row.extend([r + base for r in rows] if base else rows)
-    col.count += len(set(rows))  # block rows are all after col.last_row
-    col.last_row = rows[-1] + base
-    if col.values is not None:
-        values = [codes[i] for i in bcol.values] if col.kind is Kind.STR else bcol.values
-        col.values.extend(values)
-        examples = col.examples
-        if len(examples) < MAX_EXAMPLES:
-            for value in values:
-                if value not in examples:
-                    examples.append(value)
-                    if len(examples) == MAX_EXAMPLES:
-                        break
-    if not bcol.itemized and not col.items:
-        return
-    # per prefix, one ordinal per new entry (NO_ITEM where the entry crosses no array there)
-    k = len(rows)
-    lists = {p: [NO_ITEM] * k for p in col.items}
-    for index, items in bcol.itemized:
-        for p, ordinal in items:
-            ordinals = lists.get(p)
-            if ordinals is None:
-                ordinals = lists[p] = [NO_ITEM] * k
-                col.items[p] = array("i", [NO_ITEM]) * start
-            ordinals[index] = ordinal
-    for p, ordinals in lists.items():
-        col.items[p].extend(ordinals)
-
-
-def _extend_items(col: _TailColumn, items: Mapping[str, np.ndarray], before: int, k: int) -> None:
-    """Appends the items ordinals of k new entries (`before` entries were there already).
-
-    A prefix no entry so far crossed starts with NO_ITEM for the earlier entries; a prefix
-    whose ordinals are all NO_ITEM adds nothing new, as appending row by row would.
-    """
-    for p, ordinals in items.items():
-        arr = np.ascontiguousarray(ordinals, dtype=np.int32)
-        if arr.shape[0] != k:
-            raise ValueError(f"items at {p}: {arr.shape[0]} ordinals for {k} entries")
-        buf = col.items.get(p)
-        if buf is None:
-            if not bool(np.any(arr != NO_ITEM)):
-                continue
-            buf = col.items[p] = array("i", [NO_ITEM]) * before
-        buf.frombytes(arr.tobytes())
-    for p, buf in col.items.items():
-        if p not in items:
-            buf.extend(array("i", [NO_ITEM]) * k)
-
-
-class _Tail:
-    """Rows appended since the last compaction, in arrival order."""
-
-    __slots__ = ("contact", "ts_ms", "arrival", "columns")
-
-    def __init__(self) -> None:
-        self.contact = _buffer(np.uint32)
-        self.ts_ms = _buffer(np.int64)
-        self.arrival = _buffer(np.int64)
-        self.columns: dict[ColumnKey, _TailColumn] = {}
-
-    def __len__(self) -> int:
-        return len(self.contact)
-
-    def block(self) -> TableVersion:
-        """Every tail row as a version of its own (copied; rows numbered from 0)."""
-        cols = {key: col.column(key) for key, col in self.columns.items()}
-        return make_version(
-            _snapshot(self.contact, np.uint32), _snapshot(self.ts_ms, np.int64),
-            _snapshot(self.arrival, np.int64), 0, cols,
-        )
-
-    def rest(self, k: int, counts: Mapping[ColumnKey, int]) -> "_Tail":
-        """A tail of rows [k, len), given each column's entry count for rows < k."""
-        out = _Tail()
-        out.contact, out.ts_ms, out.arrival = self.contact[k:], self.ts_ms[k:], self.arrival[k:]
-        for key, col in self.columns.items():
-            start = counts.get(key, 0)
-            if len(col.row) == start:
-                continue
-            new = out.columns[key] = _TailColumn(key[1])
-            new.row = array("i", (r - k for r in col.row[start:]))
-            if col.values is not None:
-                new.values = col.values[start:]
-            new.items = {p: buf[start:] for p, buf in col.items.items()}
-            new.count = len(set(new.row))
-            new.last_row = new.row[-1]
-            if col.values is not None:
-                new.examples = first_distinct(np.frombuffer(new.values, VALUE_DTYPES[key[1]]), MAX_EXAMPLES)
-        return out
-
-    def stats(self) -> dict[ColumnKey, PathStats]:
-        return {key: col.stats() for key, col in self.columns.items()}
-
-    @property
-    def nbytes(self) -> int:
-        own = sum(b.buffer_info()[1] * b.itemsize for b in (self.contact, self.ts_ms, self.arrival))
-        return own + sum(c.nbytes for c in self.columns.values())
-
-
 def _merge_stats(a: Mapping[ColumnKey, PathStats], b: Mapping[ColumnKey, PathStats]) -> dict[ColumnKey, PathStats]:
     out = dict(a)
     for key, s in b.items():
@@ -230,26 +58,42 @@ def _merge_stats(a: Mapping[ColumnKey, PathStats], b: Mapping[ColumnKey, PathSta
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class TableSplit:
+    """Every row of a table as contact-disjoint sorted pieces, with nothing merged into the base:
+    the base without the contacts in `held`, and `fresh`, every row (base and tail) of `held`."""
+
+    base: TableVersion  # fully sorted; its rows of `held` contacts are to be ignored
+    held: np.ndarray  # uint32, ascending: the contacts with tail rows
+    fresh: TableVersion  # fully sorted: the rows of the `held` contacts
+
+
 class Table:
     """One event type in one contact shard: a sorted base plus an append-only tail."""
 
-    # a tail longer than max(compact_min_rows, compact_fraction * base rows) is merged on append
+    # a tail longer than max(compact_min_rows, compact_fraction * base rows) is due for merging
     compact_min_rows = COMPACT_MIN_ROWS
     compact_fraction = COMPACT_FRACTION
 
-    def __init__(self, base: TableVersion | None = None,
-                 stats: Mapping[ColumnKey, PathStats] | None = None) -> None:
+    def __init__(self, base: TableVersion | None = None, stats: Mapping[ColumnKey, PathStats] | None = None,
+                 on_due: Callable[[Table], None] | None = None) -> None:
+        """`on_due(table)`: called (outside the table's locks) when the tail becomes due, instead
+        of merging in the appending thread; the callee later calls `compact_due()`."""
         self._lock = threading.Lock()  # guards the tail and the installed base
         self._compact_lock = threading.Lock()  # one base replacement at a time
         self._base = sort_rows(base) if base is not None else empty_version()
         self._base_stats = dict(stats) if stats is not None else version_stats(self._base)
-        self._tail = _Tail()
+        self._tail = Tail()
         self._cached: TableVersion | None = self._base
         self._generation = 0  # bumped by every change
         self._due_rows = self._tail_limit()
+        self._on_due = on_due
+        self._queued = False  # handed to on_due and not compacted since
+        self._tail_version: tuple[int, TableVersion] | None = None  # (generation, tail rows)
+        self._split: tuple[int, TableSplit] | None = None  # (generation, split)
 
     def _tail_limit(self) -> int:
-        """Tail rows past which an append merges the tail into the base."""
+        """Tail rows past which the tail is due for merging into the base."""
         return int(max(self.compact_min_rows, self.compact_fraction * len(self._base)))
 
     def __len__(self) -> int:
@@ -259,18 +103,22 @@ class Table:
     def nbytes(self) -> int:
         return self._base.nbytes + self._tail.nbytes
 
+    @property
+    def tail_rows(self) -> int:
+        return len(self._tail)
+
     def stats(self) -> dict[ColumnKey, PathStats]:
         """Per (path, kind): events carrying it and a few example values (raw)."""
         with self._lock:
             return _merge_stats(self._base_stats, self._tail.stats())
 
+    # ---------------------------------------------------------------- appends
+
     def append(
         self, contact: int, ts_ms: int, arrival: int, leaves: Sequence[Any], dictionary: StringDictionary
     ) -> None:
-        """Adds one row to the tail; merges the tail into the base once it is long enough.
-
-        Raises InvalidArgument (a number out of range) before anything is stored.
-        """
+        """Adds one row to the tail. Raises InvalidArgument (a number out of range) before
+        anything is stored."""
         prepared = []
         for leaf in leaves:
             value = leaf.value
@@ -310,7 +158,7 @@ class Table:
             for path, kind, value, items in prepared:
                 col = cols.get((path, kind))
                 if col is None:
-                    col = cols[(path, kind)] = _TailColumn(kind)
+                    col = cols[(path, kind)] = TailColumn(kind)
                 col.row.append(row)
                 if kind is Kind.STR:
                     value = acquire(value)
@@ -324,14 +172,9 @@ class Table:
                         examples.append(value)
                 if items or col.items:
                     col.add_items(items)
-            self._generation += 1
-            self._cached = None
-            due = row >= self._due_rows
-        if due and self._compact_lock.acquire(blocking=False):
-            try:
-                self._compact_locked()
-            finally:
-                self._compact_lock.release()
+            due = self._changed(row + 1)
+        if due:
+            self._due()
 
     def append_block(self, block: RowBlock, codes: Sequence[int], first_arrival: int) -> None:
         """Adds a block's rows to the tail, as `append` of each row in order would.
@@ -347,22 +190,17 @@ class Table:
             base = len(tail.contact)
             tail.contact.extend(block.contact)
             tail.ts_ms.extend(block.ts_ms)
-            tail.arrival.extend([first_arrival + a for a in block.arrival])
+            tail.arrival.extend(np.asarray(block.arrival, dtype=np.int64) + first_arrival)
             cols = tail.columns
             for (path, k), bcol in block.columns.items():
                 kind = KINDS[k]
                 col = cols.get((path, kind))
                 if col is None:
-                    col = cols[(path, kind)] = _TailColumn(kind)
-                _extend_column(col, bcol, base, codes)
-            self._generation += 1
-            self._cached = None
-            due = base + n - 1 >= self._due_rows
-        if due and self._compact_lock.acquire(blocking=False):
-            try:
-                self._compact_locked()
-            finally:
-                self._compact_lock.release()
+                    col = cols[(path, kind)] = TailColumn(kind)
+                extend_block_column(col, bcol, base, codes)
+            due = self._changed(base + n)
+        if due:
+            self._due()
 
     def append_arrays(
         self,
@@ -385,9 +223,9 @@ class Table:
         with self._lock:
             tail = self._tail
             base = len(tail.contact)
-            tail.contact.frombytes(np.ascontiguousarray(contact, dtype=np.uint32).tobytes())
-            tail.ts_ms.frombytes(np.ascontiguousarray(ts_ms, dtype=np.int64).tobytes())
-            tail.arrival.frombytes(np.ascontiguousarray(arrival, dtype=np.int64).tobytes())
+            tail.contact.extend(contact)
+            tail.ts_ms.extend(ts_ms)
+            tail.arrival.extend(arrival)
             for entry in columns:
                 key, rows, values = entry[0], entry[1], entry[2]
                 items: Mapping[str, np.ndarray] = entry[3] if len(entry) > 3 else {}  # type: ignore[misc]
@@ -396,30 +234,78 @@ class Table:
                     continue
                 col = tail.columns.get(key)
                 if col is None:
-                    col = tail.columns[key] = _TailColumn(key[1])
+                    col = tail.columns[key] = TailColumn(key[1])
                 before = len(col.row)
                 rows32 = np.ascontiguousarray(rows, dtype=np.int32)
-                col.row.frombytes((rows32 + np.int32(base)).tobytes())
+                col.row.extend(rows32 + np.int32(base))
                 col.count += 1 + int(np.count_nonzero(np.diff(rows32)))  # distinct rows (ascending)
                 col.last_row = base + int(rows32[-1])
                 if col.values is not None:
                     vals = np.ascontiguousarray(values, dtype=VALUE_DTYPES[key[1]])
-                    col.values.frombytes(vals.tobytes())
-                    examples = col.examples
-                    for x in first_distinct(vals, MAX_EXAMPLES):
-                        if len(examples) == MAX_EXAMPLES:
-                            break
-                        if x not in examples:
-                            examples.append(x)
-                _extend_items(col, items, before, k)
-            self._generation += 1
-            self._cached = None
-            due = base + n - 1 >= self._due_rows
-        if due and self._compact_lock.acquire(blocking=False):
-            try:
-                self._compact_locked()
-            finally:
-                self._compact_lock.release()
+                    col.values.extend(vals)
+                    col.add_examples(vals)
+                extend_array_items(col, items, before, k)
+            due = self._changed(base + n)
+        if due:
+            self._due()
+
+    def _changed(self, tail_rows: int) -> bool:
+        """Bookkeeping after a write (under the lock); whether the tail is now due."""
+        self._generation += 1
+        self._cached = None
+        return tail_rows > self._due_rows and not self._queued
+
+    def _due(self) -> None:
+        """The tail is due: merge it here (standalone table) or hand the table to `on_due`."""
+        if self._on_due is None:
+            if self._compact_lock.acquire(blocking=False):
+                try:
+                    self._compact_locked()
+                finally:
+                    self._compact_lock.release()
+            return
+        with self._lock:
+            if self._queued:
+                return
+            self._queued = True
+        self._on_due(self)
+
+    # ---------------------------------------------------------------- reads
+
+    def parts(self) -> tuple[TableVersion, TableVersion]:
+        """(sorted base, tail rows in arrival order), consistent with each other; merges nothing.
+
+        The tail version is made of views of the tail buffers (no copy) and cached until the
+        next write; the base stays the same object until a compaction or rebuild replaces it.
+        """
+        with self._lock:
+            cached = self._tail_version
+            if cached is None or cached[0] != self._generation:
+                cached = self._tail_version = (self._generation, self._tail.version())
+            return self._base, cached[1]
+
+    def rows_of(self, contact_ids: np.ndarray) -> TableVersion:
+        """A fully sorted version of the rows of `contact_ids` only (any order, repeats allowed)."""
+        base, tail = self.parts()
+        return contact_rows_of(base, tail, contact_ids)
+
+    def split(self) -> TableSplit:
+        """Every row as contact-disjoint sorted pieces (see TableSplit); cached until the next write."""
+        with self._lock:
+            generation = self._generation
+            hit = self._split
+            if hit is not None and hit[0] == generation:
+                return hit[1]
+        base, tail = self.parts()
+        if len(tail) == 0:
+            out = TableSplit(base, np.zeros(0, np.uint32), empty_version())
+        else:
+            held = np.unique(tail.contact)
+            out = TableSplit(base, held, contact_rows_of(base, tail, held))
+        with self._lock:
+            if self._generation == generation:
+                self._split = (generation, out)
+        return out
 
     def version(self, sorted: bool = False) -> TableVersion:
         """An immutable version of every row so far; `sorted` merges the tail first."""
@@ -428,12 +314,15 @@ class Table:
         with self._lock:
             if self._cached is not None:
                 return self._cached
-            base, block, generation = self._base, self._tail.block(), self._generation
-        out = concat_versions([base, block], len(base))
+            generation = self._generation
+        base, tail = self.parts()
+        out = concat_versions([base, tail], len(base))
         with self._lock:
             if self._generation == generation:
                 self._cached = out
         return out
+
+    # ---------------------------------------------------------------- compaction
 
     def compact(self) -> TableVersion:
         """Merges the tail into the base; returns the fully sorted version installed."""
@@ -443,16 +332,25 @@ class Table:
         with self._compact_lock:
             return self._compact_locked()
 
+    def compact_due(self) -> None:
+        """Merges the tail if it is (still) due: the work `on_due` asked for."""
+        with self._compact_lock:
+            with self._lock:
+                self._queued = False  # appends from here on may hand the table over again
+                due = len(self._tail) > self._due_rows
+            if due:
+                self._compact_locked()
+
     def _take_tail(self) -> tuple[TableVersion, TableVersion, dict[ColumnKey, PathStats], int, dict[ColumnKey, int]]:
         with self._lock:
             tail = self._tail
             counts = {key: len(col.row) for key, col in tail.columns.items()}
-            return self._base, tail.block(), tail.stats(), len(tail), counts
+            return self._base, tail.version(), tail.stats(), len(tail), counts
 
     def _install(self, base: TableVersion, stats: dict[ColumnKey, PathStats], k: int,
                  counts: dict[ColumnKey, int]) -> None:
         with self._lock:
-            self._tail = self._tail.rest(k, counts) if len(self._tail) > k else _Tail()
+            self._tail = self._tail.rest(k, counts) if len(self._tail) > k else Tail()
             self._base, self._base_stats = base, stats
             self._due_rows = self._tail_limit()
             self._generation += 1

@@ -124,6 +124,61 @@ def slice_rows(v: TableVersion, lo: int, hi: int) -> TableVersion:
     return make_version(v.contact[lo:hi], v.ts_ms[lo:hi], v.arrival[lo:hi], sorted_rows, cols)
 
 
+def _ranges_to_index(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(lo[i], hi[i]) over i (int64)."""
+    lengths = hi - lo
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    starts = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths)
+    return starts + np.arange(total, dtype=np.int64)
+
+
+def take_ranges(v: TableVersion, lo: np.ndarray, hi: np.ndarray, sorted_rows: int) -> TableVersion:
+    """The rows of the ranges [lo[i], hi[i]) of `v` (ascending, disjoint, non-empty), in order,
+    renumbered from 0. Entries are found by binary search: O(ranges x log entries) per column
+    plus what is kept, however long `v` is."""
+    lo = np.asarray(lo, dtype=np.int64)
+    hi = np.asarray(hi, dtype=np.int64)
+    index = _ranges_to_index(lo, hi)
+    offsets = np.cumsum(hi - lo) - (hi - lo)  # new number of row lo[i]
+    cols: dict[ColumnKey, PathColumn] = {}
+    for key, col in v.columns.items():
+        ea = np.searchsorted(col.row, lo, side="left")
+        eb = np.searchsorted(col.row, hi, side="left")
+        counts = eb - ea
+        keep = counts > 0
+        if not keep.any():
+            continue
+        entries = _ranges_to_index(ea[keep], eb[keep])
+        shift = np.repeat((offsets - lo)[keep], counts[keep])
+        rows = col.row[entries] + shift
+        vals = None if col.kind == Kind.NODE else col.values[entries]
+        items = {p: a[entries] for p, a in col.items.items()}
+        cols[key] = make_column(col.path, col.kind, rows, vals, items)
+    return make_version(v.contact[index], v.ts_ms[index], v.arrival[index], sorted_rows, cols)
+
+
+def contact_rows_of(base: TableVersion, tail: TableVersion, contact_ids: np.ndarray) -> TableVersion:
+    """A fully sorted version of the rows of `contact_ids` in a sorted base and an unsorted tail:
+    base rows by binary search, tail rows by one scan of the tail's contacts."""
+    ids = np.unique(np.asarray(contact_ids, dtype=np.uint32))
+    parts = []
+    if len(base) and ids.shape[0]:
+        lo = np.searchsorted(base.contact, ids, side="left")
+        hi = np.searchsorted(base.contact, ids, side="right")
+        present = hi > lo
+        if present.any():
+            parts.append(take_ranges(base, lo[present], hi[present], int((hi - lo).sum())))
+    if len(tail) and ids.shape[0]:
+        rows = np.flatnonzero(np.isin(tail.contact, ids))
+        if rows.shape[0]:
+            parts.append(sort_rows(take_ranges(tail, rows, rows + 1, 0)))
+    if not parts:
+        return empty_version()
+    return parts[0] if len(parts) == 1 else merge_sorted(parts[0], parts[1])
+
+
 def _fill_items(col: PathColumn, prefix: str) -> np.ndarray:
     arr = col.items.get(prefix)
     return arr if arr is not None else np.full(len(col), NO_ITEM, dtype=ITEM_DTYPE)

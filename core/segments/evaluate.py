@@ -26,8 +26,18 @@ from core.segments import derived, measures
 from core.segments.attributes import attribute_members, attribute_members_among
 from core.segments.explain import Explanation
 from core.segments.explain import explain as explain_contact
-from core.segments.plan import All, AnyOf, AttrCond, Definition, EventCond, IdentCond, Node, Not, SegmentRef, paths
-from core.segments.subset import ContactCut
+from core.segments.plan import (
+    All,
+    AnyOf,
+    AttrCond,
+    Definition,
+    EventCond,
+    IdentCond,
+    Node,
+    Not,
+    SegmentRef,
+    paths,
+)
 from core.store import EventStore
 
 __all__ = ["EvalContext", "Explanation", "bitmap_of", "condition_counts", "evaluate", "evaluate_among", "explain"]
@@ -126,40 +136,46 @@ def _present(view: Any) -> BitMap:
     return derived.cache.get("present", [run_contact], lambda: bitmap_of(run_contact))
 
 
+def _held(held: np.ndarray) -> BitMap:
+    """The contacts a split's base rows are not read for (cached with the array)."""
+    return derived.cache.get("held", [held], lambda: bitmap_of(held))
+
+
+def _pieces(cond: EventCond, ctx: EvalContext) -> list[tuple[Any, BitMap | None]]:
+    """Contact-disjoint sorted versions holding every row the condition may read, each with the
+    contacts whose rows in it are to be ignored (None: none). Nothing is merged or compacted."""
+    if ctx.among is not None:
+        ids = np.array(ctx.universe().to_array(), dtype=np.uint32)
+        return [(v, None) for v in ctx.store.rows_of(cond.type, ids)]
+    out: list[tuple[Any, BitMap | None]] = []
+    for split in ctx.store.splits(cond.type):
+        if len(split.base):
+            out.append((split.base, _held(split.held) if split.held.shape[0] else None))
+        if len(split.fresh):
+            out.append((split.fresh, None))
+    return out
+
+
 def event_members(cond: EventCond, ctx: EvalContext) -> BitMap:
     """Members of one event condition."""
     plan = measures.plan_event(cond, ctx.now_ms, ctx.tz)
-    views = ctx.store.shards(cond.type)
-    if ctx.among is not None:
-        views = _cut(views, ctx.universe())
+    pieces = _pieces(cond, ctx)
     dictionary = ctx.store.dictionary
     absent = measures.absent_holds(plan)
 
     # With absent contacts holding, collect those that fail and subtract them.
-    def shard(view: Any) -> BitMap:
+    def shard(piece: tuple[Any, BitMap | None]) -> BitMap:
+        view, ignored = piece
         ids, complemented = measures.select(plan, view, dictionary, not absent)
         part = bitmap_of(ids)
-        return _present(view) - part if complemented else part
+        got = _present(view) - part if complemented else part
+        return got - ignored if ignored is not None else got
 
-    parts = _map_shards(ctx, shard, views)
+    parts = _map_shards(ctx, shard, pieces)
     picked = BitMap.union(*parts) if len(parts) > 1 else (parts[0] if parts else BitMap())
     if absent:
         return ctx.universe() - picked
     return picked & ctx.universe()
-
-
-def _cut(views: list[Any], candidates: BitMap) -> list[Any]:
-    """Each version reduced to the rows of the candidates in its contact range."""
-    ids = np.array(candidates.to_array(), dtype=np.uint32) if len(candidates) else np.zeros(0, np.uint32)
-    out = []
-    for v in views:
-        first, last = int(v.contact[0]), int(v.contact[-1])
-        mine = ids[(ids >= first) & (ids <= last)]
-        if mine.shape[0]:
-            cut = ContactCut(v, mine)
-            if len(cut):
-                out.append(cut)
-    return out
 
 
 def _has_identifier(contact: Contact, cond: IdentCond) -> bool:

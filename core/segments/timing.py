@@ -311,7 +311,8 @@ class EventTimes:
         return self.rolling.nbytes() + self.future.nbytes()
 
     def _all_rows(self, store: EventStore, type_key: str) -> tuple[np.ndarray, np.ndarray]:
-        versions = [v for v in store.shards(type_key) if len(v)]
+        """(ts, contact) of every stored row of the type, in no particular order (merges nothing)."""
+        versions = [v for pair in store.parts(type_key) for v in pair if len(v)]
         if not versions:
             return np.zeros(0, np.int64), np.zeros(0, np.uint32)
         self.arrival_mark = max(self.arrival_mark, 1 + max(int(v.arrival.max()) for v in versions))
@@ -320,22 +321,10 @@ class EventTimes:
     def _index_rows(self, store: EventStore, type_key: str, ids: np.ndarray, min_arrival: int, floor_ms: int) -> None:
         """Adds the rows of `ids` (ascending) arriving at or after `min_arrival`."""
         ts_parts, contact_parts = [], []
-        for v in store.shards(type_key):
-            if not len(v):
-                continue
-            mine = ids[(ids >= v.contact[0]) & (ids <= v.contact[-1])]
-            if not mine.shape[0]:
-                continue
-            lo = np.searchsorted(v.contact, mine, side="left")
-            hi = np.searchsorted(v.contact, mine, side="right")
-            lens = hi - lo
-            total = int(lens.sum())
-            if not total:
-                continue
-            rows = np.repeat(lo - (np.cumsum(lens) - lens), lens) + np.arange(total)
-            arrival = v.arrival[rows]
+        for v in store.rows_of(type_key, ids):
+            arrival = v.arrival
             self.arrival_mark = max(self.arrival_mark, int(arrival.max()) + 1)
-            keep = rows[arrival >= min_arrival]
+            keep = arrival >= min_arrival
             ts_parts.append(v.ts_ms[keep])
             contact_parts.append(v.contact[keep])
         if not ts_parts:
