@@ -8,6 +8,7 @@ readers take immutable table versions and never wait for ingest.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -36,6 +37,8 @@ from core.versions import (
 STATE_FORMAT = 1
 _DEFAULT_MAPPING = TypeMapping()  # immutable: shared by every type without a config
 _EXACT_INT = 2**53
+ROWS_CACHE_ENTRIES = 16  # rows_of answers kept (see EventStore.rows_of)
+ROWS_CACHE_MAX_IDS = 65_536  # larger contact sets are not kept
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class EventStore:
         self._next_arrival = 0
         self._write = threading.RLock()
         self.compactor = Compactor()  # merges due tails off the writers' threads
+        self._rows_cache: OrderedDict[tuple[str, bytes], tuple[tuple, tuple[TableVersion, ...]]] = OrderedDict()
+        self._rows_lock = threading.Lock()
 
     def _new_table(self, base: TableVersion | None = None,
                    stats: Mapping[ColumnKey, PathStats] | None = None) -> Table:
@@ -291,19 +296,35 @@ class EventStore:
 
     def rows_of(self, type_key: str, contact_ids: Any) -> list[TableVersion]:
         """Small fully sorted versions holding only the rows of `contact_ids`, one per shard with
-        any; base rows by binary search, tail rows by a scan of the tail. Merges nothing."""
+        any; base rows by binary search, tail rows by a scan of the tail. Merges nothing.
+
+        The last few answers are kept while their tables do not change: the segments of one
+        real-time step read the same contacts of the same type one after another."""
         ids = np.unique(np.asarray(contact_ids, dtype=np.uint32))
         if ids.shape[0] == 0:
             return []
+        tables = self._tables(type_key)
+        stamp = tuple((shard, id(table), table.generation) for shard, table in tables)
+        key = (type_key, ids.tobytes())
+        with self._rows_lock:
+            hit = self._rows_cache.get(key)
+            if hit is not None and hit[0] == stamp:
+                self._rows_cache.move_to_end(key)
+                return list(hit[1])
         out = []
         shard_of = ids >> np.uint32(self.shard_bits) if self.shard_bits < 32 else np.zeros(ids.shape[0], np.uint32)
-        for shard, table in self._tables(type_key):
+        for shard, table in tables:
             lo = int(np.searchsorted(shard_of, shard, side="left"))
             hi = int(np.searchsorted(shard_of, shard, side="right"))
             if hi > lo and len(table):
                 version = table.rows_of(ids[lo:hi])
                 if len(version):
                     out.append(version)
+        if ids.shape[0] <= ROWS_CACHE_MAX_IDS:
+            with self._rows_lock:
+                self._rows_cache[key] = (stamp, tuple(out))
+                while len(self._rows_cache) > ROWS_CACHE_ENTRIES:
+                    self._rows_cache.popitem(last=False)
         return out
 
     def splits(self, type_key: str) -> list[TableSplit]:

@@ -107,6 +107,11 @@ class Table:
     def tail_rows(self) -> int:
         return len(self._tail)
 
+    @property
+    def generation(self) -> int:
+        """A number that changes with every write, compaction or rebuild."""
+        return self._generation
+
     def stats(self) -> dict[ColumnKey, PathStats]:
         """Per (path, kind): events carrying it and a few example values (raw)."""
         with self._lock:

@@ -142,10 +142,12 @@ def take_ranges(v: TableVersion, lo: np.ndarray, hi: np.ndarray, sorted_rows: in
     hi = np.asarray(hi, dtype=np.int64)
     index = _ranges_to_index(lo, hi)
     offsets = np.cumsum(hi - lo) - (hi - lo)  # new number of row lo[i]
+    # searched in the rows' own dtype: a wider key would make numpy copy the whole column
+    lo_r, hi_r = lo.astype(ROW_DTYPE), hi.astype(ROW_DTYPE)
     cols: dict[ColumnKey, PathColumn] = {}
     for key, col in v.columns.items():
-        ea = np.searchsorted(col.row, lo, side="left")
-        eb = np.searchsorted(col.row, hi, side="left")
+        ea = np.searchsorted(col.row, lo_r, side="left")
+        eb = np.searchsorted(col.row, hi_r, side="left")
         counts = eb - ea
         keep = counts > 0
         if not keep.any():

@@ -175,3 +175,16 @@ class TestStoreReads:
         version, lo, hi = store.contact_rows("buy", 9)
         assert _rows(version)[lo:hi] == [r for r in whole if r[0] == 9]
         assert store.rows_of("nope", [1]) == [] and store.splits("nope") == []
+
+    def test_rows_of_answers_follow_writes(self) -> None:
+        store = EventStore(shard_bits=3)
+        store.append("buy", 9, 5, [])
+        first = store.rows_of("buy", [9, 9])
+        assert store.rows_of("buy", [9])[0] is first[0]  # kept while the table is unchanged
+        store.append("buy", 9, 1, [])
+        assert [v.ts_ms.tolist() for v in store.rows_of("buy", [9])] == [[1, 5]]
+        store.compact_all()
+        store.append("buy", 10, 0, [])
+        assert [v.ts_ms.tolist() for v in store.rows_of("buy", [9])] == [[1, 5]]
+        store.erase_contact(9)
+        assert store.rows_of("buy", [9]) == []
