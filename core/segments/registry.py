@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,8 +50,16 @@ from core.segments.evaluate import (
     evaluate_among,
 )
 from core.segments.history import HistoryPoint, SegmentHistory
-from core.segments.plan import AttrCond, Definition, EventCond, IdentCond, Node, paths
-from core.segments.timing import EXISTS, EventTimes, Timing, next_change, timing_of
+from core.segments.plan import Definition, Node, paths
+from core.segments.registry_state import registry_state, restore_registry
+from core.segments.saved import (
+    Pending,
+    SavedSegment,
+    pending_change,
+    reads_of,
+    reference_order,
+)
+from core.segments.timing import EXISTS, EventTimes, next_change, timing_of
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -62,82 +69,10 @@ TIME_RESOLUTION_MS = 1000
 MAX_TICK_WAIT_S = 1.0  # the time-driven worker looks at least this often
 MIN_TICK_WAIT_S = 0.02  # and at most 50 times a second
 FULL_FRACTION = 4  # more candidates than live contacts / FULL_FRACTION: evaluate in full
-STATE_FORMAT = 1
 
 EVENT, TIME, CONTACT, DEFINITION = (CAUSE_CODES[c] for c in ("event", "time", "contact", "definition"))
 
 Seeds = Callable[["SavedSegment"], BitMap | None]
-
-
-@dataclass(slots=True)
-class SavedSegment:
-    definition: Definition
-    created_at_ms: int
-    updated_at_ms: int
-    members: BitMap = field(default_factory=BitMap)  # replaced on change, never mutated
-    evaluated_at_ms: int | None = None  # the instant `members` holds at
-    last_build_ms: float = 0.0
-    # what it reads, through the segments it refers to as well
-    event_types: frozenset[str] = frozenset()
-    reads_contacts: bool = False
-    time_dependent: bool = False
-    # what its own conditions read
-    own_types: frozenset[str] = frozenset()
-    own_reads_contacts: bool = False
-    refs: frozenset[str] = frozenset()
-    timing: Timing | None = None
-    rules: tuple[AlertRule, ...] = ()
-    marks: list[int] | None = None  # timing.marks(marks_at), kept between steps
-    marks_at: int | None = None
-
-
-def _reads(defn: Definition) -> tuple[frozenset[str], bool, bool]:
-    """(event types read, reads contact fields/identifiers, depends on the clock)."""
-    types: set[str] = set()
-    reads_contacts = False
-    timed = False
-    for _, node in paths(defn):
-        if isinstance(node, EventCond):
-            # Any event condition can change with the clock alone: windows move, and events
-            # stamped in the future start to count when `now` reaches them.
-            types.add(node.type)
-            timed = True
-        elif isinstance(node, AttrCond):
-            reads_contacts = True
-            timed = timed or node.op == "anniversaryInDays"
-        elif isinstance(node, IdentCond):
-            reads_contacts = True
-    return frozenset(types), reads_contacts, timed
-
-
-def _reference_order(saved: Mapping[str, SavedSegment]) -> tuple[str, ...]:
-    """Names with every segment after the segments it refers to (then by name)."""
-    order: list[str] = []
-    done: set[str] = set()
-    for root in sorted(saved):
-        stack = [(root, False)]
-        while stack:
-            name, expanded = stack.pop()
-            if expanded:
-                order.append(name)
-                continue
-            if name in done or name not in saved:
-                continue
-            done.add(name)
-            stack.append((name, True))
-            stack.extend((ref, False) for ref in sorted(saved[name].refs, reverse=True) if ref not in done)
-    return tuple(order)
-
-
-@dataclass(slots=True)
-class _Pending:
-    """One segment's changes of a step, before they are logged."""
-
-    segment: str
-    contacts: np.ndarray  # uint32, ascending
-    entered: np.ndarray  # bool
-    causes: np.ndarray  # uint8 cause codes
-    size: int  # members after the step
 
 
 class SegmentRegistry:
@@ -208,7 +143,7 @@ class SegmentRegistry:
         return saved, existing is None
 
     def _make_saved(self, defn: Definition, created: int, updated: int, rules: tuple[AlertRule, ...]) -> SavedSegment:
-        types, reads_contacts, timed = _reads(defn)
+        types, reads_contacts, timed = reads_of(defn)
         refs = frozenset(references(defn))
         all_types, all_contacts, all_timed = set(types), reads_contacts, timed
         for ref in refs:
@@ -233,7 +168,7 @@ class SegmentRegistry:
     def _install(self, saved: dict[str, SavedSegment]) -> None:
         """Makes `saved` the segments; what each reads through its references is recomputed
         (a replaced definition may read other things than before)."""
-        order = _reference_order(saved)
+        order = reference_order(saved)
         for name in order:
             s = saved[name]
             deps = [saved[r] for r in s.refs if r in saved]
@@ -451,15 +386,15 @@ class SegmentRegistry:
         redefined: str | None = None,
         removed: tuple[str, BitMap] | None = None,
         whole: Callable[[SavedSegment], bool] | None = None,
-    ) -> list[_Pending]:
+    ) -> list[Pending]:
         """Brings every segment to `now` (see the module docstring); returns its changes."""
         a = self._at
         moved = a is not None and now != a
         from_top = moved and a is not None and now > a and self._high is not None and a >= self._high
-        pending: list[_Pending] = []
+        pending: list[Pending] = []
         if removed is not None and len(removed[1]):
             ids = np.array(removed[1].to_array(), dtype=np.uint32)
-            pending.append(_Pending(removed[0], ids, np.zeros(ids.shape[0], np.bool_),
+            pending.append(Pending(removed[0], ids, np.zeros(ids.shape[0], np.bool_),
                                     np.full(ids.shape[0], DEFINITION, np.uint8), 0))
         changed: dict[str, list[tuple[int, BitMap]]] = {}
         live = len(self._engine.contacts)
@@ -488,7 +423,7 @@ class SegmentRegistry:
             if not entered and not exited:
                 continue
             default = DEFINITION if name == redefined else (TIME if moved else cause)
-            change = self._pending(name, entered, exited, default, parts, len(saved.members))
+            change = pending_change(name, entered, exited, default, parts, len(saved.members))
             pending.append(change)
             changed[name] = [(int(code), bitmap_of(change.contacts[change.causes == code]))
                              for code in np.unique(change.causes)]
@@ -539,23 +474,7 @@ class SegmentRegistry:
         saved.last_build_ms = (time.perf_counter() - started) * 1000
         return entered, exited
 
-    @staticmethod
-    def _pending(
-        name: str, entered: BitMap, exited: BitMap, default: int, parts: list[tuple[int, BitMap]], size: int
-    ) -> _Pending:
-        diff = entered | exited
-        contacts = np.array(diff.to_array(), dtype=np.uint32)
-        flags = np.zeros(contacts.shape[0], np.bool_)
-        if entered:
-            flags[np.searchsorted(contacts, np.array(entered.to_array(), dtype=np.uint32))] = True
-        causes = np.full(contacts.shape[0], default, np.uint8)
-        for code, part in parts:
-            hit = diff & part
-            if hit:
-                causes[np.searchsorted(contacts, np.array(hit.to_array(), dtype=np.uint32))] = code
-        return _Pending(name, contacts, flags, causes, size)
-
-    def _publish(self, pending: list[_Pending], now: int, position: int) -> ChangeList:
+    def _publish(self, pending: list[Pending], now: int, position: int) -> ChangeList:
         """Logs a step's changes, records them in history and judges the alert rules."""
         chunks = []
         for change in pending:
@@ -588,46 +507,9 @@ class SegmentRegistry:
 
     def to_state(self) -> dict[str, Any]:
         """Definitions, members, instants, change log and histories (run under the writer lock)."""
-        segments = []
-        for name in self._order:
-            saved = self._saved[name]
-            segments.append({
-                "doc": definition_to_json(saved.definition),
-                "created_ms": saved.created_at_ms,
-                "updated_ms": saved.updated_at_ms,
-                "members": saved.members,
-                "evaluated_ms": -1 if saved.evaluated_at_ms is None else saved.evaluated_at_ms,
-            })
-        return {
-            "format": STATE_FORMAT,
-            "at_ms": self._at,
-            "high_ms": self._high,
-            "max_id": self._max_id,
-            "segments": segments,
-            "changes": self.changes.to_state(),
-            "histories": {name: h.to_state() for name, h in self._histories.items()},
-        }
+        return registry_state(self)
 
     @classmethod
     def from_state(cls, engine: Engine, state: Mapping[str, Any]) -> SegmentRegistry:
         """The registry `to_state` described, over `engine`'s restored contacts and events."""
-        if int(state.get("format", -1)) != STATE_FORMAT:
-            raise ValueError(f"unsupported segment registry state format {state.get('format')!r}")
-        registry = cls(engine, changes=ChangeLog.from_state(state["changes"]))
-        registry._at = None if state["at_ms"] is None else int(state["at_ms"])
-        registry._high = None if state["high_ms"] is None else int(state["high_ms"])
-        registry._max_id = int(state["max_id"])
-        for entry in state["segments"]:  # in reference order: every reference is known
-            defn = parse_definition(entry["doc"], known_segment=registry.has)
-            saved = registry._make_saved(defn, int(entry["created_ms"]), int(entry["updated_ms"]), rules_of(defn.tags))
-            saved.members = BitMap(entry["members"])
-            evaluated = int(entry["evaluated_ms"])
-            saved.evaluated_at_ms = None if evaluated < 0 else evaluated
-            registry._install({**registry._saved, defn.name: saved})
-        for name, doc in state["histories"].items():
-            registry._histories[name] = SegmentHistory.from_state(doc)
-        for saved in registry._saved.values():
-            registry._histories.setdefault(saved.definition.name, SegmentHistory())
-            at = registry._at if registry._at is not None else engine.clock()
-            registry._times.track(engine.store, saved.timing, registry._floor(at))
-        return registry
+        return restore_registry(cls, engine, state)
