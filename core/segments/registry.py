@@ -228,7 +228,8 @@ class SegmentRegistry:
         saved = self.get(name)
         at = self._at
         if saved.time_dependent and at is not None and abs(now_ms - at) >= TIME_RESOLUTION_MS:
-            self.advance(now_ms)
+            # concurrent readers queue on the writer lock; the first brings everyone to now
+            self.advance(now_ms, tolerance_ms=TIME_RESOLUTION_MS - 1)
         return self.get(name).members
 
     def contact_segments(self, contact_id: int, now_ms: int) -> list[str]:
@@ -297,12 +298,17 @@ class SegmentRegistry:
         pending = self._step(now_ms, TIME, whole=lambda saved: bool(saved.own_types))
         return self._publish(pending, now_ms, self._position(after_record=True))
 
-    def advance(self, now_ms: int) -> ChangeList:
+    def advance(self, now_ms: int, *, tolerance_ms: int = 0) -> ChangeList:
         """Brings every segment to `now_ms` with no other write (the time-driven step). When it
-        changes something it is journalled as a "tick" record, so replay gives the same log."""
+        changes something it is journalled as a "tick" record, so replay gives the same log.
+
+        Staleness is judged under the writer lock: when the registry already is within
+        `tolerance_ms` of `now_ms` (another thread stepped meanwhile), nothing happens."""
         with self._engine._lock:
-            if self._at is None or now_ms == self._at or not self._saved:
+            if not self._saved:
                 return self._idle(now_ms)
+            if self._at is None or abs(now_ms - self._at) <= tolerance_ms:
+                return ChangeList()
             pending = self._step(now_ms, TIME)
             position = 0
             if pending:
