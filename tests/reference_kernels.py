@@ -241,3 +241,33 @@ def field_code_mask(kind, code, want, verdict) -> list[bool]:
 def field_month_day_mask(kind, month_day, want, targets) -> list[bool]:
     wanted = {int(t) for t in targets}
     return [int(k) == want and int(md) in wanted for k, md in zip(kind, month_day)]
+
+
+def distinct_ids_in_window(run_start, ts_ms, row_mask, lo_ms, hi_ms, entry_row, entry_id) -> list[int]:
+    mask = _mask(row_mask, len(ts_ms))
+    out = []
+    for run in _runs(run_start):
+        rows = {r for r in run if lo_ms <= ts_ms[r] < hi_ms and mask[r]}
+        out.append(len({int(k) for r, k in zip(entry_row, entry_id) if r in rows and k >= 0}))
+    return out
+
+
+# ---------------------------------------------------------------- windows
+
+
+def row_offsets(entry_row, n_rows) -> list[int]:
+    return [sum(1 for r in entry_row if r < k) for k in range(n_rows + 1)]
+
+
+def entries_of_rows(entry_row, rows) -> tuple[list[int], list[int]]:
+    entry, local = [], []
+    for i, r in enumerate(rows):
+        for e, er in enumerate(entry_row):
+            if er == r:
+                entry.append(e)
+                local.append(i)
+    return entry, local
+
+
+def window_rows(ts_ms, lo_ms, hi_ms) -> list[int]:
+    return [r for r, t in enumerate(ts_ms) if lo_ms <= t < hi_ms]

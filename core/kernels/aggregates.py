@@ -248,3 +248,73 @@ def distinct_in_window(
     mask, use = _mask_args(row_mask, ts_ms.shape[0])
     entry_row, dense, entry_key = _entry_args(entry_row, entry_key, ts_ms.shape[0])
     return _distinct_in_window(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms), entry_row, dense, entry_key)
+
+
+@jit
+def _distinct_ids_in_window(
+    run_start: np.ndarray,
+    ts_ms: np.ndarray,
+    row_mask: np.ndarray,
+    use_mask: bool,
+    lo_ms: int,
+    hi_ms: int,
+    entry_row: np.ndarray,
+    dense: bool,
+    entry_id: np.ndarray,
+    n_ids: int,
+) -> np.ndarray:
+    m = run_start.shape[0] - 1
+    out = np.zeros(m, np.int64)
+    seen = np.full(max(n_ids, 1), -1, np.int64)  # seen[id] == j: id already counted for run j
+    e = 0
+    for j in range(m):
+        a = _lower_bound(ts_ms, run_start[j], run_start[j + 1], lo_ms)
+        b = _lower_bound(ts_ms, a, run_start[j + 1], hi_ms)
+        if dense:
+            e0, e1 = a, b
+        else:
+            e0, e1 = _entry_span(entry_row, e, a, b)
+            e = e1
+        d = 0
+        for i in range(e0, e1):
+            k = entry_id[i]
+            if k < 0:
+                continue
+            if use_mask and not row_mask[i if dense else entry_row[i]]:
+                continue
+            if seen[k] != j:
+                seen[k] = j
+                d += 1
+        out[j] = d
+    return out
+
+
+def distinct_ids_in_window(
+    run_start: np.ndarray,
+    ts_ms: np.ndarray,
+    row_mask: np.ndarray | None,
+    lo_ms: int,
+    hi_ms: int,
+    entry_row: np.ndarray | None,
+    entry_id: np.ndarray,
+    n_ids: int,
+) -> np.ndarray:
+    """Per run: the number of distinct ids among entries of rows in the window passing the
+    mask. Ids are dense in [0, n_ids); a negative id is "no value" and is skipped.
+
+    `entry_row` None: entry e is row e. Linear in the entries read (no sorting)."""
+    run_start, ts_ms = _run_args(run_start, ts_ms)
+    mask, use = _mask_args(row_mask, ts_ms.shape[0])
+    entry_id = readonly(entry_id, np.int32)
+    if entry_row is None:
+        if entry_id.shape != ts_ms.shape:
+            raise KernelArgumentError("entry_id", "must have one id per row when entry_row is None")
+        rows, dense = _NO_ROWS, True
+    else:
+        rows, dense = readonly(entry_row, np.int32), False
+        if rows.shape != entry_id.shape:
+            raise KernelArgumentError("entry_id", "must have one id per entry row")
+    n_ids = int(n_ids)
+    if entry_id.shape[0] and int(entry_id.max()) >= n_ids:
+        raise KernelArgumentError("n_ids", f"must exceed every id (largest is {int(entry_id.max())})")
+    return _distinct_ids_in_window(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms), rows, dense, entry_id, n_ids)

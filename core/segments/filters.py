@@ -18,9 +18,11 @@ import numpy as np
 from core.columns import NO_ITEM, Kind, PathColumn, StringDictionary
 from core.kernels import filters as fk
 from core.kernels import groups as gk
+from core.segments import derived
 from core.segments.derived import dense_rows
 from core.segments.plan import Filter
 from core.segments.strings import code_table
+from core.versions import TableVersion
 
 _INF = math.inf
 _FEW_CODES = 16  # in / not_in lists up to this long compare codes directly
@@ -211,7 +213,48 @@ def filter_mask(view: ColumnSource, f: Filter, dictionary: StringDictionary) -> 
 
 
 def row_mask(view: ColumnSource, where: tuple[Filter, ...], dictionary: StringDictionary) -> np.ndarray | None:
-    """bool per row passing every filter of `where`; None when there are no filters."""
+    """bool per row passing every filter of `where`; None when there are no filters.
+
+    On a published table version the mask is cached (read-only) with the version's arrays:
+    it depends on them and on the dictionary's codes, which never change meaning."""
+    if not where:
+        return None
+    if not isinstance(view, TableVersion):
+        return _combined_mask(view, where, dictionary)
+    sources = [view.contact, view.ts_ms] + _filter_arrays(view, where)
+
+    def build() -> np.ndarray:
+        mask = _combined_mask(view, where, dictionary)
+        assert mask is not None
+        mask.flags.writeable = False
+        return mask
+
+    key = ("mask", tuple(map(_filter_key, where)), id(dictionary))
+    return derived.cache.get(key, sources, build)  # type: ignore[no-any-return]
+
+
+def _typed(value: Any) -> Any:
+    """`value` with its type spelled out: True and 1.0 are equal in Python, not as filter values."""
+    if isinstance(value, tuple | list):
+        return ("seq", tuple(map(_typed, value)))
+    return (type(value).__name__, value)
+
+
+def _filter_key(f: Filter) -> tuple[Any, ...]:
+    return (f.param, f.op, _typed(f.value), tuple(map(_filter_key, f.where)))
+
+
+def _filter_arrays(view: ColumnSource, where: tuple[Filter, ...]) -> list[np.ndarray]:
+    """The arrays of every column the filters read (for `any`: every column under its path)."""
+    paths = {f.param for f in where}
+    out: list[np.ndarray] = []
+    for (p, _), col in view.columns.items():
+        if any(p == q or p.startswith(q + ".") for q in paths):
+            out += [col.row, col.values, *col.items.values()]
+    return out
+
+
+def _combined_mask(view: ColumnSource, where: tuple[Filter, ...], dictionary: StringDictionary) -> np.ndarray | None:
     mask: np.ndarray | None = None
     for f in where:
         m = filter_mask(view, f, dictionary)

@@ -16,13 +16,19 @@ import numpy as np
 
 from core import periods
 from core.columns import NO_ITEM, Kind, PathColumn, StringDictionary
-from core.kernels import aggregates, compare, sequences
+from core.kernels import aggregates, compare, runs, sequences, windows
 from core.segments import derived
 from core.segments.filters import ColumnSource, columns_at, row_mask
 from core.segments.plan import Cmp, EventCond
+from core.versions import TableVersion
 
 DAY_MS = 86_400_000
 _INF = math.inf
+# A period covering at most this share of a version's rows is read through its time buckets
+# (only the rows in the period), otherwise run by run over the whole version.
+WINDOW_SHARE = 0.25
+BUCKETS_AFTER = 2  # a version's time buckets are built on its BUCKETS_AFTER-th windowed read
+_WINDOW_MEASURES = frozenset({"count", "sum", "avg", "min", "max", "distinct"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,18 +158,39 @@ def numeric_entries(view: ColumnSource, path: str, dictionary: StringDictionary)
     return derived.cache.get(("numeric", path), sources, build)
 
 
-def _distinct_streams(view: ColumnSource, path: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(entry_row, key float64) per value kind at `path` (numbers, string codes, booleans)."""
-    out = []
-    for kind, col in columns_at(view, path).items():
-        if kind == Kind.NODE:
-            continue
-        if kind == Kind.NUM:
-            out.append((col.row, col.values))
-        else:
-            keys = derived.cache.get(("keys", path), [col.values], lambda c=col: c.values.astype(np.float64))
-            out.append((col.row, keys))
-    return out
+def distinct_ids(view: ColumnSource, path: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(entry_row int32, id int32, n_ids) of every value at `path` (cached per version): equal
+    values of one kind share an id in [0, n_ids), values of different kinds never do; NaN
+    numbers get -1 (no value). Entries ascend by row."""
+    cols = [(k, c) for k, c in columns_at(view, path).items() if k != Kind.NODE]
+
+    def build() -> tuple[np.ndarray, np.ndarray, int]:
+        rows: list[np.ndarray] = []
+        ids: list[np.ndarray] = []
+        n_ids = 0
+        for kind, col in cols:
+            if kind == Kind.NUM:
+                v = col.values + 0.0  # -0.0 and 0.0 are one value
+                ok = ~np.isnan(v)
+                uniq = np.unique(v[ok])
+                part = np.full(v.shape[0], -1, np.int32)
+                part[ok] = np.searchsorted(uniq, v[ok]).astype(np.int32) + n_ids
+            else:
+                uniq, inverse = np.unique(col.values, return_inverse=True)
+                part = inverse.astype(np.int32) + n_ids
+            n_ids += int(uniq.shape[0])
+            rows.append(col.row)
+            ids.append(part)
+        if not rows:
+            return np.zeros(0, np.int32), np.zeros(0, np.int32), 0
+        if len(rows) == 1:
+            return rows[0], ids[0], n_ids
+        row = np.concatenate(rows)
+        order = np.argsort(row, kind="stable")
+        return np.ascontiguousarray(row[order]), np.ascontiguousarray(np.concatenate(ids)[order]), n_ids
+
+    sources = [c.row for _, c in cols] + [c.values for _, c in cols]
+    return derived.cache.get(("ids", path), sources, build)  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------- per-run values
@@ -191,10 +218,9 @@ def run_values(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary
         else:
             values = low if m == "min" else high
     elif m == "distinct":
-        values = np.zeros(run_contact.shape[0], np.float64)
-        for entry_row, keys in _distinct_streams(view, cond.param):
-            rows = derived.dense(entry_row, len(view))
-            values += aggregates.distinct_in_window(run_start, ts, mask, lo, hi, rows, keys)
+        entry_row, ids, n_ids = distinct_ids(view, cond.param)
+        rows = derived.dense(entry_row, len(view))
+        values = aggregates.distinct_ids_in_window(run_start, ts, mask, lo, hi, rows, ids, n_ids).astype(np.float64)
     elif m in ("first", "last", "daysSinceLast"):
         kernel = sequences.first_ts if m == "first" else sequences.last_ts
         t = kernel(run_start, ts, mask, plan.now_ms + 1)
@@ -217,9 +243,75 @@ def select(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, wa
     when that is most of the view's contacts, the others instead, flagged: (ids, complemented)."""
     if len(view) == 0:
         return np.zeros(0, np.uint32), False
-    run_contact, values = run_values(plan, view, dictionary)
     t = plan.test
+    rows = _period_rows(plan, view)
+    if rows is not None:
+        # a contact without rows in the period has the absent value: it is on the side of
+        # `want` only when that value holds == want, and then the caller takes the others
+        if absent_holds(plan) != want:
+            run_contact, values = _window_values(plan, view, dictionary, rows)
+            ids = compare.select_runs(run_contact, values, t.lo, t.lo_inc, t.hi, t.hi_inc, np.array(t.excluded), want)
+            return ids, False
+    run_contact, values = run_values(plan, view, dictionary)
     return compare.select_runs_smaller(run_contact, values, t.lo, t.lo_inc, t.hi, t.hi_inc, np.array(t.excluded), want)
+
+
+def _period_rows(plan: EventPlan, view: ColumnSource) -> np.ndarray | None:
+    """The rows of `view` in the plan's period (ascending) when reading only them pays: a
+    measure over the period, a published version seen before (its time buckets are built on
+    the second read, so a version read once costs no sort), a period holding few of its rows."""
+    if plan.cond.measure not in _WINDOW_MEASURES or not isinstance(view, TableVersion):
+        return None
+    holder = derived.cache.get("buckets", [view.ts_ms], lambda: [0, None])
+    holder[0] += 1
+    if holder[1] is None:
+        if holder[0] < BUCKETS_AFTER:
+            return None
+        holder[1] = windows.time_buckets(view.ts_ms)
+    buckets = holder[1]
+    if windows.window_size(buckets, plan.lo_ms, plan.hi_ms) > WINDOW_SHARE * len(view):
+        return None
+    return windows.window_rows(view.ts_ms, buckets, plan.lo_ms, plan.hi_ms)
+
+
+def _gather(view: ColumnSource, entry_row: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """(local entry_row or None when dense, entry index) of the entries of `rows`."""
+    n = len(view)
+    if derived.dense(entry_row, n) is None:
+        return None, rows
+    offsets = derived.cache.get(("offsets", n), [entry_row], lambda: windows.row_offsets(entry_row, n))
+    entry, local_row = windows.entries_of_rows(offsets, rows)
+    return local_row, entry
+
+
+def _window_values(
+    plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """As run_values, over the rows of the period only (`rows`, ascending): the contacts
+    with no row there are left out."""
+    ts = view.ts_ms[rows]  # type: ignore[attr-defined]
+    run_contact, run_start = runs.contact_runs(view.contact[rows])  # type: ignore[attr-defined]
+    cond = plan.cond
+    full_mask = row_mask(view, cond.where, dictionary)
+    mask = None if full_mask is None else full_mask[rows]
+    m = cond.measure
+    lo, hi = plan.lo_ms, plan.hi_ms
+    if m == "count":
+        return run_contact, aggregates.count_in_window(run_start, ts, mask, lo, hi).astype(np.float64)
+    if m == "distinct":
+        entry_row, ids, n_ids = distinct_ids(view, cond.param)
+        local, entry = _gather(view, entry_row, rows)
+        counts = aggregates.distinct_ids_in_window(run_start, ts, mask, lo, hi, local, ids[entry], n_ids)
+        return run_contact, counts.astype(np.float64)
+    entry_row, entry_value = numeric_entries(view, cond.param, dictionary)
+    local, entry = _gather(view, entry_row, rows)
+    count, total, low, high = aggregates.value_stats(run_start, ts, mask, lo, hi, local, entry_value[entry])
+    if m == "sum":
+        return run_contact, total
+    if m == "avg":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return run_contact, np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return run_contact, low if m == "min" else high
 
 
 def absent_holds(plan: EventPlan) -> bool:

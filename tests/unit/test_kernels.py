@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import tests.reference as spec_ref
 import tests.reference_kernels as ref
 from core.columns import StringDictionary
-from core.kernels import KernelArgumentError, aggregates, compare, filters, groups, readonly, runs, sequences
+from core.kernels import KernelArgumentError, aggregates, compare, filters, groups, readonly, runs, sequences, windows
 from core.segments import derived
 from core.segments.measures import CmpRange, compile_cmp
 from core.segments.plan import Cmp
@@ -24,7 +24,7 @@ def _kernels() -> list:
     import numba
 
     out = []
-    for mod in (aggregates, compare, filters, groups, runs, sequences):
+    for mod in (aggregates, compare, filters, groups, runs, sequences, windows):
         out += [f for f in vars(mod).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
     return out
 
