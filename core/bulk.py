@@ -285,40 +285,35 @@ def _acquire(dictionary: StringDictionary, checked: list[_Checked],
     one-event-at-a-time appends first meet the strings: by event, then by leaf position.
     Raises InvalidArgument before changing the dictionary when a used value is not a str."""
     text = [c for c in checked if c.kind == Kind.STR]
-    if not text:
-        return
-    starts = np.cumsum([0] + [v.shape[0] for _, v in strings])  # of each vocabulary, combined
-    every = np.concatenate([codes + start for (codes, _), start in zip(strings, starts[:-1].tolist())])
-    if every.shape[0] == 0:
+    # per column: the vocabulary entries it uses, where each is first used (a column's keys
+    # ascend, so its first entry holding a word is its first use), how often, and per entry
+    # which used word it holds
+    used, first_key, counts, inverse, owner = [], [], [], [], []
+    for j, (c, (codes, _)) in enumerate(zip(text, strings)):
+        u, first, inv, cnt = np.unique(codes, return_index=True, return_inverse=True, return_counts=True)
+        used.append(u)
+        first_key.append(c.key[first])
+        counts.append(cnt)
+        inverse.append(inv)
+        owner.append(np.full(u.shape[0], j, dtype=np.int64))
+    if not text or not any(u.shape[0] for u in used):
         for c in text:
-            c.values = np.zeros(0, dtype=VALUE_DTYPES[Kind.STR])
+            c.values = np.zeros(c.rows.shape[0], dtype=VALUE_DTYPES[Kind.STR])
         return
-    keys = np.concatenate([c.key for c in text])
-    sequence = every[np.argsort(keys, kind="stable")]
-    used, first, counts = np.unique(sequence, return_index=True, return_counts=True)
-    appearance = np.argsort(first, kind="stable")  # used[appearance]: in order of first use
-    owner = np.searchsorted(starts, used, side="right") - 1  # vocabulary of each used entry
-    words = np.empty(used.shape[0], dtype=object)
-    for j in np.unique(owner).tolist():
-        mine = np.flatnonzero(owner == j)
-        words[mine] = strings[j][1][used[mine] - starts[j]]
-    listed = words[appearance].tolist()
-    for s, j in zip(listed, owner[appearance].tolist()):
+    appearance = np.argsort(np.concatenate(first_key), kind="stable")  # distinct (column, word) by first use
+    words = np.concatenate([strings[j][1][u] for j, u in enumerate(used)])[appearance]
+    listed = words.tolist()
+    for s, j in zip(listed, np.concatenate(owner)[appearance].tolist()):
         if type(s) is not str:
             raise InvalidArgument(f"params.{text[j].path}", "string values must be str")
     encode = dictionary.encode
-    code_of_used = np.empty(used.shape[0], dtype=np.int64)
-    code_of_used[appearance] = [encode(s) for s in listed]
-    _add_refs(dictionary, code_of_used, counts)
-    codes = code_of_used[np.searchsorted(used, every)]
-    for c, part in zip(text, _split(codes, text)):
-        c.values = part.astype(VALUE_DTYPES[Kind.STR])
-
-
-def _split(codes: np.ndarray, text: list[_Checked]) -> list[np.ndarray]:
-    """`codes` cut into one part per column (entries of the columns in order)."""
-    bounds = np.cumsum([c.rows.shape[0] for c in text])[:-1]
-    return np.split(codes, bounds.tolist())
+    code_of = np.empty(len(listed), dtype=np.int64)
+    code_of[appearance] = [encode(s) for s in listed]  # one code per (column, word), in used order
+    _add_refs(dictionary, code_of, np.concatenate(counts))
+    start = 0
+    for c, u, inv in zip(text, used, inverse):
+        c.values = code_of[start:start + u.shape[0]][inv.reshape(-1)].astype(VALUE_DTYPES[Kind.STR])
+        start += u.shape[0]
 
 
 def _ordered_items(items: dict[str, np.ndarray], sel: np.ndarray | None) -> dict[str, np.ndarray]:
