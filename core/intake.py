@@ -20,10 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from core.bulk import append_leaves
+from core.columnar import ColumnBatch, leaf_columns_of, record_of, row_errors
 from core.engine import Engine, EventOutcome, IngestReport, Ticket
 from core.errors import InvalidArgument
 from core.events import Event, leaf_tuples, parse_event
-from core.jsonl import RECORD_BYTES, RECORD_SKIP
+from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP
 from core.mapping import place
 
 
@@ -165,6 +169,59 @@ def ingest(
     report, ticket = ingest_prepared(engine, prepare(docs, jsonl), dry_run=dry_run, now_ms=now_ms)
     ticket.wait()
     return report
+
+
+def ingest_columns(
+    engine: Engine,
+    batch: ColumnBatch,
+    *,
+    dry_run: bool = False,
+    all_results: bool = True,
+    now_ms: int | None = None,
+) -> tuple[IngestReport, Ticket]:
+    """Validates a column batch row by row and stores its good rows at once (the bulk path);
+    (report, journal ticket) as `ingest_prepared`. A row whose contact does not exist is
+    rejected naming `contact_ids`."""
+    errors = row_errors(batch)  # reads no state
+    n = len(batch)
+    report = IngestReport()
+    with engine._lock:
+        now = engine.clock() if now_ms is None else now_ms
+        contact = batch.contact
+        exists = engine.contacts.exists
+        missing = InvalidArgument("contact_ids", "names no existing contact (the service assigns contact ids)")
+        for cid in np.unique(contact).tolist():
+            if cid and not exists(cid):
+                for row in np.flatnonzero(contact == cid).tolist():
+                    errors.setdefault(row, missing)
+        keep = np.ones(n, dtype=bool)
+        if errors:
+            keep[list(errors)] = False
+        report.accepted = n - len(errors)
+        report.rejected = len(errors)
+        if all_results:
+            identifier = [f"contactId:{c}" if c else "" for c in contact.tolist()]
+            for row in range(n):
+                error = errors.get(row)
+                if error is None:
+                    cid = int(contact[row])
+                    report.outcomes.append(EventOutcome(row, "accepted", contact_id=cid, identifier=identifier[row]))
+                else:
+                    report.outcomes.append(EventOutcome(row, "rejected", error=str(error), field=error.field))
+        else:
+            for row in sorted(errors):
+                error = errors[row]
+                report.outcomes.append(EventOutcome(row, "rejected", error=str(error), field=error.field))
+        ticket: Ticket = DONE
+        if dry_run or not report.accepted:
+            return report, ticket
+        append_leaves(engine.store, batch.type_key, contact[keep], batch.ts_ms[keep], leaf_columns_of(batch, keep))
+        ticket = engine.journal.append("ingest", {"now_ms": now, RECORD_COLUMNS: record_of(batch, keep)})
+        stored = contact[keep]
+        touched = np.unique(stored[stored != 0]).tolist()
+        if touched:
+            report.changes = engine.segments.on_events({batch.type_key: touched}, now)
+    return report, ticket
 
 
 def _record(prepared: Prepared, now: int, stored: list[Event], skipped: list[int]) -> dict[str, Any]:

@@ -21,6 +21,8 @@ DocOrError = Mapping[str, Any] | InvalidArgument
 # bytes, RECORD_SKIP: positions in `jsonl_docs` order that were not stored}.
 RECORD_BYTES = "jsonl"
 RECORD_SKIP = "skip"
+# An "ingest" log record of a column batch: {"now_ms", RECORD_COLUMNS: core.columnar.record_of}.
+RECORD_COLUMNS = "columns"
 
 _scan_json = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # json.loads' own settings
 _JSON_BLANKS = " \t\n\r"

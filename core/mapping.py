@@ -109,6 +109,8 @@ def place(book: ContactBook, event: Event, mapping: TypeMapping, now_ms: int, dr
     """`resolve` as a plain tuple of the Resolution's fields (the ingest hot path)."""
     if event.system:
         return (0, "", False, (), (), event.key_value or "")
+    if event.contact is not None:  # tied to its contact already (a column batch)
+        return (event.contact, f"contactId:{event.contact}", False, (), (), event.key_value or "")
     idents = _candidates(book, event, mapping)
     if not idents:
         raise InvalidArgument("keyValue", "the event has no keyValue and no identifier parameter")

@@ -11,9 +11,12 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from google.protobuf import json_format, struct_pb2
 
 from core.columns import KIND_NAMES
+from core.columnar import ColumnBatch, ParamValues, column_batch
+from core.columns import Kind
 from core.errors import InvalidArgument
 from core.jsonl import jsonl_docs
 from server.pb import segmentd_pb2 as pb
@@ -148,6 +151,61 @@ def event_batch_source(request: pb.IngestEventsRequest) -> tuple[list[DocOrError
     if request.events or not request.jsonl:
         return event_batch(request), None
     return jsonl_to_docs(request.jsonl), request.jsonl
+
+
+def _packed(data: bytes, dtype: str, field: str) -> np.ndarray:
+    """A packed little-endian array field as numpy, or InvalidArgument naming it."""
+    size = np.dtype(dtype).itemsize
+    if len(data) % size:
+        raise InvalidArgument(field, f"{len(data)} bytes is not a whole number of {size}-byte entries")
+    return np.frombuffer(data, dtype=dtype)
+
+
+def columns_to_batch(columns: pb.EventColumns, field: str = "columns") -> ColumnBatch:
+    """An EventColumns message as a core ColumnBatch; InvalidArgument names a malformed column."""
+    contact = _packed(columns.contact_ids, "<u4", f"{field}.contact_ids")
+    ts_ms = _packed(columns.ts_ms, "<i8", f"{field}.ts_ms")
+    params = []
+    for i, column in enumerate(columns.params):
+        here = f"{field}.params[{i}]"
+        which = column.WhichOneof("values")
+        if which == "numbers":
+            params.append(ParamValues(column.name, Kind.NUM, _packed(column.numbers, "<f8", f"{here}.numbers")))
+        elif which == "booleans":
+            params.append(ParamValues(column.name, Kind.BOOL, _packed(column.booleans, "u1", f"{here}.booleans")))
+        elif which == "strings":
+            codes = _packed(column.strings.codes, "<i4", f"{here}.strings.codes")
+            params.append(ParamValues(column.name, Kind.STR, codes, list(column.strings.vocab)))
+        else:
+            raise InvalidArgument(here, "holds no values (numbers, booleans or strings)")
+    return column_batch(columns.event_type_key, contact, ts_ms, params, field)
+
+
+def batch_to_columns(
+    type_key: str, contact: Any, ts_ms: Any, params: Mapping[str, Any]
+) -> pb.EventColumns:
+    """An EventColumns message of numpy columns (a client's helper): float arrays are numbers
+    (NaN absent), bool arrays booleans, str/object arrays strings (None absent)."""
+    message = pb.EventColumns(
+        event_type_key=type_key,
+        contact_ids=np.asarray(contact).astype("<u4").tobytes(),
+        ts_ms=np.asarray(ts_ms).astype("<i8").tobytes(),
+    )
+    for name, raw in params.items():
+        arr = np.asarray(raw)
+        column = message.params.add(name=name)
+        if arr.dtype == np.bool_:
+            column.booleans = arr.astype("u1").tobytes()
+        elif arr.dtype.kind in "iuf":
+            column.numbers = arr.astype("<f8").tobytes()
+        else:
+            listed = arr.tolist()
+            vocab = sorted({v for v in listed if v is not None})
+            code_of = {v: i for i, v in enumerate(vocab)}
+            codes = np.fromiter((-1 if v is None else code_of[v] for v in listed), dtype="<i4", count=len(listed))
+            column.strings.vocab.extend(vocab)
+            column.strings.codes = codes.tobytes()
+    return message
 
 
 # ----------------------------------------------------------------------------- events out

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import grpc
 
 from core import intake
-from core.engine import Engine, Ticket
+from core.engine import Engine, IngestReport, Ticket
 from core.errors import FailedPrecondition, InvalidArgument
 from server import convert
 from server.pb import segmentd_pb2 as pb
@@ -43,11 +43,7 @@ class EventsService:
     engine: Engine
 
     def IngestEvents(self, request: pb.IngestEventsRequest, context: grpc.ServicerContext) -> pb.IngestEventsResponse:
-        docs, jsonl = convert.event_batch_source(request)
-        check_batch_size(len(docs), "events")
-        report, ticket = intake.ingest_prepared(
-            self.engine, intake.prepare(docs, jsonl), dry_run=request.dry_run, all_results=request.dry_run
-        )
+        report, ticket, _ = self._ingest(request, "")
         ticket.wait()  # acknowledged only once in the log
         reply = pb.IngestEventsResponse(all_results=request.dry_run)
         convert.add_report(reply, report, all_results=request.dry_run, changes=request.report_changes)
@@ -63,26 +59,17 @@ class EventsService:
         pending: list[Ticket] = []
         try:
             for number, message in enumerate(request_iterator):
-                docs, jsonl = convert.event_batch_source(message.batch)
-                if len(docs) > MAX_BATCH_EVENTS:
-                    raise InvalidArgument(
-                        "batch.events",
-                        f"message {number} of the stream has {len(docs)} events, at most {MAX_BATCH_EVENTS} in"
-                        f" one batch; it was not stored ({reply.accepted} events of earlier messages were)",
-                    )
-                dry_run = message.batch.dry_run
-                report, ticket = intake.ingest_prepared(
-                    self.engine, intake.prepare(docs, jsonl), dry_run=dry_run, all_results=dry_run
-                )
+                batch = message.batch
+                report, ticket, count = self._ingest(batch, "batch.", number, reply.accepted)
                 pending.append(ticket)
-                reply.all_results &= dry_run
+                reply.all_results &= batch.dry_run
                 convert.add_report(
-                    reply, report, index_offset=position, all_results=dry_run, changes=message.batch.report_changes
+                    reply, report, index_offset=position, all_results=batch.dry_run, changes=batch.report_changes
                 )
                 if len(reply.results) > MAX_STREAM_RESULTS:  # memory stays bounded; counts stay exact
                     del reply.results[MAX_STREAM_RESULTS:]
                     reply.all_results = False
-                position += len(docs)
+                position += count
                 while len(pending) > 2:  # long done, as a rule: keeps the list short
                     pending.pop(0).wait()
         finally:
@@ -90,6 +77,34 @@ class EventsService:
                 ticket.wait()
         reply.all_results &= position > 0
         return reply
+
+    def _ingest(
+        self, request: pb.IngestEventsRequest, prefix: str, number: int | None = None, earlier: int = 0
+    ) -> tuple[IngestReport, Ticket, int]:
+        """(report, journal ticket, events) of one batch: documents, or (bulk) columns."""
+        if request.HasField("columns"):
+            if request.events or request.jsonl:
+                raise InvalidArgument(f"{prefix}columns", "a batch of columns carries no events and no jsonl")
+            columns = convert.columns_to_batch(request.columns, f"{prefix}columns")
+            count, field = len(columns), f"{prefix}columns.contact_ids"
+        else:
+            docs, jsonl = convert.event_batch_source(request)
+            count, field = len(docs), f"{prefix}events"
+        if number is None:
+            check_batch_size(count, field)
+        elif count > MAX_BATCH_EVENTS:
+            raise InvalidArgument(
+                field,
+                f"message {number} of the stream has {count} events, at most {MAX_BATCH_EVENTS} in one batch;"
+                f" it was not stored ({earlier} events of earlier messages were)",
+            )
+        dry_run = request.dry_run
+        if request.HasField("columns"):
+            report, ticket = intake.ingest_columns(self.engine, columns, dry_run=dry_run, all_results=dry_run)
+        else:
+            prepared = intake.prepare(docs, jsonl)
+            report, ticket = intake.ingest_prepared(self.engine, prepared, dry_run=dry_run, all_results=dry_run)
+        return report, ticket, count
 
     def ListEventTypes(
         self, request: pb.ListEventTypesRequest, context: grpc.ServicerContext

@@ -26,7 +26,8 @@ from typing import Any, Callable
 import msgpack
 
 from core.errors import InvalidArgument, Unavailable
-from core.jsonl import RECORD_BYTES, RECORD_SKIP, jsonl_docs
+from core.columnar import events_of_record
+from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP, jsonl_docs
 from snapshots.crash import crash_point
 from snapshots.frames import (
     FILE_HEADER_BYTES,
@@ -92,7 +93,8 @@ def decode_record(frame: Frame) -> tuple[str, dict[str, Any]]:
 
     An "ingest" record that holds a request's JSON Lines bytes (core/intake.py) comes back
     as the usual one with its stored documents: the bytes decoded by `jsonl_docs`, the
-    positions it lists as not stored left out.
+    positions it lists as not stored left out. One that holds a column batch comes back
+    with its rows as events tied to their contacts (core/columnar.py).
     """
     try:
         op, payload = msgpack.unpackb(frame.payload, raw=False, strict_map_key=False)
@@ -102,7 +104,18 @@ def decode_record(frame: Frame) -> tuple[str, dict[str, Any]]:
         raise FrameError(frame.offset, f"record {frame.seq} is not [op, payload]")
     if op == "ingest" and RECORD_BYTES in payload:
         payload = _jsonl_payload(frame, payload)
+    elif op == "ingest" and RECORD_COLUMNS in payload:
+        payload = _columns_payload(frame, payload)
     return op, payload
+
+
+def _columns_payload(frame: Frame, payload: dict[str, Any]) -> dict[str, Any]:
+    """The events an "ingest" record of a column batch stored, each tied to its contact."""
+    try:
+        events = events_of_record(payload[RECORD_COLUMNS])
+    except (InvalidArgument, KeyError, TypeError, ValueError) as exc:
+        raise FrameError(frame.offset, f"record {frame.seq} holds no column batch: {exc}") from None
+    return {"now_ms": payload["now_ms"], "docs": events}
 
 
 def _jsonl_payload(frame: Frame, payload: dict[str, Any]) -> dict[str, Any]:

@@ -25,16 +25,18 @@ class Event(_message.Message):
     def __init__(self, event_type_key: _Optional[str] = ..., key_value: _Optional[str] = ..., event_id: _Optional[str] = ..., timestamp: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., system: _Optional[bool] = ..., params: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class IngestEventsRequest(_message.Message):
-    __slots__ = ("events", "jsonl", "dry_run", "report_changes")
+    __slots__ = ("events", "jsonl", "dry_run", "report_changes", "columns")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     JSONL_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     REPORT_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[Event]
     jsonl: bytes
     dry_run: bool
     report_changes: bool
-    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., jsonl: _Optional[bytes] = ..., dry_run: _Optional[bool] = ..., report_changes: _Optional[bool] = ...) -> None: ...
+    columns: EventColumns
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., jsonl: _Optional[bytes] = ..., dry_run: _Optional[bool] = ..., report_changes: _Optional[bool] = ..., columns: _Optional[_Union[EventColumns, _Mapping]] = ...) -> None: ...
 
 class EventResult(_message.Message):
     __slots__ = ("index", "status", "error", "field", "contact_id", "identifier", "contact_created", "attached", "conflicts")
@@ -89,6 +91,38 @@ class StreamEventsRequest(_message.Message):
     BATCH_FIELD_NUMBER: _ClassVar[int]
     batch: IngestEventsRequest
     def __init__(self, batch: _Optional[_Union[IngestEventsRequest, _Mapping]] = ...) -> None: ...
+
+class EventColumns(_message.Message):
+    __slots__ = ("event_type_key", "contact_ids", "ts_ms", "params")
+    EVENT_TYPE_KEY_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_IDS_FIELD_NUMBER: _ClassVar[int]
+    TS_MS_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    event_type_key: str
+    contact_ids: bytes
+    ts_ms: bytes
+    params: _containers.RepeatedCompositeFieldContainer[ParamColumn]
+    def __init__(self, event_type_key: _Optional[str] = ..., contact_ids: _Optional[bytes] = ..., ts_ms: _Optional[bytes] = ..., params: _Optional[_Iterable[_Union[ParamColumn, _Mapping]]] = ...) -> None: ...
+
+class ParamColumn(_message.Message):
+    __slots__ = ("name", "numbers", "booleans", "strings")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    BOOLEANS_FIELD_NUMBER: _ClassVar[int]
+    STRINGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    numbers: bytes
+    booleans: bytes
+    strings: StringColumn
+    def __init__(self, name: _Optional[str] = ..., numbers: _Optional[bytes] = ..., booleans: _Optional[bytes] = ..., strings: _Optional[_Union[StringColumn, _Mapping]] = ...) -> None: ...
+
+class StringColumn(_message.Message):
+    __slots__ = ("vocab", "codes")
+    VOCAB_FIELD_NUMBER: _ClassVar[int]
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    vocab: _containers.RepeatedScalarFieldContainer[str]
+    codes: bytes
+    def __init__(self, vocab: _Optional[_Iterable[str]] = ..., codes: _Optional[bytes] = ...) -> None: ...
 
 class ParamPath(_message.Message):
     __slots__ = ("path", "kind", "count", "examples")

@@ -488,3 +488,38 @@ def test_a_long_stream_of_rejections_keeps_its_reply_bounded(stub: pb_grpc.Segme
     assert reply.rejected == messages * 10_000
     assert len(reply.results) == MAX_STREAM_RESULTS and not reply.all_results
     assert reply.results[-1].index == MAX_STREAM_RESULTS - 1
+
+
+# --------------------------------------------------------------------------- column batches
+
+
+def test_columns_store_rows_and_reject_bad_ones_by_position(stub: pb_grpc.SegmentdStub) -> None:
+    import numpy as np
+
+    from server.convert import batch_to_columns
+
+    created = stub.UpsertContacts(pb.UpsertContactsRequest(jsonl=b'{"externalId":"C-1"}\n{"externalId":"C-2"}\n'))
+    assert created.created == 2
+    columns = batch_to_columns(
+        "workout",
+        [1, 2, 77, 1],
+        [NOW_MS - 1000, NOW_MS - 2000, NOW_MS, NOW_MS],
+        {
+            "calories": np.array([120.0, np.nan, 50.0, np.inf]),
+            "osType": np.array(["iOS", None, "Web", "iOS"], dtype=object),
+            "indoor": np.array([True, False, True, True]),
+        },
+    )
+    reply = stub.IngestEvents(pb.IngestEventsRequest(columns=columns))
+    assert (reply.accepted, reply.rejected) == (2, 2)
+    assert [(r.index, r.field) for r in reply.results] == [(2, "contact_ids"), (3, "params.calories")]
+    history = stub.GetEventHistory(pb.GetEventHistoryRequest(event_type_key="workout"))
+    stored = sorted((e.contact_id, e.ts_ms, json_format.MessageToDict(e.params)) for e in history.events)
+    assert stored == [
+        (1, NOW_MS - 1000, {"calories": 120, "osType": "iOS", "indoor": True}),
+        (2, NOW_MS - 2000, {"indoor": False}),
+    ]
+    err = rpc_error(stub.IngestEvents, pb.IngestEventsRequest(columns=pb.EventColumns(event_type_key="t", ts_ms=b"1")))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and err.details().startswith("columns.ts_ms")
+    mixed = pb.IngestEventsRequest(columns=columns, jsonl=b'{"eventTypeKey":"x","keyValue":"k"}\n')
+    assert rpc_error(stub.IngestEvents, mixed).details().startswith("columns:")

@@ -11,7 +11,10 @@ import pytest
 
 from bench.profile_ingest import EventMaker, jsonl_block
 from core import intake
+from core.columnar import ColumnBatch, ParamValues, column_batch, events_of_record, record_of
+from core.columns import Kind
 from core.engine import Engine
+from core.errors import InvalidArgument
 from core.jsonl import jsonl_docs
 from snapshots.digest import state_lines
 from snapshots.wal import WriteAheadLog, decode_record, list_segments, scan_segment
@@ -135,3 +138,86 @@ def test_log_records_replay_to_the_same_state(tmp_path: Path, with_bytes: bool) 
     # a record of bytes decodes to exactly the documents that were stored
     assert all("docs" in p and "jsonl" not in p for p in payloads)
     assert sum(len(p["docs"]) for p in payloads) == live.store.total_events()
+
+
+# --------------------------------------------------------------------------- column batches
+
+
+def _people(engine: Engine, count: int) -> None:
+    docs = [{"externalId": f"C-{k}"} for k in range(1, count + 1)]
+    assert engine.upsert_contacts(docs, now_ms=NOW).created == count
+
+
+def _column_batch(n: int, contacts: int, seed: int) -> ColumnBatch:
+    rng = np.random.default_rng(seed)
+    price = rng.uniform(1, 100, n)
+    price[rng.random(n) < 0.2] = np.nan  # absent
+    vocab = ["iOS", "Android", "Web", "  {not json", ""]
+    os_codes = rng.integers(-1, len(vocab), n).astype(np.int32)
+    indoor = rng.integers(0, 3, n).astype(np.uint8)  # 2: absent
+    contact = rng.integers(0, contacts + 1, n).astype(np.uint32)  # 0: system events
+    ts = NOW - rng.integers(0, 86_400_000, n)
+    return column_batch(
+        "WorkoutStarted",
+        contact,
+        ts,
+        [
+            ParamValues("price", Kind.NUM, price),
+            ParamValues("osType", Kind.STR, os_codes, vocab),
+            ParamValues("device.indoor", Kind.BOOL, indoor),
+        ],
+    )
+
+
+def test_column_batches_store_what_their_rows_as_events_store(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path, 1, fsync_mode="none")
+    live, plain = Engine(clock=lambda: NOW, journal=wal), Engine(clock=lambda: NOW)
+    try:
+        _people(live, 50)
+        _people(plain, 50)
+        for seed in range(3):
+            batch = _column_batch(400, 50, seed)
+            report, ticket = intake.ingest_columns(live, batch, all_results=False)
+            ticket.wait()
+            assert (report.accepted, report.rejected, report.outcomes) == (400, 0, [])
+            plain.ingest(events_of_record(record_of(batch, np.ones(400, dtype=bool))), now_ms=NOW)
+    finally:
+        wal.close()
+    _assert_same_state(live, plain)
+    again, _ = _replayed(tmp_path)
+    _assert_same_state(live, again)
+    assert again.store.total_events() == 1200
+
+
+def test_bad_rows_are_rejected_by_position_naming_the_field() -> None:
+    engine = Engine(clock=lambda: NOW)
+    _people(engine, 3)
+    vocab = ["ok", '{"a": 1}', "a\ud800b", "x" * 70_000]
+    batch = column_batch(
+        "t",
+        np.array([1, 2, 3, 9, 1, 2, 3, 0], dtype=np.uint32),
+        np.array([NOW] * 6 + [10**17, NOW], dtype=np.int64),
+        [
+            ParamValues("n", Kind.NUM, np.array([1, np.inf, 2, 3, 4, 5, 6, 7], dtype=np.float64)),
+            ParamValues("s", Kind.STR, np.array([0, 0, 1, 0, 2, 3, -1, 0], dtype=np.int32), vocab),
+        ],
+    )
+    report, _ = intake.ingest_columns(engine, batch, all_results=True)
+    fields = {o.index: o.field for o in report.outcomes if o.status == "rejected"}
+    assert fields == {1: "params.n", 2: "params.s", 3: "contact_ids", 4: "params.s", 5: "params.s", 6: "timestamp"}
+    assert (report.accepted, report.rejected) == (2, 6)
+    accepted = [o for o in report.outcomes if o.status == "accepted"]
+    assert [(o.index, o.contact_id, o.identifier) for o in accepted] == [(0, 1, "contactId:1"), (7, 0, "")]
+    assert engine.store.total_events() == 2
+
+
+def test_malformed_columns_refuse_the_whole_batch() -> None:
+    with pytest.raises(InvalidArgument, match="one entry per event"):
+        column_batch("t", np.zeros(2, np.uint32), np.zeros(2, np.int64), [ParamValues("n", Kind.NUM, np.zeros(3))])
+    with pytest.raises(InvalidArgument, match="codes"):
+        column_batch(
+            "t", np.zeros(2, np.uint32), np.zeros(2, np.int64), [ParamValues("s", Kind.STR, np.array([0, 1]), ["a"])]
+        )
+    with pytest.raises(InvalidArgument, match="two columns"):
+        numbers = ParamValues("n", Kind.NUM, np.zeros(2))
+        column_batch("t", np.zeros(2, np.uint32), np.zeros(2, np.int64), [numbers, numbers])
