@@ -5,7 +5,11 @@ mode), the dataset's contacts uploaded first, then the events of ``events.jsonl`
 
 - ``cli``: ``python -m server ingest FILE --server ADDR`` (one StreamEvents call);
 - ``jsonl``: IngestEvents with ``jsonl`` batches from several concurrent client threads;
-- ``stream``: several concurrent StreamEvents calls, each fed ``jsonl`` batches.
+- ``stream``: several concurrent StreamEvents calls, each fed ``jsonl`` batches;
+- ``bulk``: the events of the flat types (every parameter a scalar) as column batches
+  (``IngestEventsRequest.columns``: packed contact ids, timestamps and parameter columns,
+  the identifier parameter included as a string column), from several client threads.
+  The other types are not sent in this mode; ``complete`` compares with the flat events.
 
 Every mode stops at its time limit; the events the server holds are then counted with
 ListEventTypes. Results: ``bench/results/ingest-<timestamp>.jsonl``.
@@ -47,7 +51,7 @@ from bench.common import (
     wait_serving,
 )
 
-MODES = ("cli", "jsonl", "stream")
+MODES = ("cli", "jsonl", "stream", "bulk")
 FSYNC_MODES = ("off", "always", "everysec", "none")  # off: the benchmark server, no log
 _LISTENING = re.compile(r"listening on [^\s]*:(\d+)")
 
@@ -197,6 +201,67 @@ def _run_stream(stub: Any, batches: _Batches, streams: int) -> dict[str, Any]:
     return counts
 
 
+def _column_requests(ds: datagen.Dataset, batch: int) -> Iterator[Any]:
+    """IngestEventsRequests of column batches of the dataset's flat event types."""
+    import numpy as np
+
+    from server.convert import batch_to_columns
+    from server.pb import segmentd_pb2 as pb
+
+    contacts = ds.contact_columns()
+    for path in ds.event_chunks():
+        with np.load(path) as z:
+            chunk = {k: z[k] for k in z.files}
+        for name in sorted(datagen.FLAT_TYPES):
+            if f"{name}.contact" not in chunk:
+                continue
+            params = datagen.flat_columns(chunk, contacts, name)
+            contact, ts = chunk[f"{name}.contact"], chunk[f"{name}.ts_ms"]
+            for lo in range(0, contact.shape[0], batch):
+                hi = lo + batch
+                cols = batch_to_columns(name, contact[lo:hi], ts[lo:hi], {k: v[lo:hi] for k, v in params.items()})
+                yield pb.IngestEventsRequest(columns=cols)
+
+
+def _flat_events(ds: datagen.Dataset) -> int:
+    return sum(n for name, n in ds.meta["event_counts"].items() if name in datagen.FLAT_TYPES)
+
+
+def _run_bulk(stub: Any, ds: datagen.Dataset, streams: int, batch: int, deadline: Deadline) -> dict[str, Any]:
+    """Column batches from `streams` threads (requests are built before the clock starts)."""
+    requests = list(_column_requests(ds, batch))
+    lock = threading.Lock()
+    lat: list[float] = []
+    counts = {"accepted": 0, "rejected": 0, "duplicates": 0, "errors": 0, "sent_events": 0, "requests": len(requests)}
+    t0 = now_s()
+
+    def worker() -> None:
+        while not deadline.passed():
+            with lock:
+                if not requests:
+                    return
+                req = requests.pop(0)
+            t1 = now_s()
+            try:
+                rep = stub.IngestEvents(req, timeout=600)
+            except Exception:  # noqa: BLE001 - counted and reported
+                with lock:
+                    counts["errors"] += 1
+                continue
+            with lock:
+                lat.append(ms_since(t1))
+                counts["accepted"] += rep.accepted
+                counts["rejected"] += rep.rejected
+                counts["sent_events"] += len(req.columns.contact_ids) // 4
+
+    threads = [threading.Thread(target=worker) for _ in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {**counts, "send_seconds": round(now_s() - t0, 3), "batch_latency_ms": percentiles(lat)}
+
+
 def run_mode(mode: str, ds: datagen.Dataset, *, seconds: float, streams: int, batch: int,
              shard_bits: int = 20, fsync: str = "off") -> dict[str, Any]:
     """One mode against a fresh server; returns the result record."""
@@ -217,19 +282,25 @@ def run_mode(mode: str, ds: datagen.Dataset, *, seconds: float, streams: int, ba
                 rec.update(_run_jsonl(stub, batches, streams))
             elif mode == "stream":
                 rec.update(_run_stream(stub, batches, streams))
+            elif mode == "bulk":
+                rec.update(_run_bulk(stub, ds, streams, min(batch * 5, 10_000), deadline))
             else:
                 raise ValueError(f"unknown mode {mode!r}")
             elapsed = now_s() - t0
+            if mode == "bulk":  # the requests were built before the clock started
+                elapsed = rec["send_seconds"]
             stored = stored_events(stub)
             rec.update({
                 "seconds": round(elapsed, 3), "stored_events": stored,
                 "events_per_s": round(stored / elapsed, 1) if elapsed > 0 else None,
-                "complete": stored == ds.events,
+                "complete": stored == (_flat_events(ds) if mode == "bulk" else ds.events),
                 "contact_upload": contacts,
                 "contacts_per_s": round(contacts["contacts"] / contacts["seconds"], 1) if contacts["seconds"] else None,
                 "server_rss_bytes": srv.rss_bytes(), "server_rss_before_events_bytes": rss0,
             })
-            if mode != "cli":
+            if mode == "bulk":
+                pass
+            elif mode != "cli":
                 rec["sent_events"] = batches.sent_lines
                 rec["mb_per_s"] = round(batches.sent_bytes / 1e6 / elapsed, 3) if elapsed > 0 else None
             else:
