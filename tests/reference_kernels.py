@@ -259,14 +259,38 @@ def row_offsets(entry_row, n_rows) -> list[int]:
     return [sum(1 for r in entry_row if r < k) for k in range(n_rows + 1)]
 
 
-def entries_of_rows(entry_row, rows) -> tuple[list[int], list[int]]:
-    entry, local = [], []
-    for i, r in enumerate(rows):
-        for e, er in enumerate(entry_row):
-            if er == r:
-                entry.append(e)
-                local.append(i)
-    return entry, local
+def _window_rows(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms) -> dict[int, list[int]]:
+    """run -> its rows among order[start:stop] in the window passing the mask, ascending."""
+    mask = _mask(row_mask, len(ts_ms))
+    out: dict[int, list[int]] = {}
+    for r in order[start:stop]:
+        if lo_ms <= ts_ms[r] < hi_ms and mask[r]:
+            out.setdefault(int(run_of_row[r]), []).append(int(r))
+    return {j: sorted(rows) for j, rows in out.items()}
+
+
+def _row_entries(offsets, r) -> range:
+    return range(r, r + 1) if offsets is None else range(int(offsets[r]), int(offsets[r + 1]))
+
+
+def window_count(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms) -> dict[int, int]:
+    return {j: len(rows) for j, rows in _window_rows(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items()}
+
+
+def window_stats(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets, entry_value):
+    out = {}
+    for j, rows in _window_rows(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items():
+        vals = [float(entry_value[e]) for r in rows for e in _row_entries(offsets, r) if not math.isnan(entry_value[e])]
+        s = 0.0
+        for v in vals:  # entry order within the run
+            s += v
+        out[j] = (len(vals), s, min(vals) if vals else math.nan, max(vals) if vals else math.nan)
+    return out
+
+
+def window_distinct(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets, entry_id) -> dict[int, int]:
+    return {j: len({int(entry_id[e]) for r in rows for e in _row_entries(offsets, r) if entry_id[e] >= 0})
+            for j, rows in _window_rows(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items()}
 
 
 def window_rows(ts_ms, lo_ms, hi_ms) -> list[int]:

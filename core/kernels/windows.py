@@ -1,10 +1,18 @@
-"""Rows of a time window, and the entries of chosen rows.
+"""Per-contact measures over the rows of a time window only, read through time buckets.
 
 A table version is sorted by (contact, ts); a window of time is scattered over every contact
-run. `window_rows` takes the rows of a window through the version's time buckets (rows grouped
-by hour, built once per version in linear time) and returns them ascending, i.e. grouped by
-contact and ts-sorted within each contact like the version itself. `entries_of_rows` maps chosen rows
-to their entries through a per-row offsets array (`row_offsets`).
+run. `time_buckets` groups the rows by hour (built once per version in linear time); the rows
+of a window are then the rows of a few consecutive buckets, `order[start:stop]`, filtered by
+ts. The `window_*` kernels read just those rows and accumulate per run (`run_of_row`), so no
+sort is needed. They visit the rows of one run in ascending row order (buckets ascend in
+time, rows ascend within a bucket, and a run is ts-sorted), the order the run kernels of
+core.kernels.aggregates use, so float sums come out identical.
+
+Common arguments: `order` int32 and [start, stop) the candidate rows, `run_of_row` int32[n]
+and `n_runs`, `ts_ms` int64[n], `row_mask` bool[n] (ignored unless `use_mask`), window
+[lo_ms, hi_ms). Entries of a row: `offsets[r]:offsets[r+1]` (`row_offsets`), or entry r when
+`dense`. Results list the runs with at least one row in the window passing the mask, in
+order of first appearance (`group_run` int32), with one value per such run.
 """
 
 from __future__ import annotations
@@ -35,34 +43,6 @@ def row_offsets(entry_row: np.ndarray, n_rows: int) -> np.ndarray:
     return _row_offsets(entry_row, n_rows)
 
 
-@jit
-def _entries_of_rows(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    total = 0
-    for r in rows:
-        total += offsets[r + 1] - offsets[r]
-    entry = np.empty(total, np.int64)
-    local_row = np.empty(total, np.int32)
-    k = 0
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        for e in range(offsets[r], offsets[r + 1]):
-            entry[k] = e
-            local_row[k] = i
-            k += 1
-    return entry, local_row
-
-
-def entries_of_rows(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(entry int64[k], local_row int32[k]): every entry of the chosen rows, rows in the order
-    given and entries in order within a row; local_row[i] is the position in `rows` of the row
-    holding entry[i]."""
-    offsets = readonly(offsets, np.int64)
-    rows = readonly(rows, np.int64)
-    if rows.shape[0] and (int(rows.min()) < 0 or int(rows.max()) >= offsets.shape[0] - 1):
-        raise KernelArgumentError("rows", f"must lie in [0, {offsets.shape[0] - 1})")
-    return _entries_of_rows(offsets, rows)
-
-
 _MAX_BUCKETS = 65_535  # bucket numbers fit uint16, whose stable argsort is a radix sort
 _BUCKET_MS = 3_600_000  # an hour, widened when the version spans more than _MAX_BUCKETS of them
 
@@ -84,20 +64,14 @@ def time_buckets(ts_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
     return order, starts, base, width
 
 
-def window_rows(
-    ts_ms: np.ndarray, buckets: tuple[np.ndarray, np.ndarray, int, int], lo_ms: int, hi_ms: int
-) -> np.ndarray:
-    """Ascending rows (int64) with lo_ms <= ts < hi_ms, read through `time_buckets(ts_ms)`."""
-    order, starts, base, width = buckets
+def bucket_span(buckets: tuple[np.ndarray, np.ndarray, int, int], lo_ms: int, hi_ms: int) -> tuple[int, int]:
+    """[start, stop) of `order` holding every row with lo_ms <= ts < hi_ms (and possibly a few
+    rows of the same edge buckets outside it)."""
+    _, starts, base, width = buckets
     k = starts.shape[0] - 1
     first = min(max((lo_ms - base) // width, 0), k)
-    last = min(max((hi_ms - 1 - base) // width + 1, 0), k)  # buckets [first, last) may hold rows
-    if last <= first:
-        return np.zeros(0, np.int64)
-    rows = order[int(starts[first]):int(starts[last])].astype(np.int64)
-    rows.sort()
-    t = ts_ms[rows]
-    return rows[(t >= lo_ms) & (t < hi_ms)]
+    last = min(max((hi_ms - 1 - base) // width + 1, 0), k)
+    return (int(starts[first]), int(starts[last])) if last > first else (0, 0)
 
 
 def window_size(buckets: tuple[np.ndarray, np.ndarray, int, int], lo_ms: int, hi_ms: int) -> int:
@@ -107,3 +81,174 @@ def window_size(buckets: tuple[np.ndarray, np.ndarray, int, int], lo_ms: int, hi
     first = min(max((lo_ms - base) // width, 0), k)
     last = min(max((hi_ms - 1 - base) // width + 1, 0), k)
     return int(starts[last] - starts[first]) if last > first else 0
+
+
+@jit
+def _groups(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts_ms: np.ndarray,
+            row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """(group_run int32[g], group_of_row_index int32[stop-start], -1: row not taken)."""
+    slot = np.full(n_runs, -1, np.int32)
+    group_run = np.empty(stop - start, np.int32)
+    group_of = np.full(stop - start, -1, np.int32)
+    g = 0
+    for i in range(start, stop):
+        r = order[i]
+        t = ts_ms[r]
+        if t < lo_ms or t >= hi_ms or (use_mask and not row_mask[r]):
+            continue
+        j = run_of_row[r]
+        if slot[j] < 0:
+            slot[j] = g
+            group_run[g] = j
+            g += 1
+        group_of[i - start] = slot[j]
+    return group_run[:g].copy(), group_of
+
+
+@jit
+def _window_count(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+                  ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int,
+                  hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    group_run, group_of = _groups(order, start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
+    count = np.zeros(group_run.shape[0], np.int64)
+    for k in range(group_of.shape[0]):
+        if group_of[k] >= 0:
+            count[group_of[k]] += 1
+    return group_run, count
+
+
+@jit
+def _window_stats(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+                  ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
+                  offsets: np.ndarray, dense: bool, entry_value: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    group_run, group_of = _groups(order, start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
+    g = group_run.shape[0]
+    count = np.zeros(g, np.int64)
+    total = np.zeros(g, np.float64)
+    low = np.full(g, np.inf)
+    high = np.full(g, -np.inf)
+    for k in range(group_of.shape[0]):
+        q = group_of[k]
+        if q < 0:
+            continue
+        r = order[start + k]
+        e0 = r if dense else offsets[r]
+        e1 = r + 1 if dense else offsets[r + 1]
+        for e in range(e0, e1):
+            x = entry_value[e]
+            if x == x:
+                count[q] += 1
+                total[q] += x
+                low[q] = min(low[q], x)
+                high[q] = max(high[q], x)
+    for q in range(g):
+        if count[q] == 0:
+            low[q] = np.nan
+            high[q] = np.nan
+    return group_run, count, total, low, high
+
+
+@jit
+def _window_distinct(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+                     ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
+                     offsets: np.ndarray, dense: bool, entry_id: np.ndarray, n_ids: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    group_run, group_of = _groups(order, start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
+    entries = 0
+    for k in range(group_of.shape[0]):
+        if group_of[k] >= 0:
+            r = order[start + k]
+            entries += 1 if dense else offsets[r + 1] - offsets[r]
+    size = 16
+    while size < 2 * entries:
+        size *= 2
+    table = np.full(size, -1, np.int64)  # open addressing over (group, id) pairs
+    distinct = np.zeros(group_run.shape[0], np.int64)
+    width = max(n_ids, 1)
+    for k in range(group_of.shape[0]):
+        q = group_of[k]
+        if q < 0:
+            continue
+        r = order[start + k]
+        e0 = r if dense else offsets[r]
+        e1 = r + 1 if dense else offsets[r + 1]
+        for e in range(e0, e1):
+            v = entry_id[e]
+            if v < 0:
+                continue
+            key = np.int64(q) * width + v
+            h = (key * 40503 + (key >> 13)) & (size - 1)  # keys < 2**47: no overflow
+            while table[h] != -1 and table[h] != key:
+                h = (h + 1) & (size - 1)
+            if table[h] == -1:
+                table[h] = key
+                distinct[q] += 1
+    return group_run, distinct
+
+
+def run_of_row(run_start: np.ndarray) -> np.ndarray:
+    """int32[n]: the run of every row (run_start int64[m+1] of a contact-sorted version)."""
+    run_start = readonly(run_start, np.int64)
+    return np.repeat(np.arange(run_start.shape[0] - 1, dtype=np.int32), np.diff(run_start))
+
+
+def _common(order: np.ndarray, start: int, stop: int, runs: np.ndarray, n_runs: int, ts_ms: np.ndarray,
+            row_mask: np.ndarray | None) -> tuple:
+    order = readonly(order, np.int32)
+    runs = readonly(runs, np.int32)
+    ts_ms = readonly(ts_ms, np.int64)
+    if not 0 <= start <= stop <= order.shape[0]:
+        raise KernelArgumentError("start", f"[{start}, {stop}) must lie in [0, {order.shape[0]}]")
+    if runs.shape != ts_ms.shape or order.shape[0] > ts_ms.shape[0]:
+        raise KernelArgumentError("run_of_row", "must have one run per row")
+    if row_mask is None:
+        mask, use = np.zeros(0, np.bool_), False
+    else:
+        mask, use = readonly(row_mask, np.bool_), True
+        if mask.shape != ts_ms.shape:
+            raise KernelArgumentError("row_mask", f"must have one entry per row ({ts_ms.shape[0]})")
+    return order, int(start), int(stop), runs, int(n_runs), ts_ms, mask, use
+
+
+def _entries(offsets: np.ndarray | None, values: np.ndarray, dtype: object, n_rows: int) -> tuple:
+    values = readonly(values, dtype)
+    if offsets is None:
+        if values.shape[0] != n_rows:
+            raise KernelArgumentError("entry values", "must have one value per row when offsets is None")
+        return np.zeros(1, np.int64), True, values
+    offsets = readonly(offsets, np.int64)
+    if offsets.shape[0] != n_rows + 1 or int(offsets[-1]) != values.shape[0]:
+        raise KernelArgumentError("offsets", f"must have n_rows + 1 ({n_rows + 1}) entries ending at the values")
+    return offsets, False, values
+
+
+def window_count(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+                 ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int,
+                 hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """(group_run, count int64): rows of order[start:stop] in the window passing the mask, per run."""
+    args = _common(order, start, stop, run_of_row, n_runs, ts_ms, row_mask)
+    return _window_count(*args, int(lo_ms), int(hi_ms))
+
+
+def window_stats(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+                 ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int, hi_ms: int,
+                 offsets: np.ndarray | None, entry_value: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(group_run, count, sum in entry order, min, max) of the non-NaN entry values of the rows
+    in the window passing the mask, per run (min/max NaN when count is 0)."""
+    args = _common(order, start, stop, run_of_row, n_runs, ts_ms, row_mask)
+    offs, dense, values = _entries(offsets, entry_value, np.float64, args[5].shape[0])
+    return _window_stats(*args, int(lo_ms), int(hi_ms), offs, dense, values)
+
+
+def window_distinct(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+                    ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int, hi_ms: int,
+                    offsets: np.ndarray | None, entry_id: np.ndarray, n_ids: int) -> tuple[np.ndarray, np.ndarray]:
+    """(group_run, distinct int64): distinct non-negative ids (< n_ids) among the entries of
+    the rows in the window passing the mask, per run."""
+    args = _common(order, start, stop, run_of_row, n_runs, ts_ms, row_mask)
+    offs, dense, ids = _entries(offsets, entry_id, np.int32, args[5].shape[0])
+    if ids.shape[0] and int(ids.max()) >= int(n_ids):
+        raise KernelArgumentError("n_ids", f"must exceed every id (largest is {int(ids.max())})")
+    return _window_distinct(*args, int(lo_ms), int(hi_ms), offs, dense, ids, int(n_ids))

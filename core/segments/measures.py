@@ -16,7 +16,7 @@ import numpy as np
 
 from core import periods
 from core.columns import NO_ITEM, Kind, PathColumn, StringDictionary
-from core.kernels import aggregates, compare, runs, sequences, windows
+from core.kernels import aggregates, compare, sequences, windows
 from core.segments import derived
 from core.segments.filters import ColumnSource, columns_at, row_mask
 from core.segments.plan import Cmp, EventCond
@@ -244,22 +244,22 @@ def select(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, wa
     if len(view) == 0:
         return np.zeros(0, np.uint32), False
     t = plan.test
-    rows = _period_rows(plan, view)
-    if rows is not None:
+    buckets = _period_buckets(plan, view)
+    if buckets is not None:
         # a contact without rows in the period has the absent value: it is on the side of
         # `want` only when that value holds == want, and then the caller takes the others
         if absent_holds(plan) != want:
-            run_contact, values = _window_values(plan, view, dictionary, rows)
+            run_contact, values = _window_values(plan, view, dictionary, buckets)
             ids = compare.select_runs(run_contact, values, t.lo, t.lo_inc, t.hi, t.hi_inc, np.array(t.excluded), want)
             return ids, False
     run_contact, values = run_values(plan, view, dictionary)
     return compare.select_runs_smaller(run_contact, values, t.lo, t.lo_inc, t.hi, t.hi_inc, np.array(t.excluded), want)
 
 
-def _period_rows(plan: EventPlan, view: ColumnSource) -> np.ndarray | None:
-    """The rows of `view` in the plan's period (ascending) when reading only them pays: a
-    measure over the period, a published version seen before (its time buckets are built on
-    the second read, so a version read once costs no sort), a period holding few of its rows."""
+def _period_buckets(plan: EventPlan, view: ColumnSource) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+    """The version's time buckets when reading only the period's rows pays: a measure over
+    the period, a published version read before (buckets are built on its BUCKETS_AFTER-th
+    read, so a version read once costs no sort), a period holding few of its rows."""
     if plan.cond.measure not in _WINDOW_MEASURES or not isinstance(view, TableVersion):
         return None
     holder = derived.cache.get("buckets", [view.ts_ms], lambda: [0, None])
@@ -271,47 +271,46 @@ def _period_rows(plan: EventPlan, view: ColumnSource) -> np.ndarray | None:
     buckets = holder[1]
     if windows.window_size(buckets, plan.lo_ms, plan.hi_ms) > WINDOW_SHARE * len(view):
         return None
-    return windows.window_rows(view.ts_ms, buckets, plan.lo_ms, plan.hi_ms)
+    return buckets  # type: ignore[no-any-return]
 
 
-def _gather(view: ColumnSource, entry_row: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """(local entry_row or None when dense, entry index) of the entries of `rows`."""
+def _offsets(view: ColumnSource, entry_row: np.ndarray) -> np.ndarray | None:
+    """Per-row entry offsets of an entry stream (None when entry e is row e)."""
     n = len(view)
     if derived.dense(entry_row, n) is None:
-        return None, rows
-    offsets = derived.cache.get(("offsets", n), [entry_row], lambda: windows.row_offsets(entry_row, n))
-    entry, local_row = windows.entries_of_rows(offsets, rows)
-    return local_row, entry
+        return None
+    return derived.cache.get(("offsets", n), [entry_row], lambda: windows.row_offsets(entry_row, n))  # type: ignore[no-any-return]
 
 
 def _window_values(
-    plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, rows: np.ndarray
+    plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, buckets: tuple[np.ndarray, np.ndarray, int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """As run_values, over the rows of the period only (`rows`, ascending): the contacts
-    with no row there are left out."""
-    ts = view.ts_ms[rows]  # type: ignore[attr-defined]
-    run_contact, run_start = runs.contact_runs(view.contact[rows])  # type: ignore[attr-defined]
+    """As run_values, over the rows of the period only: contacts with no row there passing
+    the filters are left out (their value is the absent one)."""
+    run_contact, run_start = contact_runs(view)
+    runs_of = derived.cache.get("run_of_row", [view.contact], lambda: windows.run_of_row(run_start))
+    ts = view.ts_ms  # type: ignore[attr-defined]
     cond = plan.cond
-    full_mask = row_mask(view, cond.where, dictionary)
-    mask = None if full_mask is None else full_mask[rows]
+    mask = row_mask(view, cond.where, dictionary)
     m = cond.measure
     lo, hi = plan.lo_ms, plan.hi_ms
+    start, stop = windows.bucket_span(buckets, lo, hi)
+    args = (buckets[0], start, stop, runs_of, run_contact.shape[0], ts, mask, lo, hi)
     if m == "count":
-        return run_contact, aggregates.count_in_window(run_start, ts, mask, lo, hi).astype(np.float64)
+        group, count = windows.window_count(*args)
+        return run_contact[group], count.astype(np.float64)
     if m == "distinct":
         entry_row, ids, n_ids = distinct_ids(view, cond.param)
-        local, entry = _gather(view, entry_row, rows)
-        counts = aggregates.distinct_ids_in_window(run_start, ts, mask, lo, hi, local, ids[entry], n_ids)
-        return run_contact, counts.astype(np.float64)
+        group, distinct = windows.window_distinct(*args, _offsets(view, entry_row), ids, n_ids)
+        return run_contact[group], distinct.astype(np.float64)
     entry_row, entry_value = numeric_entries(view, cond.param, dictionary)
-    local, entry = _gather(view, entry_row, rows)
-    count, total, low, high = aggregates.value_stats(run_start, ts, mask, lo, hi, local, entry_value[entry])
+    group, count, total, low, high = windows.window_stats(*args, _offsets(view, entry_row), entry_value)
     if m == "sum":
-        return run_contact, total
+        return run_contact[group], total
     if m == "avg":
         with np.errstate(invalid="ignore", divide="ignore"):
-            return run_contact, np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return run_contact, low if m == "min" else high
+            return run_contact[group], np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return run_contact[group], low if m == "min" else high
 
 
 def absent_holds(plan: EventPlan) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -49,30 +51,67 @@ def test_distinct_ids_in_window(t, lo, hi, dense):
 
 
 @BOUNDED
-@given(st.lists(st.integers(0, 3), max_size=12), st.data())
-def test_row_offsets_and_entries_of_rows(per_row, data):
+@given(st.lists(st.integers(0, 3), max_size=12))
+def test_row_offsets(per_row):
     n = len(per_row)
     entry_row = np.array([r for r in range(n) for _ in range(per_row[r])], np.int32)
-    offsets = windows.row_offsets(entry_row, n)
-    assert offsets.tolist() == ref.row_offsets(entry_row.tolist(), n)
-    chosen = sorted(data.draw(st.sets(st.integers(0, max(n - 1, 0)), max_size=n))) if n else []
-    entry, local = windows.entries_of_rows(offsets, np.array(chosen, np.int64))
-    want_entry, want_local = ref.entries_of_rows(entry_row.tolist(), chosen)
-    assert entry.tolist() == want_entry and local.tolist() == want_local
+    assert windows.row_offsets(entry_row, n).tolist() == ref.row_offsets(entry_row.tolist(), n)
 
 
 @BOUNDED
 @given(st.lists(st.integers(-5 * HOUR_MS, 30 * HOUR_MS), max_size=40), st.integers(-6 * HOUR_MS, 31 * HOUR_MS),
        st.integers(0, 40 * HOUR_MS), st.sampled_from([0, 10**12]))
-def test_window_rows(ts, lo, length, spread):
+def test_bucket_span_covers_the_window(ts, lo, length, spread):
     # spread 10**12 ms per row: more hours than bucket numbers, so buckets widen
     ts_ms = np.array(ts, np.int64) + np.arange(len(ts), dtype=np.int64) * spread
-    buckets = windows.time_buckets(ts_ms)
+    order, starts, _, _ = buckets = windows.time_buckets(ts_ms)
     hi = lo + length
-    got = windows.window_rows(ts_ms, buckets, lo, hi)
-    want = ref.window_rows(ts_ms.tolist(), lo, hi)
-    assert got.tolist() == want
-    assert windows.window_size(buckets, lo, hi) >= len(want)
+    start, stop = windows.bucket_span(buckets, lo, hi)
+    assert sorted(order.tolist()) == list(range(len(ts)))
+    assert sorted(r for r in order[start:stop].tolist() if lo <= ts_ms[r] < hi) == ref.window_rows(ts_ms.tolist(), lo, hi)
+    assert windows.window_size(buckets, lo, hi) == stop - start
+    for b in range(starts.shape[0] - 1):  # rows ascend within a bucket
+        part = order[starts[b]:starts[b + 1]].tolist()
+        assert part == sorted(part)
+
+
+def _window_case(t, data):
+    """Bucketed order of a table's rows with a candidate slice, run of every row, offsets."""
+    n = t["ts"].shape[0]
+    buckets = windows.time_buckets(t["ts"] * HOUR_MS // 4)
+    start = data.draw(st.integers(0, n))
+    stop = data.draw(st.integers(start, n))
+    runs_of = windows.run_of_row(t["run_start"])
+    return buckets[0], start, stop, runs_of
+
+
+@BOUNDED
+@given(tables(), st.integers(0, 40), st.integers(0, 42), st.data())
+def test_window_kernels(t, lo, hi, data):
+    n = t["ts"].shape[0]
+    order, start, stop, runs_of = _window_case(t, data)
+    m = t["run_start"].shape[0] - 1
+    common = (order, start, stop, runs_of, m, t["ts"], t["mask"], lo, hi)
+    plain = (order.tolist(), start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], lo, hi)
+    group, count = windows.window_count(*common)
+    assert dict(zip(group.tolist(), count.tolist())) == ref.window_count(*plain)
+    offsets = windows.row_offsets(t["entry_row"], n)
+    dense = data.draw(st.booleans())
+    values = data.draw(st.lists(st.sampled_from([0.0, -0.0, 1.5, 0.1, 0.2, -3.0, math.nan]),
+                                min_size=n if dense else len(t["entry_row"]), max_size=n if dense else len(t["entry_row"])))
+    values = np.array(values, np.float64)
+    offs = None if dense else offsets
+    got = windows.window_stats(*common, offs, values)
+    want = ref.window_stats(*plain, offs, values)
+    assert set(got[0].tolist()) == set(want)
+    for k, j in enumerate(got[0].tolist()):
+        c, s, lo_v, hi_v = want[j]
+        assert got[1][k] == c and got[2][k] == s
+        assert (math.isnan(lo_v) and math.isnan(got[3][k])) or got[3][k] == lo_v
+        assert (math.isnan(hi_v) and math.isnan(got[4][k])) or got[4][k] == hi_v
+    ids = t["ids"] if not dense else (np.resize(t["ids"], n) if t["ids"].shape[0] else np.full(n, -1, np.int32))
+    group, distinct = windows.window_distinct(*common, offs, ids, 5)
+    assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist())
 
 
 def test_wrappers_name_bad_arguments() -> None:
@@ -80,5 +119,8 @@ def test_wrappers_name_bad_arguments() -> None:
         aggregates.distinct_ids_in_window(np.array([0, 1]), np.array([0]), None, 0, 9, None, np.array([3]), 3)
     with pytest.raises(KernelArgumentError, match="entry_row"):
         windows.row_offsets(np.array([0, 5], np.int32), 3)
-    with pytest.raises(KernelArgumentError, match="rows"):
-        windows.entries_of_rows(np.array([0, 1, 2]), np.array([2]))
+    with pytest.raises(KernelArgumentError, match="start"):
+        windows.window_count(np.array([0], np.int32), 0, 2, np.array([0], np.int32), 1, np.array([5]), None, 0, 9)
+    with pytest.raises(KernelArgumentError, match="offsets"):
+        windows.window_stats(np.array([0], np.int32), 0, 1, np.array([0], np.int32), 1, np.array([5]), None, 0, 9,
+                             np.array([0, 2]), np.array([1.0]))
