@@ -156,27 +156,28 @@ def _int_array(raw: Any, k: int, field_name: str, what: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _checked_values(col: LeafColumn, k: int, field_name: str) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(values in store dtype or None, STR: (codes, vocab) as one object array pair)."""
+def _checked_values(col: LeafColumn, k: int, field_name: str) -> np.ndarray | None:
+    """NUM and BOOL values in the store's dtype; None for NODE and STR (strings are coded
+    with the call's other strings, `_acquire`)."""
     kind, raw = col.kind, col.values
     if kind == Kind.NODE:
         if raw is not None and np.asarray(raw).shape[0] not in (0, k):
             raise InvalidArgument(field_name, "an object column carries no values")
-        return None, None
+        return None
     if raw is None:
         raise InvalidArgument(field_name, "values are missing")
     if kind == Kind.STR:
-        return None, None  # handled with the call's strings
+        return None
     arr = np.asarray(raw)
     if arr.shape != (k,):
         raise InvalidArgument(field_name, f"must hold one value per entry ({k}), got shape {arr.shape}")
     if kind == Kind.NUM:
         if k and arr.dtype.kind not in "iuf":
             raise InvalidArgument(field_name, f"numbers expected, got dtype {arr.dtype}")
-        return arr.astype(np.float64), None
+        return arr.astype(np.float64)
     if k and arr.dtype != np.bool_ and (arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() > 1):
         raise InvalidArgument(field_name, "booleans must be a bool array or 0/1")
-    return arr.astype(VALUE_DTYPES[Kind.BOOL]), None
+    return arr.astype(VALUE_DTYPES[Kind.BOOL])
 
 
 def _string_parts(col: LeafColumn, k: int, field_name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -263,7 +264,7 @@ def _validated(columns: Sequence[LeafColumn], n: int) -> tuple[list[_Checked], l
         key = rs * width + order
         if k > 1 and bool((np.diff(key) <= 0).any()):
             raise InvalidArgument(field_name, "entries of one event must be in leaf order")
-        values, _ = _checked_values(col, k, field_name)
+        values = _checked_values(col, k, field_name)
         if col.kind == Kind.STR:
             strings.append(_string_parts(col, k, field_name))
         checked.append(_Checked(col.path, col.kind, rs, values, _checked_items(col, k, field_name), key))
