@@ -27,18 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import datagen
-from bench.common import (
-    ResultWriter,
-    channel,
-    ms_since,
-    now_s,
-    percentiles,
-    put_suite,
-    running_server,
-    stub_for,
-    wait_serving,
-)
-from bench.suite import build_suite
+from bench.clients import single_check, suite_session
+from bench.common import ResultWriter, ms_since, now_s, percentiles
 
 
 def live_batches(ds: datagen.Dataset, batch: int, limit: int) -> list[bytes]:
@@ -70,128 +60,122 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
 
     from server.pb import segmentd_pb2 as pb
 
-    entries = build_suite(ds.now_ms)
     budget = int(ingest_rate * seconds * 1.2) if ingest_rate > 0 else max(200_000, ds.events)
     blocks = live_batches(ds, batch, min(budget, ds.events))
-    with running_server(start_ms=ds.now_ms, load=str(ds.root), load_seconds=load_seconds,
-                        shard_bits=shard_bits) as srv:
-        wait_serving(srv.address)
+    with suite_session(ds, load_seconds=load_seconds, shard_bits=shard_bits) as session:
+        srv, stub, names = session.server, session.stub, session.names
         start_ms = int(srv.info["start_ms"])
         origin = int(srv.info.get("clock_origin_wall_ms") or time.time_ns() // 1_000_000)
 
         def server_now() -> int:
             return start_ms + (time.time_ns() // 1_000_000 - origin)
 
-        with channel(srv.address) as ch:
-            stub = stub_for(ch)
-            names = put_suite(stub, entries)
-            stop = threading.Event()
-            run_start_ms = server_now()
-            lock = threading.Lock()
-            ing: dict[str, Any] = {"events": 0, "errors": 0, "rejected": 0, "lat": []}
-            qry: dict[str, Any] = {"errors": 0, "lat": []}
-            wat: dict[str, Any] = {"changes": 0, "live": 0, "errors": 0, "lag": [], "alerts": 0, "unavailable": False}
-            calls: list[Any] = []
+        stop = threading.Event()
+        run_start_ms = server_now()
+        lock = threading.Lock()
+        ing: dict[str, Any] = {"events": 0, "errors": 0, "rejected": 0, "lat": []}
+        qry: dict[str, Any] = {"errors": 0, "lat": []}
+        wat: dict[str, Any] = {"changes": 0, "live": 0, "errors": 0, "lag": [], "alerts": 0, "unavailable": False}
+        calls: list[Any] = []
 
-            def ingester(k: int) -> None:
-                per_thread = ingest_rate / ingest_threads if ingest_rate > 0 else 0.0
-                t0 = now_s()
-                sent = 0
-                i = k
-                while not stop.is_set():
-                    block = blocks[i % len(blocks)]
-                    i += ingest_threads
-                    n = block.count(b"\n")
-                    if per_thread > 0:
-                        ahead = sent / per_thread - (now_s() - t0)
-                        if ahead > 0:
-                            stop.wait(ahead)
-                            if stop.is_set():
-                                break
-                    s = now_s()
-                    try:
-                        rep = stub.IngestEvents(pb.IngestEventsRequest(jsonl=block), timeout=60)
-                    except grpc.RpcError:
-                        with lock:
-                            ing["errors"] += 1
-                        continue
-                    ms = ms_since(s)
-                    sent += n
-                    with lock:
-                        ing["events"] += rep.accepted
-                        ing["rejected"] += rep.rejected
-                        ing["lat"].append(ms)
-
-            def querier(k: int) -> None:
-                rng = random.Random(k)
-                while not stop.is_set():
-                    req = pb.CheckMembershipRequest(contacts=[pb.ContactRef(contact_id=rng.randint(1, ds.contacts))],
-                                                    segments=[rng.choice(names)])
-                    s = now_s()
-                    try:
-                        stub.CheckMembership(req, timeout=30)
-                    except grpc.RpcError:
-                        with lock:
-                            qry["errors"] += 1
-                        continue
-                    ms = ms_since(s)
-                    with lock:
-                        qry["lat"].append(ms)
-
-            def watcher(k: int) -> None:
-                call = stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=0))
-                with lock:
-                    calls.append(call)
-                try:
-                    for ev in call:
-                        if ev.HasField("alert"):
-                            with lock:
-                                wat["alerts"] += 1
-                            continue
-                        c = ev.change
-                        now = server_now()
-                        with lock:
-                            wat["changes"] += 1
-                            if c.at_ms >= run_start_ms:
-                                wat["live"] += 1
-                                wat["lag"].append(float(now - c.at_ms))
-                except grpc.RpcError as exc:
-                    with lock:
-                        if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-                            wat["unavailable"] = True  # the server does not serve WatchSegments
-                        elif exc.code() != grpc.StatusCode.CANCELLED:
-                            wat["errors"] += 1
-
-            threads = ([threading.Thread(target=watcher, args=(k,)) for k in range(watchers)]
-                       + [threading.Thread(target=ingester, args=(k,)) for k in range(ingest_threads)]
-                       + [threading.Thread(target=querier, args=(k,)) for k in range(query_clients)])
+        def ingester(k: int) -> None:
+            per_thread = ingest_rate / ingest_threads if ingest_rate > 0 else 0.0
             t0 = now_s()
-            for t in threads:
-                t.start()
-            stop.wait(seconds)
-            stop.set()
-            time.sleep(0.5)  # let watchers see the last changes
+            sent = 0
+            i = k
+            while not stop.is_set():
+                block = blocks[i % len(blocks)]
+                i += ingest_threads
+                n = block.count(b"\n")
+                if per_thread > 0:
+                    ahead = sent / per_thread - (now_s() - t0)
+                    if ahead > 0:
+                        stop.wait(ahead)
+                        if stop.is_set():
+                            break
+                s = now_s()
+                try:
+                    rep = stub.IngestEvents(pb.IngestEventsRequest(jsonl=block), timeout=60)
+                except grpc.RpcError:
+                    with lock:
+                        ing["errors"] += 1
+                    continue
+                ms = ms_since(s)
+                sent += n
+                with lock:
+                    ing["events"] += rep.accepted
+                    ing["rejected"] += rep.rejected
+                    ing["lat"].append(ms)
+
+        def querier(k: int) -> None:
+            rng = random.Random(k)
+            while not stop.is_set():
+                req = single_check(rng, ds.contacts, names)
+                s = now_s()
+                try:
+                    stub.CheckMembership(req, timeout=30)
+                except grpc.RpcError:
+                    with lock:
+                        qry["errors"] += 1
+                    continue
+                ms = ms_since(s)
+                with lock:
+                    qry["lat"].append(ms)
+
+        def watcher(k: int) -> None:
+            call = stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=0))
             with lock:
-                for call in calls:
-                    call.cancel()
-            for t in threads:
-                t.join(30)
-            elapsed = now_s() - t0
-            return {
-                "contacts": ds.contacts, "events": (srv.info.get("load") or {}).get("events", ds.events),
-                "dataset_events": ds.events, "seed": ds.meta["seed"], "segments": len(names),
-                "seconds": round(elapsed, 3), "ingest_rate_target": ingest_rate, "ingest_threads": ingest_threads,
-                "batch_lines": batch, "query_clients": query_clients, "watchers": watchers,
-                "ingest_events": ing["events"], "ingest_events_per_s": round(ing["events"] / elapsed, 1),
-                "ingest_errors": ing["errors"], "ingest_rejected": ing["rejected"],
-                "ingest_batch_latency_ms": percentiles(ing["lat"], (50, 90, 99, 99.9)),
-                "queries": len(qry["lat"]), "queries_per_s": round(len(qry["lat"]) / elapsed, 1),
-                "query_errors": qry["errors"], "query_latency_ms": percentiles(qry["lat"], (50, 90, 99, 99.9)),
-                "watch_changes": wat["changes"], "watch_live_changes": wat["live"], "watch_errors": wat["errors"],
-                "watch_alerts": wat["alerts"], "watch_unavailable": wat["unavailable"],
-                "watch_lag_ms": percentiles(wat["lag"], (50, 90, 99, 99.9)),
-                "server_rss_bytes": srv.rss_bytes(), "server_load": srv.info.get("load"),
-            }
+                calls.append(call)
+            try:
+                for ev in call:
+                    if ev.HasField("alert"):
+                        with lock:
+                            wat["alerts"] += 1
+                        continue
+                    c = ev.change
+                    now = server_now()
+                    with lock:
+                        wat["changes"] += 1
+                        if c.at_ms >= run_start_ms:
+                            wat["live"] += 1
+                            wat["lag"].append(float(now - c.at_ms))
+            except grpc.RpcError as exc:
+                with lock:
+                    if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                        wat["unavailable"] = True  # the server does not serve WatchSegments
+                    elif exc.code() != grpc.StatusCode.CANCELLED:
+                        wat["errors"] += 1
+
+        threads = ([threading.Thread(target=watcher, args=(k,)) for k in range(watchers)]
+                   + [threading.Thread(target=ingester, args=(k,)) for k in range(ingest_threads)]
+                   + [threading.Thread(target=querier, args=(k,)) for k in range(query_clients)])
+        t0 = now_s()
+        for t in threads:
+            t.start()
+        stop.wait(seconds)
+        stop.set()
+        time.sleep(0.5)  # let watchers see the last changes
+        with lock:
+            for call in calls:
+                call.cancel()
+        for t in threads:
+            t.join(30)
+        elapsed = now_s() - t0
+        return {
+            "contacts": ds.contacts, "events": (srv.info.get("load") or {}).get("events", ds.events),
+            "dataset_events": ds.events, "seed": ds.meta["seed"], "segments": len(names),
+            "seconds": round(elapsed, 3), "ingest_rate_target": ingest_rate, "ingest_threads": ingest_threads,
+            "batch_lines": batch, "query_clients": query_clients, "watchers": watchers,
+            "ingest_events": ing["events"], "ingest_events_per_s": round(ing["events"] / elapsed, 1),
+            "ingest_errors": ing["errors"], "ingest_rejected": ing["rejected"],
+            "ingest_batch_latency_ms": percentiles(ing["lat"], (50, 90, 99, 99.9)),
+            "queries": len(qry["lat"]), "queries_per_s": round(len(qry["lat"]) / elapsed, 1),
+            "query_errors": qry["errors"], "query_latency_ms": percentiles(qry["lat"], (50, 90, 99, 99.9)),
+            "watch_changes": wat["changes"], "watch_live_changes": wat["live"], "watch_errors": wat["errors"],
+            "watch_alerts": wat["alerts"], "watch_unavailable": wat["unavailable"],
+            "watch_lag_ms": percentiles(wat["lag"], (50, 90, 99, 99.9)),
+            "server_rss_bytes": srv.rss_bytes(), "server_load": srv.info.get("load"),
+        }
 
 
 def main(argv: list[str] | None = None) -> int:

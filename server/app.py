@@ -22,14 +22,20 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from core.engine import Engine
-from core.errors import Unavailable
 from core.segments.warmup import warm_up
-from server.pb import segmentd_pb2 as pb
-from server.pb import segmentd_pb2_grpc as pb_grpc
 from server.config import Settings
 from server.metrics import MetricsEndpoint
-from server.pipeline import Protection, bind, interceptors, protection_from, server_options
+from server.pb import segmentd_pb2 as pb
+from server.pb import segmentd_pb2_grpc as pb_grpc
+from server.pipeline import (
+    Protection,
+    bind,
+    interceptors,
+    protection_from,
+    server_options,
+)
 from server.servicer import Servicer
+from server.workers import QUICK_METHODS, LeanPool, QuickLane
 from snapshots.durable import Durability, open_durable
 
 log = logging.getLogger("segmentd")
@@ -39,6 +45,8 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Segmentd"].full_name  # "segmentd
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 READY_POLL_S = 0.02
 DEFAULT_LISTEN = "127.0.0.1:50051"
+# Threads serving the quick reads (server/workers.py); 0 serves them on the main pool.
+QUICK_WORKERS = 2
 
 
 class ReadinessGate(grpc.ServerInterceptor):
@@ -84,6 +92,7 @@ class SegmentdServer(grpc.Server):
         self._engine = engine
         self.health = health_servicer
         self.servicer: Servicer | None = None  # set by build_server
+        self.quick_pool: LeanPool | None = None  # set by build_server
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -105,7 +114,11 @@ class SegmentdServer(grpc.Server):
         """Reports NOT_SERVING at once, then stops taking calls and lets running ones finish."""
         self._stopping.set()
         self.health.enter_graceful_shutdown()
-        return self._inner.stop(grace)
+        stopped = self._inner.stop(grace)
+        pool = self.quick_pool
+        if pool is not None:  # its threads end once the calls still running are done
+            threading.Thread(target=lambda: (stopped.wait(), pool.shutdown(wait=False)), daemon=True).start()
+        return stopped
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         return self._inner.wait_for_termination(timeout)
@@ -129,17 +142,22 @@ def build_server(
     *,
     max_workers: int = 16,
     protection: Protection | None = None,
+    quick_workers: int = QUICK_WORKERS,
 ) -> tuple[SegmentdServer, int]:
     """A server for `engine` bound to `listen` (port 0 picks a free one); not started.
 
     `protection`: TLS, tokens, limits, metrics (server/pipeline.py); by default plaintext, no
-    tokens, the default limits, no metrics. Returns the server and the bound port. Raises
-    Unavailable when the address cannot be bound.
+    tokens, the default limits, no metrics. `max_workers` threads serve streams and most
+    calls; `quick_workers` more serve the quick reads (server/workers.py; 0: the main pool
+    does). Returns the server and the bound port. Raises Unavailable when the address cannot
+    be bound.
     """
     protection = protection or Protection()
+    quick_pool = LeanPool(quick_workers) if quick_workers > 0 else None
+    lane = [QuickLane(quick_pool, QUICK_METHODS)] if quick_pool is not None else []
     inner = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="segmentd-rpc"),
-        interceptors=[*interceptors(protection), ReadinessGate(engine)],
+        interceptors=[*lane, *interceptors(protection), ReadinessGate(engine)],
         options=server_options(protection, MAX_MESSAGE_BYTES),
         maximum_concurrent_rpcs=protection.limits.max_concurrent_rpcs or None,
     )
@@ -153,9 +171,15 @@ def build_server(
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), inner)
     if protection.metrics is not None:
         protection.metrics.watch_engine(engine)
-    port = bind(inner, listen, protection.tls)
+    try:
+        port = bind(inner, listen, protection.tls)
+    except BaseException:
+        if quick_pool is not None:
+            quick_pool.shutdown(wait=False)
+        raise
     server = SegmentdServer(inner, engine, health_servicer)
     server.servicer = servicer
+    server.quick_pool = quick_pool
     return server, port
 
 
