@@ -164,6 +164,14 @@ class SegmentsService:
         else:
             page_size = cs.bounded(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, "page_size")
         found, _ = members(self.engine, cs.required_name(request.name), cs.as_of_ms(request))
+        if not request.with_identifiers and not request.after_contact_id and 0 < len(found) <= page_size:
+            # One page holds them all (most segments): no rank, no slice, no generator chain.
+            ids = found.to_array()
+            if request.packed:
+                yield pb.ListMembersResponse(packed_contact_ids=cs.packed_ids(ids))
+            else:
+                yield pb.ListMembersResponse(contact_ids=ids)
+            return
         lookup = self._identifiers_lookup() if request.with_identifiers else None
         yield from cs.member_pages(
             found, after=request.after_contact_id, page_size=page_size, lookup=lookup, packed=request.packed

@@ -113,3 +113,18 @@ def test_batched_check_matches_single_checks(listed: pb_grpc.SegmentdStub, engin
         row = list(reply.results[i * 8 : i * 8 + 8])
         assert row == [cid in MEMBERS, cid != 0 and cid % 2 == 1 and cid < 31] * 4
     assert list(reply.contact_ids)[29:] == [30] + [0] * 10 + [7]  # contacts 31-40 do not exist
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_a_segment_within_one_page_comes_as_the_pages_would(
+    engine: Engine, listed: pb_grpc.SegmentdStub, packed: bool
+) -> None:
+    engine.put_segment({"name": "nobody", "contacts": []})
+    whole = list(listed.ListMembers(pb.ListMembersRequest(name="primes", packed=packed)))
+    paged = list(cs.member_pages(BitMap(MEMBERS), after=0, page_size=len(MEMBERS), packed=packed))
+    assert whole == paged and len(whole) == 1
+    ids = _decoded(whole[0].packed_contact_ids) if packed else list(whole[0].contact_ids)
+    assert ids == MEMBERS
+    assert list(listed.ListMembers(pb.ListMembersRequest(name="nobody", packed=packed))) == []
+    exact = list(listed.ListMembers(pb.ListMembersRequest(name="primes", packed=packed, page_size=len(MEMBERS))))
+    assert exact == paged
