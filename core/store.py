@@ -38,7 +38,7 @@ STATE_FORMAT = 1
 _DEFAULT_MAPPING = TypeMapping()  # immutable: shared by every type without a config
 _EXACT_INT = 2**53
 ROWS_CACHE_ENTRIES = 16  # rows_of answers kept (see EventStore.rows_of)
-ROWS_CACHE_MAX_IDS = 65_536  # larger contact sets are not kept
+ROWS_CACHE_MAX_ROWS = 100_000  # larger answers are not kept
 
 
 @dataclass(frozen=True)
@@ -300,7 +300,9 @@ class EventStore:
 
         The last few answers are kept while their tables do not change: the segments of one
         real-time step read the same contacts of the same type one after another."""
-        ids = np.unique(np.asarray(contact_ids, dtype=np.uint32))
+        ids = np.asarray(contact_ids, dtype=np.uint32)
+        if ids.shape[0] > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            ids = np.unique(ids)
         if ids.shape[0] == 0:
             return []
         tables = self._tables(type_key)
@@ -320,7 +322,7 @@ class EventStore:
                 version = table.rows_of(ids[lo:hi])
                 if len(version):
                     out.append(version)
-        if ids.shape[0] <= ROWS_CACHE_MAX_IDS:
+        if sum(len(v) for v in out) <= ROWS_CACHE_MAX_ROWS:
             with self._rows_lock:
                 self._rows_cache[key] = (stamp, tuple(out))
                 while len(self._rows_cache) > ROWS_CACHE_ENTRIES:

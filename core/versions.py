@@ -7,6 +7,8 @@ none changes its inputs.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Mapping, Sequence
@@ -134,6 +136,26 @@ def _ranges_to_index(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return starts + np.arange(total, dtype=np.int64)
 
 
+_dense: dict[int, tuple[weakref.ref, bool]] = {}  # id(row array) -> (ref, entry e is row e)
+_dense_lock = threading.Lock()
+
+
+def _is_dense(row: np.ndarray, n: int) -> bool:
+    """Whether a column's row array is 0..n-1 (one entry per row); remembered per array."""
+    if row.shape[0] != n:
+        return False
+    key = id(row)
+    with _dense_lock:
+        hit = _dense.get(key)
+    if hit is not None and hit[0]() is row:
+        return hit[1]
+    dense = n == 0 or bool(row[0] == 0 and row[-1] == n - 1 and np.all(np.diff(row) == 1))
+    ref = weakref.ref(row, lambda _, k=key: _dense.pop(k, None))
+    with _dense_lock:
+        _dense[key] = (ref, dense)
+    return dense
+
+
 def take_ranges(v: TableVersion, lo: np.ndarray, hi: np.ndarray, sorted_rows: int) -> TableVersion:
     """The rows of the ranges [lo[i], hi[i]) of `v` (ascending, disjoint, non-empty), in order,
     renumbered from 0. Entries are found by binary search: O(ranges x log entries) per column
@@ -145,9 +167,13 @@ def take_ranges(v: TableVersion, lo: np.ndarray, hi: np.ndarray, sorted_rows: in
     # searched in the rows' own dtype: a wider key would make numpy copy the whole column
     lo_r, hi_r = lo.astype(ROW_DTYPE), hi.astype(ROW_DTYPE)
     cols: dict[ColumnKey, PathColumn] = {}
+    n = len(v)
     for key, col in v.columns.items():
-        ea = np.searchsorted(col.row, lo_r, side="left")
-        eb = np.searchsorted(col.row, hi_r, side="left")
+        if _is_dense(col.row, n):  # entry e is row e: no search
+            ea, eb = lo, hi
+        else:
+            ea = np.searchsorted(col.row, lo_r, side="left")
+            eb = np.searchsorted(col.row, hi_r, side="left")
         counts = eb - ea
         keep = counts > 0
         if not keep.any():
@@ -161,10 +187,18 @@ def take_ranges(v: TableVersion, lo: np.ndarray, hi: np.ndarray, sorted_rows: in
     return make_version(v.contact[index], v.ts_ms[index], v.arrival[index], sorted_rows, cols)
 
 
+def _distinct(contact_ids: np.ndarray) -> np.ndarray:
+    """The ids as ascending distinct uint32 (no sort when they already are)."""
+    ids = np.asarray(contact_ids, dtype=np.uint32)
+    if ids.shape[0] > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        ids = np.unique(ids)
+    return ids
+
+
 def contact_rows_of(base: TableVersion, tail: TableVersion, contact_ids: np.ndarray) -> TableVersion:
     """A fully sorted version of the rows of `contact_ids` in a sorted base and an unsorted tail:
     base rows by binary search, tail rows by one scan of the tail's contacts."""
-    ids = np.unique(np.asarray(contact_ids, dtype=np.uint32))
+    ids = _distinct(contact_ids)
     parts = []
     if len(base) and ids.shape[0]:
         lo = np.searchsorted(base.contact, ids, side="left")

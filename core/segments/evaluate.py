@@ -43,6 +43,7 @@ from core.store import EventStore
 __all__ = ["EvalContext", "Explanation", "bitmap_of", "condition_counts", "evaluate", "evaluate_among", "explain"]
 
 FEW_CONTACTS = 2048  # evaluate_among reads contacts one by one up to this many
+NARROW_FRACTION = 64  # a negation under `all` judges only the contacts left when fewer than universe / this
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -214,13 +215,7 @@ def leaf_members(node: Node, ctx: EvalContext) -> BitMap:
 def _evaluate(node: Node, ctx: EvalContext, at: str, sink: dict[str, BitMap] | None) -> BitMap:
     checkpoint()
     if isinstance(node, All):
-        out: BitMap | None = None
-        for i, child in enumerate(node.children):
-            got = _evaluate(child, ctx, f"{at}.all[{i}]", sink)
-            out = got if out is None else out & got
-            if not out and sink is None:
-                break
-        result = out if out is not None else BitMap()
+        result = _evaluate_all(node, ctx, at, sink)
     elif isinstance(node, AnyOf):
         result = BitMap()
         for i, child in enumerate(node.children):
@@ -233,6 +228,38 @@ def _evaluate(node: Node, ctx: EvalContext, at: str, sink: dict[str, BitMap] | N
     if sink is not None:
         sink[at] = result
     return result
+
+
+def _narrowed(ctx: EvalContext, among: BitMap) -> EvalContext:
+    """`ctx` judging only `among` (a subset of ctx's universe)."""
+    out = EvalContext(ctx.store, ctx.contacts, ctx.now_ms, ctx.tz, ctx.resolve_segment, ctx.parallel, among)
+    out._universe = among
+    return out
+
+
+def _evaluate_all(node: All, ctx: EvalContext, at: str, sink: dict[str, BitMap] | None) -> BitMap:
+    """The intersection of the children. Without a sink, negations go last and subtract their
+    inner result from what the others left (never universe - inner); when that is a small part
+    of the universe, the inner condition is judged for those contacts only."""
+    if sink is not None:  # every condition's own members are wanted: no shortcuts
+        out: BitMap | None = None
+        for i, child in enumerate(node.children):
+            got = _evaluate(child, ctx, f"{at}.all[{i}]", sink)
+            out = got if out is None else out & got
+        return out if out is not None else BitMap()
+    order = sorted(range(len(node.children)), key=lambda i: isinstance(node.children[i], Not))
+    out = None
+    for i in order:
+        child = node.children[i]
+        if out is not None and isinstance(child, Not):
+            inner_ctx = _narrowed(ctx, out) if len(out) * NARROW_FRACTION <= len(ctx.universe()) else ctx
+            out = out - _evaluate(child.child, inner_ctx, f"{at}.all[{i}].not", None)
+        else:
+            got = _evaluate(child, ctx, f"{at}.all[{i}]", None)
+            out = got if out is None else out & got
+        if not out:
+            break
+    return out if out is not None else BitMap()
 
 
 def _leaf_key(node: Node) -> str:

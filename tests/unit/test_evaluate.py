@@ -126,6 +126,16 @@ CONDITIONS = [
     {"all": [E(type="view", period={"last": {"days": 30}}), {"not": E(type="purchase", period={"last": {"days": 30}})}]},
 ]
 
+# negations inside `all`, in every position, next to a small attribute result
+NEGATIONS = [
+    {"all": [{"attribute": {"field": "vip", "op": "eq", "value": True}}, {"not": E(type="purchase", period={"last": {"days": 30}})}]},
+    {"all": [{"not": E(type="purchase", period={"last": {"days": 3}})}, {"attribute": {"field": "city", "op": "eq", "value": "Paris"}}]},
+    {"all": [{"not": E(type="view", period={"allTime": {}}, count={"gte": 30})},
+             {"not": {"attribute": {"field": "city", "op": "eq", "value": "London"}}},
+             {"not": {"any": [E(type="purchase", period={"last": {"days": 10}}), {"segment": "buyers"}]}}]},
+    {"all": [{"not": E(type="nothing", period={"allTime": {}})}, {"attribute": {"field": "vip", "op": "exists"}}]},
+]
+
 
 @pytest.fixture(scope="module")
 def world() -> World:
@@ -245,3 +255,16 @@ def test_evaluating_some_contacts_matches_full_evaluation(
         ids = rnd.sample(range(0, 18), rnd.randint(0, 8))  # includes 0 and unknown ids
         got = evaluate_among(defn, sharded.ctx(), ids)
         assert set(got) == set(full) & set(ids)
+
+
+@pytest.mark.parametrize("narrow", [1, 10**9])  # always / never judge a negation among the contacts left
+@pytest.mark.parametrize("cond", NEGATIONS, ids=[str(i) for i in range(len(NEGATIONS))])
+def test_negations_under_all_match_reference(
+    world: World, sharded: World, cond: dict[str, Any], narrow: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(evaluation, "NARROW_FRACTION", narrow)
+    defn = parse_definition({"name": "t", "timezone": TZ, "condition": cond}, known_segment=lambda n: n == "buyers")
+    want = world.reference(cond)
+    assert set(evaluate(defn, world.ctx())) == want
+    assert set(evaluate(defn, sharded.ctx())) == want
+    assert set(evaluate_among(defn, sharded.ctx(), list(range(0, 18)))) == want
