@@ -128,11 +128,13 @@ CONDITIONS = [
 
 # negations inside `all`, in every position, next to a small attribute result
 NEGATIONS = [
-    {"all": [{"attribute": {"field": "vip", "op": "eq", "value": True}}, {"not": E(type="purchase", period={"last": {"days": 30}})}]},
-    {"all": [{"not": E(type="purchase", period={"last": {"days": 3}})}, {"attribute": {"field": "city", "op": "eq", "value": "Paris"}}]},
-    {"all": [{"not": E(type="view", period={"allTime": {}}, count={"gte": 30})},
+    {"all": [{"attribute": {"field": "vip", "op": "eq", "value": True}}, {"not": E(type="purchase", period={"last": {"days": 2}})}]},
+    {"all": [{"not": E(type="purchase", period={"last": {"days": 1}})}, {"attribute": {"field": "city", "op": "eq", "value": "Paris"}}]},
+    {"all": [{"not": E(type="view", period={"allTime": {}}, count={"gte": 12})},
              {"not": {"attribute": {"field": "city", "op": "eq", "value": "London"}}},
-             {"not": {"any": [E(type="purchase", period={"last": {"days": 10}}), {"segment": "buyers"}]}}]},
+             {"not": E(type="purchase", period={"last": {"days": 1}})}]},
+    {"all": [{"not": E(type="view", period={"allTime": {}}, count={"gte": 12})},
+             {"not": {"any": [E(type="purchase", period={"last": {"days": 1}}), {"segment": "buyers"}]}}]},
     {"all": [{"not": E(type="nothing", period={"allTime": {}})}, {"attribute": {"field": "vip", "op": "exists"}}]},
 ]
 
