@@ -243,12 +243,12 @@ def field_month_day_mask(kind, month_day, want, targets) -> list[bool]:
     return [int(k) == want and int(md) in wanted for k, md in zip(kind, month_day)]
 
 
-def distinct_ids_in_window(run_start, ts_ms, row_mask, lo_ms, hi_ms, entry_row, entry_id) -> list[int]:
+def distinct_ids_in_window(run_start, ts_ms, row_mask, lo_ms, hi_ms, entry_row, entry_id, n_ids) -> list[int]:
     mask = _mask(row_mask, len(ts_ms))
     out = []
     for run in _runs(run_start):
         rows = {r for r in run if lo_ms <= ts_ms[r] < hi_ms and mask[r]}
-        out.append(len({int(k) for r, k in zip(entry_row, entry_id) if r in rows and k >= 0}))
+        out.append(len({int(k) for r, k in zip(entry_row, entry_id) if r in rows and 0 <= k < n_ids}))
     return out
 
 
@@ -259,11 +259,11 @@ def row_offsets(entry_row, n_rows) -> list[int]:
     return [sum(1 for r in entry_row if r < k) for k in range(n_rows + 1)]
 
 
-def _window_rows(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms) -> dict[int, list[int]]:
-    """run -> its rows among order[start:stop] in the window passing the mask, ascending."""
+def _window_rows(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms) -> dict[int, list[int]]:
+    """run -> its rows among [start, stop) in the window passing the mask, ascending."""
     mask = _mask(row_mask, len(ts_ms))
     out: dict[int, list[int]] = {}
-    for r in order[start:stop]:
+    for r in range(start, stop):
         if lo_ms <= ts_ms[r] < hi_ms and mask[r]:
             out.setdefault(int(run_of_row[r]), []).append(int(r))
     return {j: sorted(rows) for j, rows in out.items()}
@@ -273,13 +273,13 @@ def _row_entries(offsets, r) -> range:
     return range(r, r + 1) if offsets is None else range(int(offsets[r]), int(offsets[r + 1]))
 
 
-def window_count(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms) -> dict[int, int]:
-    return {j: len(rows) for j, rows in _window_rows(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items()}
+def window_count(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms) -> dict[int, int]:
+    return {j: len(rows) for j, rows in _window_rows(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items()}
 
 
-def window_stats(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets, entry_value):
+def window_stats(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets, entry_value):
     out = {}
-    for j, rows in _window_rows(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items():
+    for j, rows in _window_rows(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items():
         vals = [float(entry_value[e]) for r in rows for e in _row_entries(offsets, r) if not math.isnan(entry_value[e])]
         s = 0.0
         for v in vals:  # entry order within the run
@@ -288,10 +288,18 @@ def window_stats(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, 
     return out
 
 
-def window_distinct(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets, entry_id) -> dict[int, int]:
-    return {j: len({int(entry_id[e]) for r in rows for e in _row_entries(offsets, r) if entry_id[e] >= 0})
-            for j, rows in _window_rows(order, start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items()}
+def window_distinct(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets, entry_id, n_ids) -> dict[int, int]:
+    return {j: len({int(entry_id[e]) for r in rows for e in _row_entries(offsets, r) if 0 <= entry_id[e] < n_ids})
+            for j, rows in _window_rows(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items()}
 
 
 def window_rows(ts_ms, lo_ms, hi_ms) -> list[int]:
     return [r for r, t in enumerate(ts_ms) if lo_ms <= t < hi_ms]
+
+
+def reorder_entries(offsets, order) -> tuple[list[int], list[int]]:
+    new_offsets, entry = [0], []
+    for r in order:
+        entry += list(range(int(offsets[r]), int(offsets[r + 1])))
+        new_offsets.append(len(entry))
+    return new_offsets, entry

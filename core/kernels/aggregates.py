@@ -278,7 +278,7 @@ def _distinct_ids_in_window(
         d = 0
         for i in range(e0, e1):
             k = entry_id[i]
-            if k < 0:
+            if k < 0 or k >= n_ids:
                 continue
             if use_mask and not row_mask[i if dense else entry_row[i]]:
                 continue
@@ -300,7 +300,7 @@ def distinct_ids_in_window(
     n_ids: int,
 ) -> np.ndarray:
     """Per run: the number of distinct ids among entries of rows in the window passing the
-    mask. Ids are dense in [0, n_ids); a negative id is "no value" and is skipped.
+    mask. Ids are dense in [0, n_ids); an id outside that range is "no value" and is skipped.
 
     `entry_row` None: entry e is row e. Linear in the entries read (no sorting)."""
     run_start, ts_ms = _run_args(run_start, ts_ms)
@@ -314,7 +314,4 @@ def distinct_ids_in_window(
         rows, dense = readonly(entry_row, np.int32), False
         if rows.shape != entry_id.shape:
             raise KernelArgumentError("entry_id", "must have one id per entry row")
-    n_ids = int(n_ids)
-    if entry_id.shape[0] and int(entry_id.max()) >= n_ids:
-        raise KernelArgumentError("n_ids", f"must exceed every id (largest is {int(entry_id.max())})")
-    return _distinct_ids_in_window(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms), rows, dense, entry_id, n_ids)
+    return _distinct_ids_in_window(run_start, ts_ms, mask, use, int(lo_ms), int(hi_ms), rows, dense, entry_id, int(n_ids))

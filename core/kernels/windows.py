@@ -1,18 +1,20 @@
 """Per-contact measures over the rows of a time window only, read through time buckets.
 
 A table version is sorted by (contact, ts); a window of time is scattered over every contact
-run. `time_buckets` groups the rows by hour (built once per version in linear time); the rows
-of a window are then the rows of a few consecutive buckets, `order[start:stop]`, filtered by
-ts. The `window_*` kernels read just those rows and accumulate per run (`run_of_row`), so no
-sort is needed. They visit the rows of one run in ascending row order (buckets ascend in
-time, rows ascend within a bucket, and a run is ts-sorted), the order the run kernels of
-core.kernels.aggregates use, so float sums come out identical.
+run. `time_buckets` groups the rows by hour (built once per version in linear time): taken in
+its `order`, the rows of a window are the consecutive rows [start, stop) of a few buckets
+(`bucket_span`), filtered by ts. The caller lays out the arrays it reads in that order once
+per version, so the `window_*` kernels stream just those rows and accumulate per run, with no
+sort. A run's rows stay in ascending original order (buckets ascend in time, rows ascend
+within a bucket, and a run is ts-sorted): the order of the run kernels of
+core.kernels.aggregates, so float sums come out identical.
 
-Common arguments: `order` int32 and [start, stop) the candidate rows, `run_of_row` int32[n]
-and `n_runs`, `ts_ms` int64[n], `row_mask` bool[n] (ignored unless `use_mask`), window
-[lo_ms, hi_ms). Entries of a row: `offsets[r]:offsets[r+1]` (`row_offsets`), or entry r when
-`dense`. Results list the runs with at least one row in the window passing the mask, in
-order of first appearance (`group_run` int32), with one value per such run.
+Common arguments, all in bucket order: [start, stop) the candidate rows, `run_of_row`
+int32[n] and `n_runs`, `ts_ms` int64[n], `row_mask` bool[n] (None: every row), window
+[lo_ms, hi_ms). Entries of a row: `offsets[r]:offsets[r+1]` (`row_offsets`,
+`reorder_entries`), or entry r when `offsets` is None. Results list the runs with at least
+one row in the window passing the mask, in order of first appearance (`group_run` int32),
+with one value per such run.
 """
 
 from __future__ import annotations
@@ -83,16 +85,18 @@ def window_size(buckets: tuple[np.ndarray, np.ndarray, int, int], lo_ms: int, hi
     return int(starts[last] - starts[first]) if last > first else 0
 
 
+BITSET_WORDS = 1 << 18  # distinct keeps one bit per (run, id) up to 2 MiB, else a hash table
+
+
 @jit
-def _groups(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts_ms: np.ndarray,
+def _groups(start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts_ms: np.ndarray,
             row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """(group_run int32[g], group_of_row_index int32[stop-start], -1: row not taken)."""
+    """(group_run int32[g], group of row start + k (-1: row not taken) int32[stop-start])."""
     slot = np.full(n_runs, -1, np.int32)
     group_run = np.empty(stop - start, np.int32)
     group_of = np.full(stop - start, -1, np.int32)
     g = 0
-    for i in range(start, stop):
-        r = order[i]
+    for r in range(start, stop):
         t = ts_ms[r]
         if t < lo_ms or t >= hi_ms or (use_mask and not row_mask[r]):
             continue
@@ -101,15 +105,15 @@ def _groups(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_
             slot[j] = g
             group_run[g] = j
             g += 1
-        group_of[i - start] = slot[j]
+        group_of[r - start] = slot[j]
     return group_run[:g].copy(), group_of
 
 
 @jit
-def _window_count(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+def _window_count(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                   ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int,
                   hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    group_run, group_of = _groups(order, start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
+    group_run, group_of = _groups(start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
     count = np.zeros(group_run.shape[0], np.int64)
     for k in range(group_of.shape[0]):
         if group_of[k] >= 0:
@@ -118,11 +122,11 @@ def _window_count(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarr
 
 
 @jit
-def _window_stats(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+def _window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                   ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
                   offsets: np.ndarray, dense: bool, entry_value: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    group_run, group_of = _groups(order, start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
+    group_run, group_of = _groups(start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
     g = group_run.shape[0]
     count = np.zeros(g, np.int64)
     total = np.zeros(g, np.float64)
@@ -132,7 +136,7 @@ def _window_stats(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarr
         q = group_of[k]
         if q < 0:
             continue
-        r = order[start + k]
+        r = start + k
         e0 = r if dense else offsets[r]
         e1 = r + 1 if dense else offsets[r + 1]
         for e in range(e0, e1):
@@ -150,34 +154,45 @@ def _window_stats(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarr
 
 
 @jit
-def _window_distinct(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+def _window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                      ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
-                     offsets: np.ndarray, dense: bool, entry_id: np.ndarray, n_ids: int
+                     offsets: np.ndarray, dense: bool, entry_id: np.ndarray, n_ids: int, bitset_words: int
                      ) -> tuple[np.ndarray, np.ndarray]:
-    group_run, group_of = _groups(order, start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
-    entries = 0
-    for k in range(group_of.shape[0]):
-        if group_of[k] >= 0:
-            r = order[start + k]
-            entries += 1 if dense else offsets[r + 1] - offsets[r]
+    group_run, group_of = _groups(start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
+    g = group_run.shape[0]
+    distinct = np.zeros(g, np.int64)
+    words = (n_ids + 63) // 64
+    use_bits = g * words <= bitset_words
+    bits = np.zeros(g * words if use_bits else 0, np.uint64)  # one bit per (group, id)
     size = 16
-    while size < 2 * entries:
-        size *= 2
-    table = np.full(size, -1, np.int64)  # open addressing over (group, id) pairs
-    distinct = np.zeros(group_run.shape[0], np.int64)
-    width = max(n_ids, 1)
+    if not use_bits:
+        entries = 0
+        for k in range(group_of.shape[0]):
+            if group_of[k] >= 0:
+                r = start + k
+                entries += 1 if dense else offsets[r + 1] - offsets[r]
+        while size < 2 * entries:
+            size *= 2
+    table = np.full(size if not use_bits else 0, -1, np.int64)  # open addressing over (group, id)
     for k in range(group_of.shape[0]):
         q = group_of[k]
         if q < 0:
             continue
-        r = order[start + k]
+        r = start + k
         e0 = r if dense else offsets[r]
         e1 = r + 1 if dense else offsets[r + 1]
         for e in range(e0, e1):
             v = entry_id[e]
-            if v < 0:
+            if v < 0 or v >= n_ids:
                 continue
-            key = np.int64(q) * width + v
+            if use_bits:
+                w = q * words + (v >> 6)
+                bit = np.uint64(1) << np.uint64(v & 63)
+                if not bits[w] & bit:
+                    bits[w] |= bit
+                    distinct[q] += 1
+                continue
+            key = np.int64(q) * n_ids + v
             h = (key * 40503 + (key >> 13)) & (size - 1)  # keys < 2**47: no overflow
             while table[h] != -1 and table[h] != key:
                 h = (h + 1) & (size - 1)
@@ -187,20 +202,46 @@ def _window_distinct(order: np.ndarray, start: int, stop: int, run_of_row: np.nd
     return group_run, distinct
 
 
+@jit
+def _reorder_entries(offsets: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = order.shape[0]
+    out = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        r = order[i]
+        out[i + 1] = out[i] + offsets[r + 1] - offsets[r]
+    entry = np.empty(out[n], np.int64)
+    k = 0
+    for i in range(n):
+        r = order[i]
+        for e in range(offsets[r], offsets[r + 1]):
+            entry[k] = e
+            k += 1
+    return out, entry
+
+
+def reorder_entries(offsets: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets of the rows taken in `order`, entry int64[k]): row order[i] becomes row i, its
+    entries keep their order; entry[j] is the source entry of new entry j."""
+    offsets = readonly(offsets, np.int64)
+    order = readonly(order, np.int32)
+    if order.shape[0] and (int(order.min()) < 0 or int(order.max()) >= offsets.shape[0] - 1):
+        raise KernelArgumentError("order", f"must lie in [0, {offsets.shape[0] - 1})")
+    return _reorder_entries(offsets, order)
+
+
 def run_of_row(run_start: np.ndarray) -> np.ndarray:
     """int32[n]: the run of every row (run_start int64[m+1] of a contact-sorted version)."""
     run_start = readonly(run_start, np.int64)
     return np.repeat(np.arange(run_start.shape[0] - 1, dtype=np.int32), np.diff(run_start))
 
 
-def _common(order: np.ndarray, start: int, stop: int, runs: np.ndarray, n_runs: int, ts_ms: np.ndarray,
+def _common(start: int, stop: int, runs: np.ndarray, n_runs: int, ts_ms: np.ndarray,
             row_mask: np.ndarray | None) -> tuple:
-    order = readonly(order, np.int32)
     runs = readonly(runs, np.int32)
     ts_ms = readonly(ts_ms, np.int64)
-    if not 0 <= start <= stop <= order.shape[0]:
-        raise KernelArgumentError("start", f"[{start}, {stop}) must lie in [0, {order.shape[0]}]")
-    if runs.shape != ts_ms.shape or order.shape[0] > ts_ms.shape[0]:
+    if not 0 <= start <= stop <= ts_ms.shape[0]:
+        raise KernelArgumentError("start", f"[{start}, {stop}) must lie in [0, {ts_ms.shape[0]}]")
+    if runs.shape != ts_ms.shape:
         raise KernelArgumentError("run_of_row", "must have one run per row")
     if row_mask is None:
         mask, use = np.zeros(0, np.bool_), False
@@ -208,7 +249,7 @@ def _common(order: np.ndarray, start: int, stop: int, runs: np.ndarray, n_runs: 
         mask, use = readonly(row_mask, np.bool_), True
         if mask.shape != ts_ms.shape:
             raise KernelArgumentError("row_mask", f"must have one entry per row ({ts_ms.shape[0]})")
-    return order, int(start), int(stop), runs, int(n_runs), ts_ms, mask, use
+    return int(start), int(stop), runs, int(n_runs), ts_ms, mask, use
 
 
 def _entries(offsets: np.ndarray | None, values: np.ndarray, dtype: object, n_rows: int) -> tuple:
@@ -223,32 +264,30 @@ def _entries(offsets: np.ndarray | None, values: np.ndarray, dtype: object, n_ro
     return offsets, False, values
 
 
-def window_count(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+def window_count(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                  ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int,
                  hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """(group_run, count int64): rows of order[start:stop] in the window passing the mask, per run."""
-    args = _common(order, start, stop, run_of_row, n_runs, ts_ms, row_mask)
+    """(group_run, count int64): rows [start, stop) in the window passing the mask, per run."""
+    args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
     return _window_count(*args, int(lo_ms), int(hi_ms))
 
 
-def window_stats(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+def window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                  ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int, hi_ms: int,
                  offsets: np.ndarray | None, entry_value: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(group_run, count, sum in entry order, min, max) of the non-NaN entry values of the rows
     in the window passing the mask, per run (min/max NaN when count is 0)."""
-    args = _common(order, start, stop, run_of_row, n_runs, ts_ms, row_mask)
-    offs, dense, values = _entries(offsets, entry_value, np.float64, args[5].shape[0])
+    args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
+    offs, dense, values = _entries(offsets, entry_value, np.float64, args[4].shape[0])
     return _window_stats(*args, int(lo_ms), int(hi_ms), offs, dense, values)
 
 
-def window_distinct(order: np.ndarray, start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+def window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                     ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int, hi_ms: int,
                     offsets: np.ndarray | None, entry_id: np.ndarray, n_ids: int) -> tuple[np.ndarray, np.ndarray]:
-    """(group_run, distinct int64): distinct non-negative ids (< n_ids) among the entries of
-    the rows in the window passing the mask, per run."""
-    args = _common(order, start, stop, run_of_row, n_runs, ts_ms, row_mask)
-    offs, dense, ids = _entries(offsets, entry_id, np.int32, args[5].shape[0])
-    if ids.shape[0] and int(ids.max()) >= int(n_ids):
-        raise KernelArgumentError("n_ids", f"must exceed every id (largest is {int(ids.max())})")
-    return _window_distinct(*args, int(lo_ms), int(hi_ms), offs, dense, ids, int(n_ids))
+    """(group_run, distinct int64): distinct ids among the entries of the rows in the window
+    passing the mask, per run; an id outside [0, n_ids) is no value."""
+    args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
+    offs, dense, ids = _entries(offsets, entry_id, np.int32, args[4].shape[0])
+    return _window_distinct(*args, int(lo_ms), int(hi_ms), offs, dense, ids, int(n_ids), BITSET_WORDS)

@@ -244,67 +244,101 @@ def select(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, wa
     if len(view) == 0:
         return np.zeros(0, np.uint32), False
     t = plan.test
-    buckets = _period_buckets(plan, view)
-    if buckets is not None:
+    layout = _period_layout(plan, view)
+    if layout is not None:
         # a contact without rows in the period has the absent value: it is on the side of
         # `want` only when that value holds == want, and then the caller takes the others
         if absent_holds(plan) != want:
-            run_contact, values = _window_values(plan, view, dictionary, buckets)
+            run_contact, values = _window_values(plan, view, dictionary, layout)
             ids = compare.select_runs(run_contact, values, t.lo, t.lo_inc, t.hi, t.hi_inc, np.array(t.excluded), want)
             return ids, False
     run_contact, values = run_values(plan, view, dictionary)
     return compare.select_runs_smaller(run_contact, values, t.lo, t.lo_inc, t.hi, t.hi_inc, np.array(t.excluded), want)
 
 
-def _period_buckets(plan: EventPlan, view: ColumnSource) -> tuple[np.ndarray, np.ndarray, int, int] | None:
-    """The version's time buckets when reading only the period's rows pays: a measure over
-    the period, a published version read before (buckets are built on its BUCKETS_AFTER-th
-    read, so a version read once costs no sort), a period holding few of its rows."""
+@dataclass(frozen=True, slots=True)
+class _Bucketed:
+    """A version's rows in time-bucket order (core.kernels.windows): the bucket index, and the
+    ts and run of every row laid out in that order (built once per version)."""
+
+    buckets: tuple[np.ndarray, np.ndarray, int, int]  # order, bucket starts, base_ms, width_ms
+    ts_ms: np.ndarray  # int64[n]: ts of row order[i]
+    run: np.ndarray  # int32[n]: run of row order[i]
+    n_runs: int
+
+    @property
+    def order(self) -> np.ndarray:
+        return self.buckets[0]
+
+
+def _bucketed(view: ColumnSource) -> _Bucketed:
+    ts = view.ts_ms  # type: ignore[attr-defined]
+    buckets = windows.time_buckets(ts)
+    order = buckets[0]
+    _, run_start = contact_runs(view)
+    run = windows.run_of_row(run_start)[order]
+    return _Bucketed(buckets, ts[order], run, run_start.shape[0] - 1)
+
+
+def _period_layout(plan: EventPlan, view: ColumnSource) -> _Bucketed | None:
+    """The version in bucket order when reading only the period's rows pays: a measure over
+    the period, a published version read before (the layout is built on its BUCKETS_AFTER-th
+    read, so a version read once costs nothing extra), a period holding few of its rows."""
     if plan.cond.measure not in _WINDOW_MEASURES or not isinstance(view, TableVersion):
         return None
-    holder = derived.cache.get("buckets", [view.ts_ms], lambda: [0, None])
+    holder = derived.cache.get("bucketed", [view.ts_ms, view.contact], lambda: [0, None])
     holder[0] += 1
     if holder[1] is None:
         if holder[0] < BUCKETS_AFTER:
             return None
-        holder[1] = windows.time_buckets(view.ts_ms)
-    buckets = holder[1]
-    if windows.window_size(buckets, plan.lo_ms, plan.hi_ms) > WINDOW_SHARE * len(view):
+        holder[1] = _bucketed(view)
+    layout: _Bucketed = holder[1]
+    if windows.window_size(layout.buckets, plan.lo_ms, plan.hi_ms) > WINDOW_SHARE * len(view):
         return None
-    return buckets  # type: ignore[no-any-return]
+    return layout
 
 
-def _offsets(view: ColumnSource, entry_row: np.ndarray) -> np.ndarray | None:
-    """Per-row entry offsets of an entry stream (None when entry e is row e)."""
+def _in_bucket_order(
+    view: ColumnSource, layout: _Bucketed, entry_row: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(offsets or None when entry e is row e, values) of an entry stream, rows in bucket order."""
     n = len(view)
-    if derived.dense(entry_row, n) is None:
-        return None
-    return derived.cache.get(("offsets", n), [entry_row], lambda: windows.row_offsets(entry_row, n))  # type: ignore[no-any-return]
+
+    def build() -> tuple[np.ndarray | None, np.ndarray]:
+        if derived.dense(entry_row, n) is None:
+            return None, values[layout.order]
+        offsets, entry = windows.reorder_entries(windows.row_offsets(entry_row, n), layout.order)
+        return offsets, values[entry]
+
+    return derived.cache.get(("bucket-entries", n), [entry_row, values, layout.order], build)  # type: ignore[no-any-return]
 
 
 def _window_values(
-    plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, buckets: tuple[np.ndarray, np.ndarray, int, int]
+    plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, layout: _Bucketed
 ) -> tuple[np.ndarray, np.ndarray]:
     """As run_values, over the rows of the period only: contacts with no row there passing
     the filters are left out (their value is the absent one)."""
-    run_contact, run_start = contact_runs(view)
-    runs_of = derived.cache.get("run_of_row", [view.contact], lambda: windows.run_of_row(run_start))
-    ts = view.ts_ms  # type: ignore[attr-defined]
+    run_contact, _ = contact_runs(view)
     cond = plan.cond
     mask = row_mask(view, cond.where, dictionary)
+    if mask is not None:
+        full = mask
+        mask = derived.cache.get("bucket-mask", [full, layout.order], lambda: full[layout.order])
     m = cond.measure
     lo, hi = plan.lo_ms, plan.hi_ms
-    start, stop = windows.bucket_span(buckets, lo, hi)
-    args = (buckets[0], start, stop, runs_of, run_contact.shape[0], ts, mask, lo, hi)
+    start, stop = windows.bucket_span(layout.buckets, lo, hi)
+    args = (start, stop, layout.run, layout.n_runs, layout.ts_ms, mask, lo, hi)
     if m == "count":
         group, count = windows.window_count(*args)
         return run_contact[group], count.astype(np.float64)
     if m == "distinct":
         entry_row, ids, n_ids = distinct_ids(view, cond.param)
-        group, distinct = windows.window_distinct(*args, _offsets(view, entry_row), ids, n_ids)
+        offsets, ids_b = _in_bucket_order(view, layout, entry_row, ids)
+        group, distinct = windows.window_distinct(*args, offsets, ids_b, n_ids)
         return run_contact[group], distinct.astype(np.float64)
     entry_row, entry_value = numeric_entries(view, cond.param, dictionary)
-    group, count, total, low, high = windows.window_stats(*args, _offsets(view, entry_row), entry_value)
+    offsets, values_b = _in_bucket_order(view, layout, entry_row, entry_value)
+    group, count, total, low, high = windows.window_stats(*args, offsets, values_b)
     if m == "sum":
         return run_contact[group], total
     if m == "avg":

@@ -38,15 +38,15 @@ def tables(draw):
 
 
 @BOUNDED
-@given(tables(), st.integers(0, 40), st.integers(0, 42), st.booleans())
-def test_distinct_ids_in_window(t, lo, hi, dense):
+@given(tables(), st.integers(0, 40), st.integers(0, 42), st.booleans(), st.integers(0, 6))
+def test_distinct_ids_in_window(t, lo, hi, dense, n_ids):
     rows, ids, ref_rows = t["entry_row"], t["ids"], t["entry_row"].tolist()
     if dense:  # one entry per row
         n = t["ts"].shape[0]
         ids = np.resize(ids, n) if ids.shape[0] else np.full(n, -1, np.int32)
         rows, ref_rows = None, list(range(n))
-    got = aggregates.distinct_ids_in_window(t["run_start"], t["ts"], t["mask"], lo, hi, rows, ids, 5)
-    want = ref.distinct_ids_in_window(t["run_start"], t["ts"], t["mask"], lo, hi, ref_rows, ids.tolist())
+    got = aggregates.distinct_ids_in_window(t["run_start"], t["ts"], t["mask"], lo, hi, rows, ids, n_ids)
+    want = ref.distinct_ids_in_window(t["run_start"], t["ts"], t["mask"], lo, hi, ref_rows, ids.tolist(), n_ids)
     assert got.tolist() == want
 
 
@@ -75,52 +75,65 @@ def test_bucket_span_covers_the_window(ts, lo, length, spread):
         assert part == sorted(part)
 
 
-def _window_case(t, data):
-    """Bucketed order of a table's rows with a candidate slice, run of every row, offsets."""
-    n = t["ts"].shape[0]
-    buckets = windows.time_buckets(t["ts"] * HOUR_MS // 4)
-    start = data.draw(st.integers(0, n))
-    stop = data.draw(st.integers(start, n))
-    runs_of = windows.run_of_row(t["run_start"])
-    return buckets[0], start, stop, runs_of
+@BOUNDED
+@given(st.lists(st.integers(0, 3), max_size=12), st.data())
+def test_reorder_entries(per_row, data):
+    n = len(per_row)
+    entry_row = np.array([r for r in range(n) for _ in range(per_row[r])], np.int32)
+    offsets = windows.row_offsets(entry_row, n)
+    order = data.draw(st.permutations(list(range(n))))
+    got_offsets, got_entry = windows.reorder_entries(offsets, np.array(order, np.int32))
+    want_offsets, want_entry = ref.reorder_entries(offsets.tolist(), order)
+    assert got_offsets.tolist() == want_offsets and got_entry.tolist() == want_entry
 
 
 @BOUNDED
 @given(tables(), st.integers(0, 40), st.integers(0, 42), st.data())
 def test_window_kernels(t, lo, hi, data):
+    """On a table's rows as they stand (any order serves: the kernels read rows as given)."""
     n = t["ts"].shape[0]
-    order, start, stop, runs_of = _window_case(t, data)
+    start = data.draw(st.integers(0, n))
+    stop = data.draw(st.integers(start, n))
+    runs_of = windows.run_of_row(t["run_start"])
     m = t["run_start"].shape[0] - 1
-    common = (order, start, stop, runs_of, m, t["ts"], t["mask"], lo, hi)
-    plain = (order.tolist(), start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], lo, hi)
+    common = (start, stop, runs_of, m, t["ts"], t["mask"], lo, hi)
+    plain = (start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], lo, hi)
     group, count = windows.window_count(*common)
     assert dict(zip(group.tolist(), count.tolist())) == ref.window_count(*plain)
     offsets = windows.row_offsets(t["entry_row"], n)
     dense = data.draw(st.booleans())
-    values = data.draw(st.lists(st.sampled_from([0.0, -0.0, 1.5, 0.1, 0.2, -3.0, math.nan]),
-                                min_size=n if dense else len(t["entry_row"]), max_size=n if dense else len(t["entry_row"])))
+    k = n if dense else len(t["entry_row"])
+    values = data.draw(st.lists(st.sampled_from([0.0, -0.0, 1.5, 0.1, 0.2, -3.0, math.nan]), min_size=k, max_size=k))
     values = np.array(values, np.float64)
     offs = None if dense else offsets
     got = windows.window_stats(*common, offs, values)
     want = ref.window_stats(*plain, offs, values)
     assert set(got[0].tolist()) == set(want)
-    for k, j in enumerate(got[0].tolist()):
+    for q, j in enumerate(got[0].tolist()):
         c, s, lo_v, hi_v = want[j]
-        assert got[1][k] == c and got[2][k] == s
-        assert (math.isnan(lo_v) and math.isnan(got[3][k])) or got[3][k] == lo_v
-        assert (math.isnan(hi_v) and math.isnan(got[4][k])) or got[4][k] == hi_v
+        assert got[1][q] == c and got[2][q] == s
+        assert (math.isnan(lo_v) and math.isnan(got[3][q])) or got[3][q] == lo_v
+        assert (math.isnan(hi_v) and math.isnan(got[4][q])) or got[4][q] == hi_v
     ids = t["ids"] if not dense else (np.resize(t["ids"], n) if t["ids"].shape[0] else np.full(n, -1, np.int32))
-    group, distinct = windows.window_distinct(*common, offs, ids, 5)
-    assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist())
+    n_ids = data.draw(st.integers(0, 6))
+    group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
+    assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
+    windows.BITSET_WORDS, saved = 0, windows.BITSET_WORDS  # the hash table path
+    try:
+        group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
+    finally:
+        windows.BITSET_WORDS = saved
+    assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
 
 
 def test_wrappers_name_bad_arguments() -> None:
-    with pytest.raises(KernelArgumentError, match="n_ids"):
-        aggregates.distinct_ids_in_window(np.array([0, 1]), np.array([0]), None, 0, 9, None, np.array([3]), 3)
+    with pytest.raises(KernelArgumentError, match="entry_id"):
+        aggregates.distinct_ids_in_window(np.array([0, 1]), np.array([0]), None, 0, 9, None, np.array([3, 1]), 3)
     with pytest.raises(KernelArgumentError, match="entry_row"):
         windows.row_offsets(np.array([0, 5], np.int32), 3)
     with pytest.raises(KernelArgumentError, match="start"):
-        windows.window_count(np.array([0], np.int32), 0, 2, np.array([0], np.int32), 1, np.array([5]), None, 0, 9)
+        windows.window_count(0, 2, np.array([0], np.int32), 1, np.array([5]), None, 0, 9)
     with pytest.raises(KernelArgumentError, match="offsets"):
-        windows.window_stats(np.array([0], np.int32), 0, 1, np.array([0], np.int32), 1, np.array([5]), None, 0, 9,
-                             np.array([0, 2]), np.array([1.0]))
+        windows.window_stats(0, 1, np.array([0], np.int32), 1, np.array([5]), None, 0, 9, np.array([0, 2]), np.array([1.0]))
+    with pytest.raises(KernelArgumentError, match="order"):
+        windows.reorder_entries(np.array([0, 1]), np.array([1], np.int32))
