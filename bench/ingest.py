@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -79,6 +80,10 @@ class _LoggedServer:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
 
     def rss_bytes(self) -> int:
         return rss_bytes(self.proc.pid)
@@ -201,6 +206,12 @@ def _run_stream(stub: Any, batches: _Batches, streams: int) -> dict[str, Any]:
     return counts
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _column_requests(ds: datagen.Dataset, batch: int) -> Iterator[Any]:
     """IngestEventsRequests of column batches of the dataset's flat event types."""
     import numpy as np
@@ -272,6 +283,7 @@ def run_mode(mode: str, ds: datagen.Dataset, *, seconds: float, streams: int, ba
             contacts = upload_contacts(stub, ds)
             rss0 = srv.rss_bytes()
             deadline = Deadline(seconds)
+            cpu0 = _cpu_s(srv.pid)
             t0 = now_s()
             rec: dict[str, Any] = {"mode": mode, "fsync": fsync, "streams": streams if mode != "cli" else 1,
                                    "batch_lines": batch if mode != "cli" else None}
@@ -289,8 +301,11 @@ def run_mode(mode: str, ds: datagen.Dataset, *, seconds: float, streams: int, ba
             elapsed = now_s() - t0
             if mode == "bulk":  # the requests were built before the clock started
                 elapsed = rec["send_seconds"]
+            cpu = _cpu_s(srv.pid) - cpu0
             stored = stored_events(stub)
             rec.update({
+                "server_cpu_s": round(cpu, 3),
+                "server_cpu_us_per_event": round(cpu / stored * 1e6, 2) if stored else None,
                 "seconds": round(elapsed, 3), "stored_events": stored,
                 "events_per_s": round(stored / elapsed, 1) if elapsed > 0 else None,
                 "complete": stored == (_flat_events(ds) if mode == "bulk" else ds.events),
@@ -338,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
         print(f"{mode:7s} fsync {args.fsync:8s} {rec['stored_events']:>10,} events in {rec['seconds']:7.2f} s = "
               f"{rec['events_per_s'] or 0:>10,.0f} events/s ({rec.get('mb_per_s') or 0:.1f} MB/s)"
-              f"{'' if rec['complete'] else ' (time limit reached)'}; errors {errors}", file=sys.stderr)
+              f"{'' if rec['complete'] else ' (time limit reached)'}; errors {errors};"
+              f" server CPU {rec['server_cpu_us_per_event'] or 0:.1f} us/event", file=sys.stderr)
     print(f"wrote {writer.path}", file=sys.stderr)
     return status
 

@@ -16,7 +16,8 @@ What differs is how the work is laid out:
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,24 @@ from core.events import Event, leaf_tuples, parse_event
 from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP
 from core.mapping import place
 
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while one request's batch is decoded, validated,
+    mapped and stored, and its documents are freed.
+
+    A batch allocates containers by the hundred thousand that die with it and make no
+    cycles; collected while alive they are traversed for nothing (several microseconds an
+    event). Only the caller that turned the collector off turns it back on.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _Done:

@@ -43,7 +43,8 @@ class EventsService:
     engine: Engine
 
     def IngestEvents(self, request: pb.IngestEventsRequest, context: grpc.ServicerContext) -> pb.IngestEventsResponse:
-        report, ticket, _ = self._ingest(request, "")
+        with intake.collector_paused():  # the batch's documents are freed inside
+            report, ticket, _ = self._ingest(request, "")
         ticket.wait()  # acknowledged only once in the log
         reply = pb.IngestEventsResponse(all_results=request.dry_run)
         convert.add_report(reply, report, all_results=request.dry_run, changes=request.report_changes)
@@ -60,7 +61,8 @@ class EventsService:
         try:
             for number, message in enumerate(request_iterator):
                 batch = message.batch
-                report, ticket, count = self._ingest(batch, "batch.", number, reply.accepted)
+                with intake.collector_paused():  # the batch's documents are freed inside
+                    report, ticket, count = self._ingest(batch, "batch.", number, reply.accepted)
                 pending.append(ticket)
                 reply.all_results &= batch.dry_run
                 convert.add_report(
