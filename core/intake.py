@@ -16,6 +16,7 @@ What differs is how the work is laid out:
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,22 +34,28 @@ from core.mapping import place
 
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while one request's batch is decoded, validated,
-    mapped and stored, and its documents are freed.
+_TURN = threading.Lock()  # one request's batch at a time through `batch_turn`
 
-    A batch allocates containers by the hundred thousand that die with it and make no
-    cycles; collected while alive they are traversed for nothing (several microseconds an
-    event). Only the caller that turned the collector off turns it back on.
+
+@contextmanager
+def batch_turn() -> Iterator[None]:
+    """One request's batch at a time: decoded, validated, mapped and stored, its documents
+    freed, with the cyclic garbage collector off.
+
+    Batches are CPU work under one interpreter lock: several at once only trade it back
+    and forth (and the writer lock serialises their mapping anyway). Waiting for the log
+    happens after the turn, so syncs still group. A batch allocates containers by the
+    hundred thousand that die with it and make no cycles; collected while alive they are
+    traversed for nothing (several microseconds an event).
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
+    with _TURN:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            if collecting:
+                gc.enable()
 
 
 class _Done:

@@ -43,7 +43,7 @@ class EventsService:
     engine: Engine
 
     def IngestEvents(self, request: pb.IngestEventsRequest, context: grpc.ServicerContext) -> pb.IngestEventsResponse:
-        with intake.collector_paused():  # the batch's documents are freed inside
+        with intake.batch_turn():  # the batch's documents are freed inside
             report, ticket, _ = self._ingest(request, "")
         ticket.wait()  # acknowledged only once in the log
         reply = pb.IngestEventsResponse(all_results=request.dry_run)
@@ -61,7 +61,7 @@ class EventsService:
         try:
             for number, message in enumerate(request_iterator):
                 batch = message.batch
-                with intake.collector_paused():  # the batch's documents are freed inside
+                with intake.batch_turn():  # the batch's documents are freed inside
                     report, ticket, count = self._ingest(batch, "batch.", number, reply.accepted)
                 pending.append(ticket)
                 reply.all_results &= batch.dry_run
