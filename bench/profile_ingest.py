@@ -15,6 +15,10 @@ Modes:
 
 ``--wal DIR`` journals through a real write-ahead log (fsync always: one fdatasync per batch).
 ``--profile`` runs the same load again under cProfile and prints the top functions.
+``--steps`` (jsonl mode) times each step of the server's batch path on its own, in CPU
+microseconds per event, the collector off as the server has it: decode (`jsonl_docs`),
+validate (`intake.prepare`: parse, limits, flatten), map (`place`), add (`EventBatch.add`),
+commit (`EventBatch.commit`) and journal (the "ingest" log record encoded).
 
 CLI: ``python -m bench.profile_ingest --events 1000000 [--mode docs|jsonl|columns] [--profile]``;
 ``--write-jsonl FILE`` writes the same events as JSON Lines instead (for ``segmentd ingest``).
@@ -239,6 +243,51 @@ def run(mode: str, events: int, batch: int, contacts: int, seed: int, wal_dir: P
             "contacts": len(engine.contacts), "stored": engine.store.total_events()}
 
 
+def steps(events: int, batch: int, contacts: int, seed: int) -> dict[str, float]:
+    """CPU microseconds per event of each step of the server's jsonl batch path."""
+    import gc
+
+    from core import intake
+    from core.events import leaf_tuples
+    from core.jsonl import jsonl_docs
+    from core.mapping import place
+    from snapshots.wal import encode_record
+
+    engine = Engine(clock=lambda: NOW_MS)
+    spent = dict.fromkeys(("decode", "validate", "map", "add", "commit", "journal"), 0.0)
+    count = 0
+    collecting = gc.isenabled()
+    for block in _batches("jsonl", events, batch, contacts, seed):
+        gc.disable()
+        t = time.process_time()
+        docs = jsonl_docs(block)
+        spent["decode"] += (t1 := time.process_time()) - t
+        prepared = intake.prepare(docs, block)
+        spent["validate"] += (t2 := time.process_time()) - t1
+        evs = [e for e in prepared.events if not isinstance(e, Exception)]
+        for e in evs:
+            if e.ts_ms is None:
+                e.ts_ms = NOW_MS
+        t2 = time.process_time()
+        placed = [place(engine.contacts, e, engine.store.mapping(e.type), NOW_MS)[0] for e in evs]
+        spent["map"] += (t3 := time.process_time()) - t2
+        store_batch = engine.store.batch()
+        for e, cid in zip(evs, placed):
+            store_batch.add(e.type, cid, e.ts_ms, e.leaves if e.leaves is not None else leaf_tuples(e.params))
+        spent["add"] += (t4 := time.process_time()) - t3
+        store_batch.commit()
+        spent["commit"] += (t5 := time.process_time()) - t4
+        encode_record(1, "ingest", intake._record(prepared, NOW_MS, evs, []))
+        spent["journal"] += time.process_time() - t5
+        count += len(docs)
+        del docs, prepared, evs
+        if collecting:
+            gc.enable()
+    per_event = {k: round(v / count * 1e6, 2) for k, v in spent.items()}
+    per_event["total"] = round(sum(spent.values()) / count * 1e6, 2)
+    return per_event
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.profile_ingest", description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=200_000)
@@ -249,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wal", action="store_true", help="journal to a write-ahead log in a temp dir (fsync always)")
     ap.add_argument("--profile", action="store_true", help="run again under cProfile and print the top functions")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--steps", action="store_true", help="CPU us/event of each step of the jsonl batch path")
     ap.add_argument("--write-jsonl", metavar="FILE", help="only write the events as JSON Lines to FILE")
     args = ap.parse_args(argv)
     contacts = args.contacts or max(1, args.events // 20)
@@ -256,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.write_jsonl, "wb") as out:
             for block in _batches("jsonl", args.events, args.batch, contacts, args.seed):
                 out.write(block)
+        return 0
+
+    if args.steps:
+        print(json.dumps({"steps_us_per_event": steps(args.events, args.batch, contacts, args.seed)}))
         return 0
 
     def once(profiler: cProfile.Profile | None = None) -> dict[str, Any]:
