@@ -186,6 +186,64 @@ def closed_loop_aio(address: str, concurrency: int, seconds: float,
     return asyncio.run(run())
 
 
+def open_loop_aio(address: str, rate: float, seconds: float,
+                  call: Callable[[Any, random.Random], Awaitable[int]], max_in_flight: int = 256) -> dict[str, Any]:
+    """Calls started at a fixed `rate` (calls/s) for `seconds`, however long earlier ones take.
+
+    Latency counts from the instant a call was due, not from when it went out, so a client
+    that falls behind shows as latency instead of hiding it (no coordinated omission). Calls
+    due while `max_in_flight` are still out are counted as `skipped`.
+    """
+
+    async def run() -> dict[str, Any]:
+        import grpc
+
+        lat: list[float] = []
+        sent_lat: list[float] = []  # from when each call went out: the part the client's lateness is not in
+        units = errors = skipped = 0
+        interval = 1.0 / rate
+        async with grpc.aio.insecure_channel(address) as ch:
+            stub = stub_for(ch)
+            rng = random.Random(0)
+            pending: set[asyncio.Task[None]] = set()
+
+            async def one(due: float) -> None:
+                nonlocal units, errors
+                sent = now_s()
+                try:
+                    units += await call(stub, rng)
+                except Exception:  # noqa: BLE001 - counted and reported
+                    errors += 1
+                    return
+                lat.append(ms_since(due))
+                sent_lat.append(ms_since(sent))
+
+            t0 = now_s()
+            k = 0
+            while True:
+                due = t0 + k * interval
+                if due - t0 >= seconds:
+                    break
+                wait = due - now_s()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if len(pending) >= max_in_flight:
+                    skipped += 1
+                else:
+                    task = asyncio.create_task(one(due))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                k += 1
+            if pending:
+                await asyncio.gather(*pending)
+            rec = _summary(0, "aio-open", now_s() - t0, lat, units, errors)
+            rec.update({"rate_target": rate, "skipped": skipped,
+                        "latency_from_send_ms": percentiles(sent_lat, (50, 90, 99, 99.9))})
+            return rec
+
+    return asyncio.run(run())
+
+
 def measure(session: Session, mode: str, clients: int, seconds: float,
             sync_call: Callable[[random.Random], int],
             aio_call: Callable[[Any, random.Random], Awaitable[int]]) -> dict[str, Any]:

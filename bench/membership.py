@@ -6,7 +6,8 @@ PutSegment, then, each phase within its share of the time limit:
 - ``single``: CheckMembership of one contact in one segment from concurrent clients, one
   phase per client count (``--clients 1,2,4,8``) and client mode (``--client-mode
   threads,aio``, see bench/clients.py); latency percentiles, requests/s, and the CPU each
-  call cost the server and the client;
+  call cost the server and the client; with ``--rate R``, also ``single_open``: calls
+  started at R a second whatever the replies do, latency counted from when each was due;
 - ``batched``: CheckMembership of many contacts in every segment per call; checks/s;
 - ``list``: ListMembers of every segment, largest first, streamed to the end, pass after pass
   until the phase's time is up, ids packed as uint32 bytes (``--unpacked``: as repeated
@@ -33,7 +34,15 @@ from typing import Any
 import numpy as np
 
 from bench import datagen
-from bench.clients import CLIENT_MODES, Session, measure, single_check, suite_session
+from bench.clients import (
+    CLIENT_MODES,
+    CpuSplit,
+    Session,
+    measure,
+    open_loop_aio,
+    single_check,
+    suite_session,
+)
 from bench.common import Deadline, ResultWriter, ms_since, now_s, percentiles
 from bench.rpcserver import ServerKnobs
 
@@ -42,7 +51,8 @@ SMALL_SEGMENT = 10_000  # members: below this a ListMembers call costs more than
 
 def run(ds: datagen.Dataset, *, clients: int | list[int], seconds: float, batch: int, n_segments: int | None,
         load_seconds: float | None = None, shard_bits: int = 20, packed: bool = True,
-        modes: tuple[str, ...] = ("threads",), knobs: ServerKnobs | None = None) -> list[dict[str, Any]]:
+        modes: tuple[str, ...] = ("threads",), knobs: ServerKnobs | None = None,
+        rates: tuple[float, ...] = ()) -> list[dict[str, Any]]:
     """Every phase against one loaded server; one record per phase (per client count and mode for
     ``single``)."""
     from server.pb import segmentd_pb2 as pb
@@ -81,6 +91,10 @@ def run(ds: datagen.Dataset, *, clients: int | list[int], seconds: float, batch:
         for mode in modes:
             for k in counts_of:
                 out.append({**base, "phase": "single", **measure(session, mode, k, single_s, single, single_aio)})
+        for rate in rates:  # open loop: calls at a fixed rate, latency from when each was due
+            split = CpuSplit(srv.pid)
+            rec = open_loop_aio(session.address, rate, single_s, single_aio)
+            out.append({**base, "phase": "single_open", **rec, **split.per_call(rec["requests"])})
 
         def batched(rng: random.Random) -> int:
             ids = [pb.ContactRef(contact_id=rng.randint(1, n)) for _ in range(batch)]
@@ -143,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="concurrent clients for single checks: a number or a list (1,2,4,8), one phase each")
     ap.add_argument("--client-mode", default="threads",
                     help="how single-check clients run: threads, aio or both (threads,aio); see bench/clients.py")
+    ap.add_argument("--rate", default="",
+                    help="also single checks at these fixed rates, calls/s (open loop, e.g. 500,1000)")
     ap.add_argument("--batch", type=int, default=1000, help="contacts per batched CheckMembership")
     ap.add_argument("--segments", type=int, default=None, help="use the first K suite segments")
     ap.add_argument("--seconds", type=float, default=60.0, help="time limit of the query phases")
@@ -170,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for rec in run(ds, clients=clients, seconds=args.seconds, batch=args.batch, n_segments=args.segments,
                    load_seconds=args.load_seconds, shard_bits=args.shard_bits, packed=not args.unpacked,
-                   modes=modes, knobs=knobs):
+                   modes=modes, knobs=knobs, rates=tuple(float(x) for x in args.rate.split(",") if x.strip())):
         writer.write(rec)
         lat = rec.get("latency_ms", {})
         if rec.get("errors"):
@@ -184,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             extra = f", {rec['checks_per_s']:,.0f} checks/s" if "checks_per_s" in rec else ""
             who = f" {rec['client']:7s} x{rec['threads']}" if "client" in rec else ""
+            if rec["phase"] == "single_open":
+                sent = rec["latency_from_send_ms"]
+                who = (f" at {rec['rate_target']:g}/s (skipped {rec['skipped']}; from send p50 "
+                       f"{sent.get('p50', 0):.3f} p99 {sent.get('p99', 0):.3f} ms)")
             cpu = (f", cpu us/call server {rec['server_cpu_us_per_call']} client {rec['client_cpu_us_per_call']}"
                    if rec.get("server_cpu_us_per_call") is not None else "")
             print(f"{rec['phase']:7s}{who} p50 {lat.get('p50', 0):.3f} ms p99 {lat.get('p99', 0):.3f} ms, "

@@ -34,6 +34,8 @@ REJECT_REASONS = frozenset(
     {"eventTypeKey", "keyValue", "eventId", "timestamp", "system", "params", "jsonl", "events", "identifier"}
 )
 _INDEX = re.compile(r"\[.*$")
+# The fields of an access line: documented log fields (checked once, here).
+ACCESS_FIELDS = tuple(logs.fields(method=1, code=1, duration_ms=1, principal=1, details=1))
 
 
 class ServerMetrics:
@@ -318,6 +320,11 @@ class _Method:
         self._received = metrics.received.labels(*labels) if metrics is not None else None
         self._sent_count = metrics.sent.labels(*labels) if metrics is not None else None
         self._handling = metrics.handling.labels(*labels) if metrics is not None else None
+        # status code -> its grpc_server_handled_total child, resolved on the code's first call
+        self._handled: dict[grpc.StatusCode, Any] = {}
+        self._access_level = logging.DEBUG if labels[1] == HEALTH_SERVICE else logging.INFO
+        self._access_method = f"{labels[1]}/{labels[2]}"
+        self._erasing = labels[2] == "EraseContact"
 
     def wrap(self, behaviour: handlers.Behaviour) -> handlers.Behaviour:
         kind = self.labels[0]
@@ -396,34 +403,34 @@ class _Method:
         self, context: grpc.ServicerContext, info: logs.CallInfo, started: float, *, failed: bool, reply: Any
     ) -> None:
         elapsed = time.perf_counter() - started
+        metrics = self.metrics
+        access = self.observer.access and access_log.isEnabledFor(self._access_level)
+        if metrics is None and not access and not self._erasing:
+            return  # nothing below would read the code: skip working it out
         code = _final_code(context, failed)
-        if self.metrics is not None:
-            self.metrics.handled.labels(*self.labels, code.name).inc()
+        ok = code is grpc.StatusCode.OK
+        if metrics is not None:
+            handled = self._handled.get(code)
+            if handled is None:
+                handled = self._handled[code] = metrics.handled.labels(*self.labels, code.name)
+            handled.inc()
             self._handling.observe(elapsed)  # type: ignore[union-attr]
-            if reply is not None and code == grpc.StatusCode.OK:
-                _count_reply(self.metrics, self.labels[2], reply)
-        if code == grpc.StatusCode.OK and self.labels[2] == "EraseContact" and reply is not None:
+            if reply is not None and ok:
+                _count_reply(metrics, self.labels[2], reply)
+        if ok and self._erasing and reply is not None:
             audit_log.info(
                 "contact erased",
                 extra=logs.fields(event="contact_erased", contact_id=int(reply.contact_id),
                                   events_erased=int(reply.events_erased), principal=info.principal or None),
             )
-        if self.observer.access:
-            level = logging.DEBUG if self.labels[1] == HEALTH_SERVICE else logging.INFO
-            if not access_log.isEnabledFor(level):
-                return
-            details = context.details() if code != grpc.StatusCode.OK else None  # type: ignore[attr-defined]
-            access_log.log(
-                level,
-                "rpc",
-                extra=logs.fields(
-                    method=f"{self.labels[1]}/{self.labels[2]}",
-                    code=code.name,
-                    duration_ms=round(elapsed * 1000, 3),
-                    principal=info.principal or None,
-                    details=_text(details),
-                ),
-            )
+        if access:
+            details = None if ok else context.details()  # type: ignore[attr-defined]
+            extra = {"method": self._access_method, "code": code.name, "duration_ms": round(elapsed * 1000, 3),
+                     "principal": info.principal or None, "details": _text(details)}
+            # The record is made directly: Logger.log would walk the stack for a caller that
+            # every access line shares (this function).
+            access_log.handle(access_log.makeRecord(access_log.name, self._access_level, __file__, 0, "rpc",
+                                                    None, None, "_finish", extra))
 
 
 def _text(details: Any) -> str | None:
