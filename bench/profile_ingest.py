@@ -243,8 +243,24 @@ def run(mode: str, events: int, batch: int, contacts: int, seed: int, wal_dir: P
             "contacts": len(engine.contacts), "stored": engine.store.total_events()}
 
 
-def steps(events: int, batch: int, contacts: int, seed: int) -> dict[str, float]:
-    """CPU microseconds per event of each step of the server's jsonl batch path."""
+def _file_blocks(path: str, events: int, batch: int) -> Iterator[bytes]:
+    """The first `events` lines of a JSON Lines file in blocks of `batch` lines."""
+    lines: list[bytes] = []
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh):
+            if number >= events:
+                break
+            lines.append(line)
+            if len(lines) == batch:
+                yield b"".join(lines)
+                lines = []
+    if lines:
+        yield b"".join(lines)
+
+
+def steps(events: int, batch: int, contacts: int, seed: int, source: str | None = None) -> dict[str, float]:
+    """CPU microseconds per event of each step of the server's jsonl batch path (events of
+    the generator, or the first lines of the JSON Lines file `source`)."""
     import gc
 
     from core import intake
@@ -257,7 +273,8 @@ def steps(events: int, batch: int, contacts: int, seed: int) -> dict[str, float]
     spent = dict.fromkeys(("decode", "validate", "map", "add", "commit", "journal"), 0.0)
     count = 0
     collecting = gc.isenabled()
-    for block in _batches("jsonl", events, batch, contacts, seed):
+    blocks = _file_blocks(source, events, batch) if source else _batches("jsonl", events, batch, contacts, seed)
+    for block in blocks:
         gc.disable()
         t = time.process_time()
         docs = jsonl_docs(block)
@@ -299,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="run again under cProfile and print the top functions")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--steps", action="store_true", help="CPU us/event of each step of the jsonl batch path")
+    ap.add_argument("--from-jsonl", metavar="FILE", help="--steps: events from this JSON Lines file instead")
     ap.add_argument("--write-jsonl", metavar="FILE", help="only write the events as JSON Lines to FILE")
     args = ap.parse_args(argv)
     contacts = args.contacts or max(1, args.events // 20)
@@ -309,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.steps:
-        print(json.dumps({"steps_us_per_event": steps(args.events, args.batch, contacts, args.seed)}))
+        print(json.dumps({"steps_us_per_event": steps(args.events, args.batch, contacts, args.seed, args.from_jsonl)}))
         return 0
 
     def once(profiler: cProfile.Profile | None = None) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from core.events import (
     MAX_PARAMS,
     MAX_STRING_BYTES,
     Leaf,
+    _parse_event_checked,
     encoded_size,
     flatten,
+    leaf_tuples,
     parse_event,
     parse_timestamp,
 )
@@ -370,3 +372,21 @@ def test_flatten_groups_leaves_by_element() -> None:
         if leaf.value is not None:
             by_item.setdefault(dict(leaf.items)["items"], {})[leaf.path] = leaf.value
     assert by_item == {0: {"items.title": "sneakers", "items.price": 50}, 1: {"items.title": "jacket", "items.price": 150}}
+
+
+def test_json_text_values_met_again_flatten_as_the_first_time() -> None:
+    product = '{"id": "P1", "tags": ["a", "b"], "sizes": [{"eu": 40}, {"eu": 41}]}'
+    shapes = [
+        [("product", product)],
+        [("product", product), ("other", product)],
+        [("product.tags", '["x"]'), ("product", product)],  # a dotted name first: ordinals continue
+        [("product", product), ("product.tags", '["x"]')],
+        [("product", product), ("product", '["x"]')],  # repeated: the last value counts
+        [("product", "[not json"), ("product2", "[not json")],
+    ]
+    for _ in range(2):  # the second round meets every text again
+        for pairs in shapes:
+            doc = {"eventTypeKey": "t", "keyValue": "k", "params": [{"name": n, "value": v} for n, v in pairs]}
+            event = parse_event(doc)
+            assert (event.leaves if event.leaves is not None else leaf_tuples(event.params)) == leaf_tuples(event.params)
+            assert event == _parse_event_checked(doc)
