@@ -198,6 +198,7 @@ class Watcher:
 
         self.entered: dict[tuple[str, int], float] = {}
         self.other = 0  # exits and repeated entries
+        self.other_samples: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self._call = stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=from_sequence))
         self._thread = threading.Thread(target=self._run, name="watcher", daemon=True)
@@ -217,6 +218,9 @@ class Watcher:
                     self.entered[key] = got
                 else:
                     self.other += 1
+                    if len(self.other_samples) < 5:
+                        self.other_samples.append({"segment": ch.segment, "contact": int(ch.contact_id),
+                                                   "entered": ch.entered, "cause": ch.cause, "seq": ch.sequence})
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
                 self.errors.append(f"{exc.code().name}: {exc.details()}")
@@ -347,6 +351,7 @@ def _latency_record(built: dict[str, Any], start_s: float, served: Served, rate:
         "rate_achieved": round(got["accepted"] / got["elapsed_s"], 1),
         "changes_matched": len(lat), "missing": missing, "unexpected": unexpected,
         "errors": len(got["errors"]) + len(watcher.errors), "error_samples": (got["errors"] + watcher.errors)[:3],
+        "unexpected_samples": watcher.other_samples[:5],
         "latency_ms": {**percentiles(lat, (50, 99)), "max": round(float(a.max()), 3) if a.shape[0] else None},
         "reply_ms": percentiles(got["reply_ms"], (50, 99)),
     }

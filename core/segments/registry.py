@@ -229,7 +229,7 @@ class SegmentRegistry:
         at = self._at
         if saved.time_dependent and at is not None and abs(now_ms - at) >= TIME_RESOLUTION_MS:
             # concurrent readers queue on the writer lock; the first brings everyone to now
-            self.advance(now_ms, tolerance_ms=TIME_RESOLUTION_MS - 1)
+            self.advance(now_ms, tolerance_ms=TIME_RESOLUTION_MS - 1, forward_only=True)
         return self.get(name).members
 
     def contact_segments(self, contact_id: int, now_ms: int) -> list[str]:
@@ -298,16 +298,20 @@ class SegmentRegistry:
         pending = self._step(now_ms, TIME, whole=lambda saved: bool(saved.own_types))
         return self._publish(pending, now_ms, self._position(after_record=True))
 
-    def advance(self, now_ms: int, *, tolerance_ms: int = 0) -> ChangeList:
+    def advance(self, now_ms: int, *, tolerance_ms: int = 0, forward_only: bool = False) -> ChangeList:
         """Brings every segment to `now_ms` with no other write (the time-driven step). When it
         changes something it is journalled as a "tick" record, so replay gives the same log.
 
         Staleness is judged under the writer lock: when the registry already is within
-        `tolerance_ms` of `now_ms` (another thread stepped meanwhile), nothing happens."""
+        `tolerance_ms` of `now_ms` (another thread stepped meanwhile), nothing happens; with
+        `forward_only`, neither does it when a write stepped past `now_ms` meanwhile (a clock
+        read before the lock must not take members back to before that write's events)."""
         with self._engine._lock:
             if not self._saved:
                 return self._idle(now_ms)
             if self._at is None or abs(now_ms - self._at) <= tolerance_ms:
+                return ChangeList()
+            if forward_only and now_ms < self._at:
                 return ChangeList()
             pending = self._step(now_ms, TIME)
             position = 0
@@ -321,7 +325,7 @@ class SegmentRegistry:
         rules, trim the change log; returns the seconds until something may change next."""
         now = self._engine.clock()
         if any(s.time_dependent for s in self._saved.values()):
-            self.advance(now)
+            self.advance(now, forward_only=True)
         with self._engine._lock:
             for name, saved in list(self._saved.items()):
                 if any(rule.metric != "size" for rule in saved.rules):

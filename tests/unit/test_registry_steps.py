@@ -62,3 +62,20 @@ def test_advance_within_tolerance_does_nothing_and_exact_advance_still_steps() -
     assert reg.at_ms == start
     reg.advance(start + 1)
     assert reg.at_ms == start + 1
+
+
+def test_the_worker_never_steps_back_past_a_write() -> None:
+    engine, clock = _engine()
+    reg = engine.segments
+    engine.upsert_contacts([{"externalId": "C-new"}])
+    clock[0] += 10_000
+    late = clock[0] - 5  # a clock reading taken just before an ingest stepped to clock[0]
+    engine.ingest([{"eventTypeKey": "view", "params": {"externalCustomerId": "C-new"}}])
+    members = set(reg.get("recent").members)
+    assert reg.at_ms == clock[0] and len(members) == 6  # the new contact's only event brought it in
+    seq = reg.changes.last_sequence
+    reg.advance(late, forward_only=True)
+    assert reg.at_ms == clock[0] and set(reg.get("recent").members) == members
+    assert reg.changes.last_sequence == seq
+    reg.current("recent", late - 2 * TIME_RESOLUTION_MS)  # a slow reader's old clock
+    assert reg.at_ms == clock[0] and reg.changes.last_sequence == seq
