@@ -37,16 +37,23 @@ class BlockColumn:
 class RowBlock:
     """Rows bound for one table, in arrival order."""
 
-    __slots__ = ("contact", "ts_ms", "arrival", "columns")
+    __slots__ = ("contact", "ts_ms", "arrival", "columns", "_by_kind")
 
     def __init__(self) -> None:
         self.contact: list[int] = []
         self.ts_ms: list[int] = []
         self.arrival: list[int] = []  # offsets from the batch's first arrival number
         self.columns: dict[BlockKey, BlockColumn] = {}  # first-seen order
+        # the same columns by kind value, then path (lookups without building a key tuple)
+        self._by_kind: tuple[dict[str, BlockColumn], ...] = ({}, {}, {}, {})
 
     def __len__(self) -> int:
         return len(self.contact)
+
+    def _column(self, path: str, kind: int) -> BlockColumn:
+        col = self.columns[(path, kind)] = BlockColumn()
+        self._by_kind[kind][path] = col
+        return col
 
     def add(self, contact: int, ts_ms: int, arrival: int, leaves: Sequence[Any], strings: list[str]) -> None:
         """Adds one row with its (path, value, items) leaves; strings go to `strings`.
@@ -56,42 +63,30 @@ class RowBlock:
         """
         row = len(self.contact)
         mark = len(strings)
-        cols = self.columns
+        nums, strs, bools, nodes = self._by_kind
         path = ""
         try:
             for path, value, items in leaves:
                 t = type(value)
                 if t is str:
-                    key = (path, STR)
+                    col = strs.get(path) or self._column(path, STR)
+                    col.values.append(len(strings))
                     strings.append(value)
-                    value = len(strings) - 1
                 elif t is float:
-                    key = (path, NUM)
+                    col = nums.get(path) or self._column(path, NUM)
+                    col.values.append(value)
                 elif t is int:
-                    key = (path, NUM)
-                    value = float(value)
+                    col = nums.get(path) or self._column(path, NUM)
+                    col.values.append(float(value))
                 elif t is bool:
-                    key = (path, BOOL)
-                    value = 1 if value else 0
+                    col = bools.get(path) or self._column(path, BOOL)
+                    col.values.append(1 if value else 0)
                 elif value is None:
-                    key = (path, NODE)
+                    col = nodes.get(path) or self._column(path, NODE)
                 else:
-                    kind = kind_of(value)
-                    key = (path, int(kind))
-                    if kind == Kind.NUM:
-                        value = float(value)
-                    elif kind == Kind.BOOL:
-                        value = int(value)
-                    elif kind == Kind.STR:
-                        strings.append(value)
-                        value = len(strings) - 1
-                col = cols.get(key)
-                if col is None:
-                    col = cols[key] = BlockColumn()
+                    col = self._other(path, value, strings)
                 rows = col.rows
                 rows.append(row)
-                if value is not None:
-                    col.values.append(value)
                 if items:
                     col.itemized.append((len(rows) - 1, items))
         except OverflowError:
@@ -103,6 +98,20 @@ class RowBlock:
         self.contact.append(contact)
         self.ts_ms.append(ts_ms)
         self.arrival.append(arrival)
+
+    def _other(self, path: str, value: Any, strings: list[str]) -> BlockColumn:
+        """The column of a value of a subclass of a plain kind (numpy scalars, str or int
+        subclasses), with its value appended; TypeError for a value of no kind."""
+        kind = int(kind_of(value))
+        col = self._by_kind[kind].get(path) or self._column(path, kind)
+        if kind == NUM:
+            col.values.append(float(value))
+        elif kind == BOOL:
+            col.values.append(int(value))
+        elif kind == STR:
+            col.values.append(len(strings))
+            strings.append(value)
+        return col
 
     def _undo(self, row: int, strings: list[str], mark: int) -> None:
         """Removes the entries of `row` (the row being added) and its strings."""
@@ -118,3 +127,4 @@ class RowBlock:
                     col.values.pop()
             if not rows:
                 del self.columns[key]
+                del self._by_kind[key[1]][key[0]]
