@@ -275,6 +275,31 @@ def identifier_parts(params: Mapping[str, Any], mapping: TypeMapping) -> list[tu
 _UNSEEN: Any = object()
 
 
+def identifier_parts_only(params: Mapping[str, Any], mapping: TypeMapping) -> list[IdParts]:
+    """`identifier_parts` without the parameter names (the mapping hot path)."""
+    if mapping.params:
+        return [parts for _, parts in identifier_parts(params, mapping)]
+    found: list[IdParts] = []
+    key_name = mapping.contact_key_name
+    kinds = _NAME_KINDS
+    for name, value in params.items():
+        kind = kinds.get(name, _UNSEEN)
+        if kind is None:
+            continue
+        if kind is _UNSEEN:
+            kind = _table_kind(name)
+            if kind is None:
+                continue
+        if type(value) is str and kind in _AS_GIVEN:
+            if value:
+                found.append((kind, value, key_name if kind is _KEY_KIND else ""))
+            continue
+        parts = _parts_of(value, kind, key_name)
+        if parts is not None:
+            found.append(parts)
+    return found
+
+
 def event_identifiers(params: Mapping[str, Any], mapping: TypeMapping) -> list[tuple[str, Identifier]]:
     """The identifiers of an event's parameters, in event order (EVENTS.md section 3).
 

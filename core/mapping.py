@@ -25,12 +25,12 @@ from core.identifiers import (
     IdKind,
     IdParts,
     TypeMapping,
-    identifier_parts,
+    identifier_parts_only,
     normalize_value,
     ref_of,
 )
 
-_CONTACT_ID, _ANONYMOUS = IdKind.CONTACT_ID, IdKind.ANONYMOUS  # hot paths compare with `is`
+_CONTACT_ID, _ANONYMOUS, _EMAIL = IdKind.CONTACT_ID, IdKind.ANONYMOUS, IdKind.EMAIL  # hot paths compare with `is`
 _AS_GIVEN = frozenset({IdKind.EXTERNAL_ID, IdKind.PUSH_TOKEN, IdKind.KEY, IdKind.ANONYMOUS})
 
 
@@ -51,7 +51,7 @@ def event_candidates(book: ContactBook, event: Event, mapping: TypeMapping) -> l
 
 def _candidates(book: ContactBook, event: Event, mapping: TypeMapping) -> list[IdParts]:
     idents: list[IdParts] = []
-    for _, parts in identifier_parts(event.params, mapping):
+    for parts in identifier_parts_only(event.params, mapping):
         if parts[0] is _CONTACT_ID and book.owner_of(parts) is None:
             continue  # a contact id the service never assigned (or erased) is no identifier
         if parts not in idents:
@@ -59,7 +59,13 @@ def _candidates(book: ContactBook, event: Event, mapping: TypeMapping) -> list[I
     kv = event.key_value
     if kv:
         for kind, value, _ in idents:
-            if value == (kv if kind in _AS_GIVEN else normalize_value(kind, kv)):
+            if kind in _AS_GIVEN:
+                if value == kv:
+                    break
+            elif kind is _EMAIL:
+                if value == kv.strip().lower():
+                    break
+            elif value == normalize_value(kind, kv):
                 break
         else:
             idents.append((_ANONYMOUS, kv, ""))
@@ -115,10 +121,15 @@ def place(book: ContactBook, event: Event, mapping: TypeMapping, now_ms: int, dr
     if not idents:
         raise InvalidArgument("keyValue", "the event has no keyValue and no identifier parameter")
     owner_of = book.owner_of
-    owners = [owner_of(parts) for parts in idents]
     key_value = event.key_value or idents[0][1]
-    first = owners[0]
-    if first is not None and owners.count(first) == len(owners):
+    first = owner_of(idents[0])
+    owners = [first]
+    same = first is not None
+    for parts in idents[1:]:
+        owner = owner_of(parts)
+        owners.append(owner)
+        same = same and owner == first
+    if same:
         # every identifier already belongs to one contact: nothing to attach, no conflict
         return (first, ref_of(idents[0]), False, (), (), key_value)
 
