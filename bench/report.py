@@ -217,6 +217,63 @@ def _mixed_section(lines: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _realtime_section(lines: list[dict[str, Any]]) -> list[str]:
+    rt = [ln for ln in lines if ln["kind"] == "realtime"]
+    if not rt:
+        return []
+    out = ["## Real-time membership", ""]
+    lat = [ln for ln in rt if ln.get("mode") == "latency"]
+    if lat:
+        lat = sorted(_latest(lat, lambda r: (_size(r), r.get("segments"), r.get("rate_offered"))),
+                     key=lambda r: (_size(r), r.get("rate_offered") or 0))
+        out += ["Event to change: a `segmentd serve --fsync always` subprocess holding the events, saved windowed "
+                "segments and a WatchSegments follower; clients offer events at a fixed rate, each making one "
+                "contact enter a segment. Latency runs from the client sending the event to the follower "
+                "receiving its change.", ""]
+        out.append(_table(
+            ["contacts", "events", "segments", "offered ev/s", "achieved ev/s", "batch × senders", "p50 ms", "p99 ms",
+             "max ms", "reply p50 ms", "changes matched", "missing", "unexpected", "errors"],
+            [[r["contacts"], r["events"], r.get("segments"), r.get("rate_offered"), r.get("rate_achieved"),
+              f"{r.get('batch')} × {r.get('senders')}", (r.get("latency_ms") or {}).get("p50"),
+              (r.get("latency_ms") or {}).get("p99"), (r.get("latency_ms") or {}).get("max"),
+              (r.get("reply_ms") or {}).get("p50"), r.get("changes_matched"), r.get("missing"), r.get("unexpected"),
+              r.get("errors")] for r in lat]))
+        out.append("")
+    ticks = [ln for ln in rt if ln.get("mode") == "ticks" and ln.get("phase") != "build"]
+    if ticks:
+        ticks = sorted(_latest(ticks, lambda r: (_size(r), r.get("segments"), r.get("phase"))),
+                       key=lambda r: (_size(r), r.get("phase") or ""))
+        out += ["Time-driven steps, in process: windowed segments moved forward with no new event.", ""]
+        rows = []
+        for r in ticks:
+            ms = r.get("ms")
+            p50, p99 = (ms.get("p50"), ms.get("p99")) if isinstance(ms, dict) else (ms, None)
+            rows.append([r["contacts"], r["events"], r.get("segments"), r.get("phase"), r.get("steps"), p50, p99,
+                         r.get("changes")])
+        out.append(_table(["contacts", "events", "segments", "step", "steps", "p50 ms", "p99 ms", "changes"], rows))
+        out.append("")
+    return out
+
+
+def _restart_section(lines: list[dict[str, Any]]) -> list[str]:
+    rs = [ln for ln in lines if ln["kind"] == "restart" and ln.get("record", "restart") == "restart"]
+    if not rs:
+        return []
+    rs = sorted(_latest(rs, _size), key=lambda r: (_size(r), r.get("attempt", 0)))
+    out = ["## Restart", "",
+           "A data directory built in process (bulk load, snapshot), then `segmentd serve --data-dir` timed from "
+           "spawn until health reports SERVING and a first CheckMembership answers.", ""]
+    rows = []
+    for r in rs:
+        build = r.get("build") or {}
+        rows.append([r["contacts"], r["events"], r.get("attempt"), r.get("serving_s"), r.get("first_answer_s"),
+                     _mib(r.get("server_rss_bytes")), _mib(build.get("snapshot_bytes")), build.get("snapshot_s")])
+    out.append(_table(["contacts", "events", "attempt", "SERVING s", "first answer s", "RSS MiB", "snapshot MiB",
+                       "snapshot write s"], rows))
+    out.append("")
+    return out
+
+
 # ---------------------------------------------------------------------------- plots
 
 
@@ -339,6 +396,8 @@ def render(lines: list[dict[str, Any]], plots: Path, md_dir: Path) -> str:
     out += _membership_section(lines)
     out += _memory_section(lines)
     out += _mixed_section(lines)
+    out += _realtime_section(lines)
+    out += _restart_section(lines)
     cmds: dict[str, str] = {}
     for ln in sorted(lines, key=lambda x: x["run"]):
         if ln.get("command"):
