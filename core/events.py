@@ -483,10 +483,16 @@ def _parse_event_fast(doc: dict[str, Any]) -> Event | None:
         if len(raw) > MAX_PARAMS:
             return None
         pairs = []
+        append = pairs.append
         for item in raw:
-            if type(item) is not dict or not item.keys() <= _ITEM_KEYS:
+            if type(item) is not dict:
                 return None
-            pairs.append((item.get("name"), item.get("value")))
+            if len(item) == 2 and "name" in item and "value" in item:
+                append((item["name"], item["value"]))
+            elif item.keys() <= _ITEM_KEYS:
+                append((item.get("name"), item.get("value")))
+            else:
+                return None
         got = _fast_params(pairs, 24)
     elif type(raw) is dict:
         if len(raw) > MAX_PARAMS:
