@@ -16,7 +16,7 @@ import re
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Hashable
 
 import numpy as np
 from pyroaring import BitMap
@@ -185,6 +185,9 @@ def build_column(name: str, values: dict[int, Any], size: int) -> FieldColumn:
 _Key = tuple[int, int, int]
 
 
+MAX_RESULTS = 256  # cached condition results per book state
+
+
 class _BookViews:
     """The views of one book at one key; replaced whole when the key moves."""
 
@@ -192,6 +195,7 @@ class _BookViews:
         self.key = key
         self.columns: dict[str, FieldColumn] = {}
         self.holders: dict[tuple[IdKind, str], BitMap] = {}
+        self.results: dict[Hashable, np.ndarray] = {}
 
 
 _views: weakref.WeakKeyDictionary[ContactBook, _BookViews] = weakref.WeakKeyDictionary()
@@ -220,6 +224,20 @@ def field_column(contacts: ContactBook, name: str) -> FieldColumn:
         column = build_column(name, contacts.field_values(name), contacts.max_id + 1)
         views.columns[name] = column
     return column
+
+
+def book_result(contacts: ContactBook, key: Hashable, build: Callable[[], np.ndarray]) -> np.ndarray:
+    """`build()` computed at most once per state of the book for `key` (equal keys must mean
+    equal results); the result is read-only and shared."""
+    views = _current(contacts)
+    hit = views.results.get(key)
+    if hit is None:
+        hit = build()
+        hit.flags.writeable = False
+        if len(views.results) >= MAX_RESULTS:
+            views.results.pop(next(iter(views.results)), None)
+        views.results[key] = hit
+    return hit
 
 
 def cached_column(contacts: ContactBook, name: str) -> FieldColumn | None:

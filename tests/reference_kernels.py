@@ -303,3 +303,9 @@ def reorder_entries(offsets, order) -> tuple[list[int], list[int]]:
         entry += list(range(int(offsets[r]), int(offsets[r + 1])))
         new_offsets.append(len(entry))
     return new_offsets, entry
+
+
+def window_units(start, stop, run_of_row, ts_ms, row_mask, bounds_ms) -> dict[int, int]:
+    units = list(zip(bounds_ms[:-1], bounds_ms[1:]))
+    rows = _window_rows(start, stop, run_of_row, ts_ms, row_mask, bounds_ms[0], bounds_ms[-1])
+    return {j: sum(1 for a, b in units if any(a <= ts_ms[r] < b for r in rs)) for j, rs in rows.items()}

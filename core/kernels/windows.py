@@ -202,6 +202,50 @@ def _window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
     return group_run, distinct
 
 
+MAX_UNITS = 63  # window_units keeps the filled units of a run in one 64-bit word
+
+
+@jit
+def _window_units(start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts_ms: np.ndarray,
+                  row_mask: np.ndarray, use_mask: bool, bounds_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    k = bounds_ms.shape[0] - 1
+    group_run, group_of = _groups(start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask,
+                                  bounds_ms[0], bounds_ms[k])
+    g = group_run.shape[0]
+    filled = np.zeros(g, np.uint64)
+    units = np.zeros(g, np.int64)
+    for i in range(group_of.shape[0]):
+        q = group_of[i]
+        if q < 0:
+            continue
+        t = ts_ms[start + i]
+        lo = 0
+        hi = k  # unit u: bounds[u] <= t < bounds[u+1]; find the last bound <= t
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if bounds_ms[mid] <= t:
+                lo = mid
+            else:
+                hi = mid
+        bit = np.uint64(1) << np.uint64(lo)
+        if not filled[q] & bit:
+            filled[q] |= bit
+            units[q] += 1
+    return group_run, units
+
+
+def window_units(start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts_ms: np.ndarray,
+                 row_mask: np.ndarray | None, bounds_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group_run, units int64): how many of the units [bounds_ms[u], bounds_ms[u+1]) hold a
+    row of [start, stop) passing the mask, per run (runs with such a row only); at most
+    MAX_UNITS units."""
+    args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
+    bounds_ms = readonly(bounds_ms, np.int64)
+    if bounds_ms.ndim != 1 or not 2 <= bounds_ms.shape[0] <= MAX_UNITS + 1 or np.any(np.diff(bounds_ms) <= 0):
+        raise KernelArgumentError("bounds_ms", f"must be 2 to {MAX_UNITS + 1} strictly ascending instants")
+    return _window_units(*args, bounds_ms)
+
+
 @jit
 def _reorder_entries(offsets: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = order.shape[0]

@@ -131,12 +131,39 @@ def _created_anniversary(created_ms: np.ndarray, pairs: set[tuple[int, int]], tz
 
 
 def attribute_members(cond: AttrCond, contacts: ContactBook, now_ms: int, tz: str) -> np.ndarray:
-    """Ids (uint32) of the live contacts whose field satisfies the condition."""
-    column = fields.field_column(contacts, cond.field)
-    if cond.op == "not_exists":
-        live = contacts.ids()
-        return live[column.kind[live] == fields.NONE]
-    return np.flatnonzero(column_mask(cond, column, now_ms, tz)).astype(np.uint32)
+    """Ids (uint32, ascending, read-only) of the live contacts whose field satisfies the
+    condition; computed once per state of the contact book (and, for anniversaries, per day)."""
+
+    def build() -> np.ndarray:
+        column = fields.field_column(contacts, cond.field)
+        if cond.op == "not_exists":
+            live = contacts.ids()
+            return np.ascontiguousarray(live[column.kind[live] == fields.NONE], np.uint32)
+        return np.flatnonzero(column_mask(cond, column, now_ms, tz)).astype(np.uint32)
+
+    return fields.book_result(contacts, _result_key(cond, now_ms, tz), build)
+
+
+def _typed(value: Any) -> Any:
+    """`value` with its type spelled out: True and 1.0 are equal in Python, not as values here."""
+    if isinstance(value, tuple | list):
+        return ("seq", tuple(map(_typed, value)))
+    return (type(value).__name__, value)
+
+
+def _result_key(cond: AttrCond, now_ms: int, tz: str) -> tuple[Any, ...]:
+    """What a condition's members depend on besides the book: for anniversaries, the
+    celebrated days (and the zone, which places createdAt instants on days)."""
+    when: Any = None
+    if cond.op == "anniversaryInDays":
+        _, pairs = _anniversary_days(now_ms, int(cond.value), tz)
+        when = (tuple(sorted(pairs)), tz if cond.field == "createdAt" else "")
+    return ("attribute", cond.field, cond.op, _typed(cond.value), when)
+
+
+# Judged among candidates, a field's column is built when there are at least this share of
+# the book's ids (or 64) of them: cheaper than reading that many contacts one by one.
+_BUILD_SHARE = 1 / 512
 
 
 def attribute_members_among(
@@ -145,6 +172,8 @@ def attribute_members_among(
     """As attribute_members, judging only `candidates` (live ids): through the field's column
     when it is built for the book as it is, else one contact at a time (no rebuild for a few)."""
     column = fields.cached_column(contacts, cond.field)
+    if column is None and candidates.shape[0] >= max(64, (contacts.max_id + 1) * _BUILD_SHARE):
+        column = fields.field_column(contacts, cond.field)
     if column is not None:
         cut = column.take(candidates.astype(np.int64))
         if cond.op == "not_exists":

@@ -26,9 +26,9 @@ DAY_MS = 86_400_000
 _INF = math.inf
 # A period covering at most this share of a version's rows is read through its time buckets
 # (only the rows in the period), otherwise run by run over the whole version.
-WINDOW_SHARE = 0.25
+WINDOW_SHARE = 0.5
 BUCKETS_AFTER = 2  # a version's time buckets are built on its BUCKETS_AFTER-th windowed read
-_WINDOW_MEASURES = frozenset({"count", "sum", "avg", "min", "max", "distinct"})
+_WINDOW_MEASURES = frozenset({"count", "sum", "avg", "min", "max", "distinct", "streak"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +286,9 @@ def _period_layout(plan: EventPlan, view: ColumnSource) -> _Bucketed | None:
     read, so a version read once costs nothing extra), a period holding few of its rows."""
     if plan.cond.measure not in _WINDOW_MEASURES or not isinstance(view, TableVersion):
         return None
+    lo, hi = _window(plan)
+    if plan.cond.measure == "streak" and plan.bounds_ms is not None and plan.bounds_ms.shape[0] > windows.MAX_UNITS + 1:
+        return None
     holder = derived.cache.get("bucketed", [view.ts_ms, view.contact], lambda: [0, None])
     holder[0] += 1
     if holder[1] is None:
@@ -293,9 +296,16 @@ def _period_layout(plan: EventPlan, view: ColumnSource) -> _Bucketed | None:
             return None
         holder[1] = _bucketed(view)
     layout: _Bucketed = holder[1]
-    if windows.window_size(layout.buckets, plan.lo_ms, plan.hi_ms) > WINDOW_SHARE * len(view):
+    if windows.window_size(layout.buckets, lo, hi) > WINDOW_SHARE * len(view):
         return None
     return layout
+
+
+def _window(plan: EventPlan) -> tuple[int, int]:
+    """The instants [lo, hi) the plan's measure reads (a streak: its units)."""
+    if plan.cond.measure == "streak" and plan.bounds_ms is not None:
+        return int(plan.bounds_ms[0]), int(plan.bounds_ms[-1])
+    return plan.lo_ms, plan.hi_ms
 
 
 def _in_bucket_order(
@@ -325,8 +335,12 @@ def _window_values(
         full = mask
         mask = derived.cache.get("bucket-mask", [full, layout.order], lambda: full[layout.order])
     m = cond.measure
-    lo, hi = plan.lo_ms, plan.hi_ms
+    lo, hi = _window(plan)
     start, stop = windows.bucket_span(layout.buckets, lo, hi)
+    if m == "streak":
+        assert plan.bounds_ms is not None
+        group, units = windows.window_units(start, stop, layout.run, layout.n_runs, layout.ts_ms, mask, plan.bounds_ms)
+        return run_contact[group], units.astype(np.float64)
     args = (start, stop, layout.run, layout.n_runs, layout.ts_ms, mask, lo, hi)
     if m == "count":
         group, count = windows.window_count(*args)

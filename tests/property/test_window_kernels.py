@@ -126,6 +126,20 @@ def test_window_kernels(t, lo, hi, data):
     assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
 
 
+@BOUNDED
+@given(tables(), st.lists(st.integers(0, 42), min_size=2, max_size=8, unique=True), st.data())
+def test_window_units(t, bounds, data):
+    n = t["ts"].shape[0]
+    start = data.draw(st.integers(0, n))
+    stop = data.draw(st.integers(start, n))
+    runs_of = windows.run_of_row(t["run_start"])
+    bounds = sorted(bounds)
+    group, units = windows.window_units(start, stop, runs_of, t["run_start"].shape[0] - 1, t["ts"], t["mask"],
+                                        np.array(bounds, np.int64))
+    want = ref.window_units(start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], bounds)
+    assert dict(zip(group.tolist(), units.tolist())) == want
+
+
 def test_wrappers_name_bad_arguments() -> None:
     with pytest.raises(KernelArgumentError, match="entry_id"):
         aggregates.distinct_ids_in_window(np.array([0, 1]), np.array([0]), None, 0, 9, None, np.array([3, 1]), 3)
@@ -135,5 +149,7 @@ def test_wrappers_name_bad_arguments() -> None:
         windows.window_count(0, 2, np.array([0], np.int32), 1, np.array([5]), None, 0, 9)
     with pytest.raises(KernelArgumentError, match="offsets"):
         windows.window_stats(0, 1, np.array([0], np.int32), 1, np.array([5]), None, 0, 9, np.array([0, 2]), np.array([1.0]))
+    with pytest.raises(KernelArgumentError, match="bounds_ms"):
+        windows.window_units(0, 1, np.array([0], np.int32), 1, np.array([5]), None, np.arange(66))
     with pytest.raises(KernelArgumentError, match="order"):
         windows.reorder_entries(np.array([0, 1]), np.array([1], np.int32))
