@@ -190,44 +190,95 @@ def serve(data_dir: Path, log_path: Path, timeout: float) -> Served:
 # ----------------------------------------------------------------------------- latency
 
 
+def _watch_child(address: str, from_sequence: int, out: Any, stop: Any) -> None:
+    """The watcher process: streams WatchSegments and sends (segment, contact, entered, cause,
+    sequence, at_ms, received wall ms) tuples to `out` in small chunks until `stop` is set."""
+    import grpc
+
+    from server.pb import segmentd_pb2 as pb
+
+    stub = stub_for(channel(address))
+    call = stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=from_sequence))
+    threading.Thread(target=lambda: (stop.wait(), call.cancel()), daemon=True).start()
+    out.put("ready")
+    lock = threading.Lock()
+    chunk: list[tuple[Any, ...]] = []
+
+    def flush() -> None:  # every 20 ms: the parent sees a change at most that much later than now
+        nonlocal chunk
+        while not stop.wait(0.02):
+            with lock:
+                ready, chunk = chunk, []
+            if ready:
+                out.put(ready)
+
+    flusher = threading.Thread(target=flush, daemon=True)
+    flusher.start()
+    try:
+        for event in call:
+            if event.HasField("change"):
+                ch = event.change
+                row = (ch.segment, int(ch.contact_id), ch.entered, ch.cause, int(ch.sequence), int(ch.at_ms),
+                       time.time() * 1000)
+                with lock:
+                    chunk.append(row)
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.CANCELLED:
+            out.put(("error", f"{exc.code().name}: {exc.details()}"))
+    flusher.join()
+    if chunk:
+        out.put(chunk)
+    out.put("done")
+
+
 class Watcher:
-    """Reads WatchSegments in a thread; remembers when each (segment, contact) entry arrived."""
+    """A WatchSegments stream read in a process of its own (so the senders' threads do not slow
+    it down); remembers when (wall clock, ms) each (segment, contact) entry arrived."""
 
-    def __init__(self, stub: Any, from_sequence: int) -> None:
-        from server.pb import segmentd_pb2 as pb
+    def __init__(self, address: str, from_sequence: int) -> None:
+        import multiprocessing
 
-        self.entered: dict[tuple[str, int], float] = {}
+        ctx = multiprocessing.get_context("spawn")
+        self.entered: dict[tuple[str, int], float] = {}  # wall ms received
+        self.delivery_ms: dict[tuple[str, int], float] = {}  # received - the change's at_ms
         self.other = 0  # exits and repeated entries
         self.other_samples: list[dict[str, Any]] = []
         self.errors: list[str] = []
-        self._call = stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=from_sequence))
-        self._thread = threading.Thread(target=self._run, name="watcher", daemon=True)
+        self._queue = ctx.Queue()
+        self._stop = ctx.Event()
+        self._proc = ctx.Process(target=_watch_child, args=(address, from_sequence, self._queue, self._stop),
+                                 daemon=True)
+        self._proc.start()
+        if self._queue.get(timeout=60) != "ready":
+            raise RuntimeError("the watcher process did not start")
+        self._thread = threading.Thread(target=self._drain, name="watcher", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        import grpc
-
-        try:
-            for event in self._call:
-                if not event.HasField("change"):
-                    continue
-                got = time.perf_counter()
-                ch = event.change
-                key = (ch.segment, int(ch.contact_id))
-                if ch.entered and key not in self.entered:
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item == "done":
+                return
+            if isinstance(item, tuple):
+                self.errors.append(item[1])
+                continue
+            for segment, contact, entered, cause, seq, at_ms, got in item:
+                key = (segment, contact)
+                if entered and key not in self.entered:
                     self.entered[key] = got
+                    self.delivery_ms[key] = got - at_ms
                 else:
                     self.other += 1
                     if len(self.other_samples) < 5:
-                        self.other_samples.append({"segment": ch.segment, "contact": int(ch.contact_id),
-                                                   "entered": ch.entered, "cause": ch.cause, "seq": ch.sequence})
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:
-                self.errors.append(f"{exc.code().name}: {exc.details()}")
+                        self.other_samples.append({"segment": segment, "contact": contact, "entered": entered,
+                                                   "cause": cause, "seq": seq})
 
     def stop(self) -> None:
-        self._call.cancel()
-        self._thread.join(5)
+        self._stop.set()
+        self._thread.join(10)
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
 
 
 def event_line(i: int, segments: int, contacts: int) -> tuple[str, tuple[str, int]]:
@@ -243,7 +294,7 @@ def offer(stub: Any, *, rate: float, batch: int, seconds: float, senders: int, s
           contacts: int, first: int = 0) -> dict[str, Any]:
     """Sends batches on a fixed schedule (rate / batch a second) from `senders` threads until
     `seconds` pass, events numbered from `first`; returns the send time of every expected
-    entry and the replies."""
+    entry (wall clock, ms) and the replies."""
     import grpc
 
     from server.pb import segmentd_pb2 as pb
@@ -273,6 +324,7 @@ def offer(stub: Any, *, rate: float, batch: int, seconds: float, senders: int, s
             lines, keys = zip(*(event_line(first + i, segments, contacts) for i in range(j * batch, (j + 1) * batch)))
             body = "\n".join(lines).encode()
             began = time.perf_counter()
+            began_wall = time.time() * 1000  # compared with the watcher process's clock
             try:
                 reply = stub.IngestEvents(pb.IngestEventsRequest(jsonl=body), timeout=60)
             except grpc.RpcError as exc:
@@ -282,7 +334,7 @@ def offer(stub: Any, *, rate: float, batch: int, seconds: float, senders: int, s
             done = time.perf_counter()
             with lock:
                 for key in keys:
-                    sent[key] = began
+                    sent[key] = began_wall
                 reply_ms.append((done - began) * 1000)
                 counts["accepted"] += reply.accepted
                 counts["rejected"] += reply.rejected
@@ -312,7 +364,7 @@ def run_latency(*, contacts: int, events: int, segments: int, rates: list[float]
             ch = channel(served.address)
             stub = stub_for(ch)
             offset = 0  # sent events so far: every phase uses fresh (segment, contact) pairs
-            watcher = Watcher(stub, from_sequence=0)
+            watcher = Watcher(served.address, from_sequence=0)
             time.sleep(0.5)  # the stream is open before the first event
             all_sent: set[tuple[str, int]] = set()
             other = stray = 0  # exits / repeats, and entries no sent event named, reported so far
@@ -341,7 +393,7 @@ def run_latency(*, contacts: int, events: int, segments: int, rates: list[float]
 def _latency_record(built: dict[str, Any], start_s: float, served: Served, rate: float, seconds: float, batch: int,
                     senders: int, got: dict[str, Any], watcher: Watcher, unexpected: int) -> dict[str, Any]:
     sent = got["sent"]
-    lat = [(watcher.entered[k] - t) * 1000 for k, t in sent.items() if k in watcher.entered]
+    lat = [watcher.entered[k] - t for k, t in sent.items() if k in watcher.entered]
     missing = sum(1 for k in sent if k not in watcher.entered)
     a = np.array(lat) if lat else np.zeros(0)
     return {
@@ -353,6 +405,9 @@ def _latency_record(built: dict[str, Any], start_s: float, served: Served, rate:
         "errors": len(got["errors"]) + len(watcher.errors), "error_samples": (got["errors"] + watcher.errors)[:3],
         "unexpected_samples": watcher.other_samples[:5],
         "latency_ms": {**percentiles(lat, (50, 99)), "max": round(float(a.max()), 3) if a.shape[0] else None},
+        # of that: from the instant of the write that made the change (its `now`, read as the write began)
+        # to the watcher; includes the step, the log sync and the stream
+        "delivery_ms": percentiles([watcher.delivery_ms[k] for k in sent if k in watcher.delivery_ms], (50, 99)),
         "reply_ms": percentiles(got["reply_ms"], (50, 99)),
     }
 
