@@ -248,6 +248,16 @@ def cached_column(contacts: ContactBook, name: str) -> FieldColumn | None:
     return views.columns.get(name)
 
 
+def built_identifier_holders(contacts: ContactBook, kind: IdKind, key_name: str = "") -> BitMap | None:
+    """`identifier_holders` when it is already built for the book's current state, else None
+    (so a caller judging a few contacts can read them one by one instead of building it)."""
+    views = _views.get(contacts)
+    if views is None or views.key != _key(contacts):
+        return None
+    kind = IdKind(kind)
+    return views.holders.get((kind, key_name if kind is IdKind.KEY else ""))
+
+
 def identifier_holders(contacts: ContactBook, kind: IdKind, key_name: str = "") -> BitMap:
     """Ids of the contacts holding an identifier of `kind` (KEY with key_name "": any key),
     built at most once per state of the book. Shared: never mutate the result."""

@@ -112,3 +112,44 @@ def test_identifier_holders_follow_the_book() -> None:
     assert list(fields.identifier_holders(book, IdKind.EMAIL)) == [b]
     assert list(fields.identifier_holders(book, IdKind.PUSH_TOKEN)) == [b]
     assert list(fields.identifier_holders(book, IdKind.KEY, "card")) == []
+
+
+def test_attribute_members_are_kept_per_book_state_and_typed_value() -> None:
+    book = book_of([True, 1, 1.0, "1", None])
+    flag, one = AttrCond("f", "eq", True), AttrCond("f", "eq", 1.0)
+    first = attribute_members(flag, book, NOW, TZ)
+    assert first.tolist() == [1] and attribute_members(flag, book, NOW, TZ) is first
+    assert attribute_members(one, book, NOW, TZ).tolist() == [2, 3, 4]  # True is no number
+    assert not first.flags.writeable
+    book.upsert({"contactId": 5, "fields": {"f": True}}, "Api", NOW)
+    assert attribute_members(flag, book, NOW, TZ).tolist() == [1, 5]
+
+
+def test_anniversaries_are_kept_per_day() -> None:
+    book = book_of(["1990-02-28", "1990-03-01"])
+    cond = AttrCond("f", "anniversaryInDays", 1)
+    day = 86_400_000
+    assert attribute_members(cond, book, NOW, TZ).tolist() == [1]  # 27 Feb: tomorrow is 28 Feb
+    assert attribute_members(cond, book, NOW + day, TZ).tolist() == [2]
+
+
+def test_many_candidates_build_the_column_few_do_not() -> None:
+    book = book_of(["Oslo", "Bergen"] * 100)
+    cond = AttrCond("f", "eq", "Oslo")
+    few = book.ids()[:3]
+    assert attribute_members_among(cond, book, few, NOW, TZ).tolist() == [1, 3]
+    assert fields.cached_column(book, "f") is None
+    many = book.ids()[:100]
+    assert attribute_members_among(cond, book, many, NOW, TZ).tolist() == list(range(1, 101, 2))
+    assert fields.cached_column(book, "f") is not None
+
+
+def test_built_identifier_holders_only_when_current() -> None:
+    book = ContactBook()
+    a = book.create([make_identifier(IdKind.EMAIL, "a@x.io")], "Api", NOW)
+    assert fields.built_identifier_holders(book, IdKind.EMAIL) is None
+    holders = fields.identifier_holders(book, IdKind.EMAIL)
+    assert fields.built_identifier_holders(book, IdKind.EMAIL) is holders and list(holders) == [a]
+    assert fields.built_identifier_holders(book, IdKind.PHONE) is None
+    book.create([make_identifier(IdKind.EMAIL, "b@x.io")], "Api", NOW)
+    assert fields.built_identifier_holders(book, IdKind.EMAIL) is None
