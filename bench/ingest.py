@@ -106,11 +106,11 @@ def _server(fsync: str, start_ms: int, shard_bits: int) -> Iterator[Any]:
             yield srv
         return
     with tempfile.TemporaryDirectory(prefix="segmentd-ingest-") as tmp:
-        srv = _LoggedServer(Path(tmp), fsync)
+        logged = _LoggedServer(Path(tmp), fsync)
         try:
-            yield srv
+            yield logged
         finally:
-            srv.stop()
+            logged.stop()
 
 
 class _Batches:

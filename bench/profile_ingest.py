@@ -290,7 +290,7 @@ def steps(events: int, batch: int, contacts: int, seed: int, source: str | None 
         spent["map"] += (t3 := time.process_time()) - t2
         store_batch = engine.store.batch()
         for e, cid in zip(evs, placed):
-            store_batch.add(e.type, cid, e.ts_ms, e.leaves if e.leaves is not None else leaf_tuples(e.params))
+            store_batch.add(e.type, cid, NOW_MS if e.ts_ms is None else e.ts_ms, e.leaves if e.leaves is not None else leaf_tuples(e.params))
         spent["add"] += (t4 := time.process_time()) - t3
         store_batch.commit()
         spent["commit"] += (t5 := time.process_time()) - t4

@@ -26,9 +26,9 @@ from core.errors import InvalidArgument
 from core.events import (
     MAX_EVENT_BYTES,
     MAX_PARAMS,
-    MAX_STRING_BYTES,
     MAX_TYPE_KEY_CHARS,
     Event,
+    LeafTuple,
     check_text,
     encoded_size,
 )
@@ -247,7 +247,7 @@ def events_of_record(record: dict[str, Any]) -> list[Event]:
     batch = batch_of_record(record)
     events = []
     for row in range(len(batch)):
-        leaves = [(p.name, v, ()) for p in batch.params if (v := _value(p, row)) is not None]
+        leaves: list[LeafTuple] = [(p.name, v, ()) for p in batch.params if (v := _value(p, row)) is not None]
         cid = int(batch.contact[row])
         params = {name: value for name, value, _ in leaves}
         events.append(

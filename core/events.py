@@ -198,7 +198,7 @@ def parse_event(doc: Mapping[str, Any] | Event) -> Event:
 
     An Event (built by trusted code: a log record of a column batch) is taken as it is.
     """
-    if type(doc) is Event:
+    if isinstance(doc, Event):
         return doc
     if type(doc) is dict and doc.keys() <= _TOP_KEYS:
         event = _parse_event_fast(doc)
@@ -482,7 +482,7 @@ def _parse_event_fast(doc: dict[str, Any]) -> Event | None:
     if type(raw) is list:
         if len(raw) > MAX_PARAMS:
             return None
-        pairs = []
+        pairs: list[tuple[Any, Any]] = []
         append = pairs.append
         for item in raw:
             if type(item) is not dict:

@@ -32,8 +32,6 @@ from core.events import Event, leaf_tuples, parse_event
 from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP
 from core.mapping import place
 
-
-
 _TURN = threading.Lock()  # one request's batch at a time through `batch_turn`
 
 

@@ -115,8 +115,9 @@ def place(book: ContactBook, event: Event, mapping: TypeMapping, now_ms: int, dr
     """`resolve` as a plain tuple of the Resolution's fields (the ingest hot path)."""
     if event.system:
         return (0, "", False, (), (), event.key_value or "")
-    if event.contact is not None:  # tied to its contact already (a column batch)
-        return (event.contact, f"contactId:{event.contact}", False, (), (), event.key_value or "")
+    tied = event.contact
+    if tied is not None:  # tied to its contact already (a column batch)
+        return (tied, f"contactId:{tied}", False, (), (), event.key_value or "")
     idents = _candidates(book, event, mapping)
     if not idents:
         raise InvalidArgument("keyValue", "the event has no keyValue and no identifier parameter")
@@ -129,7 +130,7 @@ def place(book: ContactBook, event: Event, mapping: TypeMapping, now_ms: int, dr
         owner = owner_of(parts)
         owners.append(owner)
         same = same and owner == first
-    if same:
+    if same and first is not None:
         # every identifier already belongs to one contact: nothing to attach, no conflict
         return (first, ref_of(idents[0]), False, (), (), key_value)
 

@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format, struct_pb2
 
-from core.columns import KIND_NAMES
 from core.columnar import ColumnBatch, ParamValues, column_batch
-from core.columns import Kind
+from core.columns import KIND_NAMES, Kind
 from core.errors import InvalidArgument
 from core.jsonl import jsonl_docs
 from server.pb import segmentd_pb2 as pb

@@ -25,8 +25,8 @@ from typing import Any, Callable
 
 import msgpack
 
-from core.errors import InvalidArgument, Unavailable
 from core.columnar import events_of_record
+from core.errors import InvalidArgument, Unavailable
 from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP, jsonl_docs
 from snapshots.crash import crash_point
 from snapshots.frames import (

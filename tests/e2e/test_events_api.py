@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from concurrent import futures
 import time
 from collections.abc import Iterator
+from concurrent import futures
 from typing import Any
 
 import grpc
@@ -23,7 +23,15 @@ from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
 from server.servicer import Servicer
 from server.status import STATUS_OF, guarded
-from tests.e2e.harness import NOT_SERVING, NOW_MS, SERVING, Running, health_status, start_in_process, wait_for_status
+from tests.e2e.harness import (
+    NOT_SERVING,
+    NOW_MS,
+    SERVING,
+    Running,
+    health_status,
+    start_in_process,
+    wait_for_status,
+)
 
 REJECTED = pb.EventResult.REJECTED
 ACCEPTED = pb.EventResult.ACCEPTED

@@ -11,7 +11,13 @@ import pytest
 
 from bench.profile_ingest import EventMaker, jsonl_block
 from core import intake
-from core.columnar import ColumnBatch, ParamValues, column_batch, events_of_record, record_of
+from core.columnar import (
+    ColumnBatch,
+    ParamValues,
+    column_batch,
+    events_of_record,
+    record_of,
+)
 from core.columns import Kind
 from core.engine import Engine
 from core.errors import InvalidArgument
