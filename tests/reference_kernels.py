@@ -284,13 +284,15 @@ def window_stats(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets
         s = 0.0
         for v in vals:  # entry order within the run
             s += v
-        out[j] = (len(vals), s, min(vals) if vals else math.nan, max(vals) if vals else math.nan)
+        if vals:  # runs with at least one value
+            out[j] = (len(vals), s, min(vals), max(vals))
     return out
 
 
 def window_distinct(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets, entry_id, n_ids) -> dict[int, int]:
-    return {j: len({int(entry_id[e]) for r in rows for e in _row_entries(offsets, r) if 0 <= entry_id[e] < n_ids})
-            for j, rows in _window_rows(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items()}
+    out = {j: len({int(entry_id[e]) for r in rows for e in _row_entries(offsets, r) if 0 <= entry_id[e] < n_ids})
+           for j, rows in _window_rows(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items()}
+    return {j: d for j, d in out.items() if d}  # runs with at least one id
 
 
 def window_rows(ts_ms, lo_ms, hi_ms) -> list[int]:

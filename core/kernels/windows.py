@@ -13,8 +13,8 @@ Common arguments, all in bucket order: [start, stop) the candidate rows, `run_of
 int32[n] and `n_runs`, `ts_ms` int64[n], `row_mask` bool[n] (None: every row), window
 [lo_ms, hi_ms). Entries of a row: `offsets[r]:offsets[r+1]` (`row_offsets`,
 `reorder_entries`), or entry r when `offsets` is None. Results list the runs with at least
-one row in the window passing the mask, in order of first appearance (`group_run` int32),
-with one value per such run.
+row in the window passing the mask (stats: one value there; distinct: one id), ascending
+(`group_run` int32), with one value per such run.
 """
 
 from __future__ import annotations
@@ -86,39 +86,53 @@ def window_size(buckets: tuple[np.ndarray, np.ndarray, int, int], lo_ms: int, hi
 
 
 BITSET_WORDS = 1 << 18  # distinct keeps one bit per (run, id) up to 2 MiB, else a hash table
+MAX_UNITS = 63  # window_units keeps the filled units of a run in one 64-bit word
 
 
 @jit
-def _groups(start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts_ms: np.ndarray,
-            row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """(group_run int32[g], group of row start + k (-1: row not taken) int32[stop-start])."""
-    slot = np.full(n_runs, -1, np.int32)
-    group_run = np.empty(stop - start, np.int32)
-    group_of = np.full(stop - start, -1, np.int32)
-    g = 0
-    for r in range(start, stop):
-        t = ts_ms[r]
-        if t < lo_ms or t >= hi_ms or (use_mask and not row_mask[r]):
-            continue
-        j = run_of_row[r]
-        if slot[j] < 0:
-            slot[j] = g
-            group_run[g] = j
-            g += 1
-        group_of[r - start] = slot[j]
-    return group_run[:g].copy(), group_of
+def _taken(r: int, ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int) -> bool:
+    t = ts_ms[r]
+    return t >= lo_ms and t < hi_ms and (not use_mask or row_mask[r])
+
+
+@jit
+def _nonzero_runs(per_run: np.ndarray) -> np.ndarray:
+    """int32 indices of the runs with a non-zero entry (ascending)."""
+    k = 0
+    for j in range(per_run.shape[0]):
+        k += per_run[j] != 0
+    out = np.empty(k, np.int32)
+    k = 0
+    for j in range(per_run.shape[0]):
+        if per_run[j] != 0:
+            out[k] = j
+            k += 1
+    return out
+
+
+@jit
+def _bits(x: np.uint64) -> int:
+    c = 0
+    while x:
+        x &= x - np.uint64(1)
+        c += 1
+    return c
+
+
+# Accumulators are indexed by run (one random access per row): arrays of n_runs slots,
+# zeroed per call, then the runs that were touched are collected in one sequential pass.
 
 
 @jit
 def _window_count(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                   ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int,
                   hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    group_run, group_of = _groups(start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
-    count = np.zeros(group_run.shape[0], np.int64)
-    for k in range(group_of.shape[0]):
-        if group_of[k] >= 0:
-            count[group_of[k]] += 1
-    return group_run, count
+    count = np.zeros(n_runs, np.int64)
+    for r in range(start, stop):
+        if _taken(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
+            count[run_of_row[r]] += 1
+    group_run = _nonzero_runs(count)
+    return group_run, count[group_run]
 
 
 @jit
@@ -126,30 +140,40 @@ def _window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                   ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
                   offsets: np.ndarray, dense: bool, entry_value: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    group_run, group_of = _groups(start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
-    g = group_run.shape[0]
-    count = np.zeros(g, np.int64)
-    total = np.zeros(g, np.float64)
-    low = np.full(g, np.inf)
-    high = np.full(g, -np.inf)
-    for k in range(group_of.shape[0]):
-        q = group_of[k]
-        if q < 0:
+    acc = np.zeros((n_runs, 4), np.float64)  # count, sum, min, max of a run: one cache line
+    for r in range(start, stop):
+        if not _taken(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
             continue
-        r = start + k
-        e0 = r if dense else offsets[r]
-        e1 = r + 1 if dense else offsets[r + 1]
+        j = run_of_row[r]
+        if dense:
+            e0 = r
+            e1 = r + 1
+        else:
+            e0 = offsets[r]
+            e1 = offsets[r + 1]
         for e in range(e0, e1):
             x = entry_value[e]
             if x == x:
-                count[q] += 1
-                total[q] += x
-                low[q] = min(low[q], x)
-                high[q] = max(high[q], x)
+                if acc[j, 0] == 0:
+                    acc[j, 2] = x
+                    acc[j, 3] = x
+                else:
+                    acc[j, 2] = min(acc[j, 2], x)
+                    acc[j, 3] = max(acc[j, 3], x)
+                acc[j, 0] += 1
+                acc[j, 1] += x
+    group_run = _nonzero_runs(acc[:, 0].copy())
+    g = group_run.shape[0]
+    count = np.empty(g, np.int64)
+    total = np.empty(g, np.float64)
+    low = np.empty(g, np.float64)
+    high = np.empty(g, np.float64)
     for q in range(g):
-        if count[q] == 0:
-            low[q] = np.nan
-            high[q] = np.nan
+        j = group_run[q]
+        count[q] = np.int64(acc[j, 0])
+        total[q] = acc[j, 1]
+        low[q] = acc[j, 2]
+        high[q] = acc[j, 3]
     return group_run, count, total, low, high
 
 
@@ -158,67 +182,64 @@ def _window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                      ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
                      offsets: np.ndarray, dense: bool, entry_id: np.ndarray, n_ids: int, bitset_words: int
                      ) -> tuple[np.ndarray, np.ndarray]:
-    group_run, group_of = _groups(start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask, lo_ms, hi_ms)
-    g = group_run.shape[0]
-    distinct = np.zeros(g, np.int64)
     words = (n_ids + 63) // 64
-    use_bits = g * words <= bitset_words
-    bits = np.zeros(g * words if use_bits else 0, np.uint64)  # one bit per (group, id)
+    use_bits = n_runs * words <= bitset_words
+    distinct = np.zeros(n_runs, np.int64)
+    bits = np.zeros(n_runs * words if use_bits else 0, np.uint64)  # one bit per (run, id)
     size = 16
     if not use_bits:
         entries = 0
-        for k in range(group_of.shape[0]):
-            if group_of[k] >= 0:
-                r = start + k
+        for r in range(start, stop):
+            if _taken(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
                 entries += 1 if dense else offsets[r + 1] - offsets[r]
         while size < 2 * entries:
             size *= 2
-    table = np.full(size if not use_bits else 0, -1, np.int64)  # open addressing over (group, id)
-    for k in range(group_of.shape[0]):
-        q = group_of[k]
-        if q < 0:
+    table = np.full(size if not use_bits else 0, -1, np.int64)  # open addressing over (run, id)
+    for r in range(start, stop):
+        if not _taken(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
             continue
-        r = start + k
-        e0 = r if dense else offsets[r]
-        e1 = r + 1 if dense else offsets[r + 1]
+        j = run_of_row[r]
+        if dense:
+            e0 = r
+            e1 = r + 1
+        else:
+            e0 = offsets[r]
+            e1 = offsets[r + 1]
         for e in range(e0, e1):
             v = entry_id[e]
             if v < 0 or v >= n_ids:
                 continue
             if use_bits:
-                w = q * words + (v >> 6)
-                bit = np.uint64(1) << np.uint64(v & 63)
-                if not bits[w] & bit:
-                    bits[w] |= bit
-                    distinct[q] += 1
+                w = j * words + (v >> 6)
+                bits[w] |= np.uint64(1) << np.uint64(v & 63)
                 continue
-            key = np.int64(q) * n_ids + v
-            h = (key * 40503 + (key >> 13)) & (size - 1)  # keys < 2**47: no overflow
+            key = np.int64(j) * n_ids + v
+            h = (key * 40503 + (key >> 13)) & (size - 1)  # keys < 2**52: no overflow
             while table[h] != -1 and table[h] != key:
                 h = (h + 1) & (size - 1)
             if table[h] == -1:
                 table[h] = key
-                distinct[q] += 1
-    return group_run, distinct
-
-
-MAX_UNITS = 63  # window_units keeps the filled units of a run in one 64-bit word
+                distinct[j] += 1
+    if use_bits:
+        for j in range(n_runs):
+            c = 0
+            for w in range(j * words, (j + 1) * words):
+                if bits[w]:
+                    c += _bits(bits[w])
+            distinct[j] = c
+    group_run = _nonzero_runs(distinct)
+    return group_run, distinct[group_run]
 
 
 @jit
 def _window_units(start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts_ms: np.ndarray,
                   row_mask: np.ndarray, use_mask: bool, bounds_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     k = bounds_ms.shape[0] - 1
-    group_run, group_of = _groups(start, stop, run_of_row, n_runs, ts_ms, row_mask, use_mask,
-                                  bounds_ms[0], bounds_ms[k])
-    g = group_run.shape[0]
-    filled = np.zeros(g, np.uint64)
-    units = np.zeros(g, np.int64)
-    for i in range(group_of.shape[0]):
-        q = group_of[i]
-        if q < 0:
+    filled = np.zeros(n_runs, np.uint64)
+    for r in range(start, stop):
+        if not _taken(r, ts_ms, row_mask, use_mask, bounds_ms[0], bounds_ms[k]):
             continue
-        t = ts_ms[start + i]
+        t = ts_ms[r]
         lo = 0
         hi = k  # unit u: bounds[u] <= t < bounds[u+1]; find the last bound <= t
         while hi - lo > 1:
@@ -227,10 +248,11 @@ def _window_units(start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts
                 lo = mid
             else:
                 hi = mid
-        bit = np.uint64(1) << np.uint64(lo)
-        if not filled[q] & bit:
-            filled[q] |= bit
-            units[q] += 1
+        filled[run_of_row[r]] |= np.uint64(1) << np.uint64(lo)
+    group_run = _nonzero_runs(filled)
+    units = np.empty(group_run.shape[0], np.int64)
+    for q in range(group_run.shape[0]):
+        units[q] = _bits(filled[group_run[q]])
     return group_run, units
 
 
@@ -321,7 +343,7 @@ def window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                  offsets: np.ndarray | None, entry_value: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(group_run, count, sum in entry order, min, max) of the non-NaN entry values of the rows
-    in the window passing the mask, per run (min/max NaN when count is 0)."""
+    in the window passing the mask, per run that has at least one such value."""
     args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
     offs, dense, values = _entries(offsets, entry_value, np.float64, args[4].shape[0])
     return _window_stats(*args, int(lo_ms), int(hi_ms), offs, dense, values)
@@ -331,7 +353,7 @@ def window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                     ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int, hi_ms: int,
                     offsets: np.ndarray | None, entry_id: np.ndarray, n_ids: int) -> tuple[np.ndarray, np.ndarray]:
     """(group_run, distinct int64): distinct ids among the entries of the rows in the window
-    passing the mask, per run; an id outside [0, n_ids) is no value."""
+    passing the mask, per run that has one; an id outside [0, n_ids) is no value."""
     args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
     offs, dense, ids = _entries(offsets, entry_id, np.int32, args[4].shape[0])
     return _window_distinct(*args, int(lo_ms), int(hi_ms), offs, dense, ids, int(n_ids), BITSET_WORDS)

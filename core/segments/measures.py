@@ -193,6 +193,26 @@ def distinct_ids(view: ColumnSource, path: str) -> tuple[np.ndarray, np.ndarray,
     return derived.cache.get(("ids", path), sources, build)  # type: ignore[no-any-return]
 
 
+def one_per_row(
+    view: ColumnSource, entry_row: np.ndarray, values: np.ndarray, fill: float | int
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(None, one value per row) when no row has two entries, rows without one holding `fill`
+    (a "no value": NaN, or -1 for ids); else (entry_row, values) as they are. Cached: kernels
+    then read a dense stream with no per-row entry bounds."""
+    n = len(view)
+    if derived.dense(entry_row, n) is None:
+        return None, values
+
+    def build() -> tuple[np.ndarray | None, np.ndarray]:
+        if entry_row.shape[0] > 1 and not bool(np.all(entry_row[1:] > entry_row[:-1])):
+            return entry_row, values
+        out = np.full(n, fill, values.dtype)
+        out[entry_row] = values
+        return None, out
+
+    return derived.cache.get(("per-row", n, fill != fill), [entry_row, values], build)  # type: ignore[no-any-return]
+
+
 # ------------------------------------------------------------- per-run values
 
 
@@ -208,7 +228,7 @@ def run_values(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary
         values = aggregates.count_in_window(run_start, ts, mask, lo, hi).astype(np.float64)
     elif m in ("sum", "avg", "min", "max"):
         entry_row, entry_value = numeric_entries(view, cond.param, dictionary)
-        rows = derived.dense(entry_row, len(view))
+        rows, entry_value = one_per_row(view, entry_row, entry_value, math.nan)
         count, total, low, high = aggregates.value_stats(run_start, ts, mask, lo, hi, rows, entry_value)
         if m == "sum":
             values = total
@@ -219,7 +239,7 @@ def run_values(plan: EventPlan, view: ColumnSource, dictionary: StringDictionary
             values = low if m == "min" else high
     elif m == "distinct":
         entry_row, ids, n_ids = distinct_ids(view, cond.param)
-        rows = derived.dense(entry_row, len(view))
+        rows, ids = one_per_row(view, entry_row, ids, -1)
         values = aggregates.distinct_ids_in_window(run_start, ts, mask, lo, hi, rows, ids, n_ids).astype(np.float64)
     elif m in ("first", "last", "daysSinceLast"):
         kernel = sequences.first_ts if m == "first" else sequences.last_ts
@@ -313,10 +333,12 @@ def _in_bucket_order(
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """(offsets or None when entry e is row e, values) of an entry stream, rows in bucket order."""
     n = len(view)
+    fill: float | int = math.nan if values.dtype == np.float64 else -1
 
     def build() -> tuple[np.ndarray | None, np.ndarray]:
-        if derived.dense(entry_row, n) is None:
-            return None, values[layout.order]
+        rows, per_row = one_per_row(view, entry_row, values, fill)
+        if rows is None:
+            return None, per_row[layout.order]
         offsets, entry = windows.reorder_entries(windows.row_offsets(entry_row, n), layout.order)
         return offsets, values[entry]
 
