@@ -37,6 +37,7 @@ from core.versions import (
 STATE_FORMAT = 1
 _DEFAULT_MAPPING = TypeMapping()  # immutable: shared by every type without a config
 _EXACT_INT = 2**53
+STORE_COMPACT_FRACTION = 1 / 16  # a store table's tail is due past max(4096, this x base rows)
 ROWS_CACHE_ENTRIES = 16  # rows_of answers kept (see EventStore.rows_of)
 ROWS_CACHE_MAX_ROWS = 100_000  # larger answers are not kept
 
@@ -100,7 +101,11 @@ class EventStore:
 
     def _new_table(self, base: TableVersion | None = None,
                    stats: Mapping[ColumnKey, PathStats] | None = None) -> Table:
-        return Table(base, stats, on_due=self.compactor.submit)
+        table = Table(base, stats, on_due=self.compactor.submit)
+        # merges run off the writers' threads, so tails are kept short: reads scan them
+        table.compact_fraction = STORE_COMPACT_FRACTION
+        table.refresh_limit()
+        return table
 
     # ------------------------------------------------------------------ writes
 

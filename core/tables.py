@@ -96,6 +96,11 @@ class Table:
         """Tail rows past which the tail is due for merging into the base."""
         return int(max(self.compact_min_rows, self.compact_fraction * len(self._base)))
 
+    def refresh_limit(self) -> None:
+        """Recomputes the due tail length (after compact_min_rows / compact_fraction changed)."""
+        with self._lock:
+            self._due_rows = self._tail_limit()
+
     def __len__(self) -> int:
         return len(self._base) + len(self._tail)
 
