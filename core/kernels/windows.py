@@ -90,12 +90,6 @@ MAX_UNITS = 63  # window_units keeps the filled units of a run in one 64-bit wor
 
 
 @jit
-def _taken(r: int, ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int) -> bool:
-    t = ts_ms[r]
-    return t >= lo_ms and t < hi_ms and (not use_mask or row_mask[r])
-
-
-@jit
 def _nonzero_runs(per_run: np.ndarray) -> np.ndarray:
     """int32 indices of the runs with a non-zero entry (ascending)."""
     k = 0
@@ -129,7 +123,8 @@ def _window_count(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                   hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
     count = np.zeros(n_runs, np.int64)
     for r in range(start, stop):
-        if _taken(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
+        t = ts_ms[r]
+        if t >= lo_ms and t < hi_ms and (not use_mask or row_mask[r]):
             count[run_of_row[r]] += 1
     group_run = _nonzero_runs(count)
     return group_run, count[group_run]
@@ -141,8 +136,12 @@ def _window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                   offsets: np.ndarray, dense: bool, entry_value: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     acc = np.zeros((n_runs, 4), np.float64)  # count, sum, min, max of a run: one cache line
+    for j in range(n_runs):
+        acc[j, 2] = np.inf
+        acc[j, 3] = -np.inf
     for r in range(start, stop):
-        if not _taken(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
+        t = ts_ms[r]
+        if t < lo_ms or t >= hi_ms or (use_mask and not row_mask[r]):
             continue
         j = run_of_row[r]
         if dense:
@@ -154,27 +153,25 @@ def _window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
         for e in range(e0, e1):
             x = entry_value[e]
             if x == x:
-                if acc[j, 0] == 0:
-                    acc[j, 2] = x
-                    acc[j, 3] = x
-                else:
-                    acc[j, 2] = min(acc[j, 2], x)
-                    acc[j, 3] = max(acc[j, 3], x)
-                acc[j, 0] += 1
+                acc[j, 0] += 1.0
                 acc[j, 1] += x
+                low = acc[j, 2]
+                high = acc[j, 3]
+                acc[j, 2] = x if x < low else low  # selects, not branches
+                acc[j, 3] = x if x > high else high
     group_run = _nonzero_runs(acc[:, 0].copy())
     g = group_run.shape[0]
     count = np.empty(g, np.int64)
     total = np.empty(g, np.float64)
-    low = np.empty(g, np.float64)
-    high = np.empty(g, np.float64)
+    low_out = np.empty(g, np.float64)
+    high_out = np.empty(g, np.float64)
     for q in range(g):
         j = group_run[q]
         count[q] = np.int64(acc[j, 0])
         total[q] = acc[j, 1]
-        low[q] = acc[j, 2]
-        high[q] = acc[j, 3]
-    return group_run, count, total, low, high
+        low_out[q] = acc[j, 2]
+        high_out[q] = acc[j, 3]
+    return group_run, count, total, low_out, high_out
 
 
 @jit
@@ -190,13 +187,15 @@ def _window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
     if not use_bits:
         entries = 0
         for r in range(start, stop):
-            if _taken(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
+            t = ts_ms[r]
+            if t >= lo_ms and t < hi_ms and (not use_mask or row_mask[r]):
                 entries += 1 if dense else offsets[r + 1] - offsets[r]
         while size < 2 * entries:
             size *= 2
     table = np.full(size if not use_bits else 0, -1, np.int64)  # open addressing over (run, id)
     for r in range(start, stop):
-        if not _taken(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
+        t = ts_ms[r]
+        if t < lo_ms or t >= hi_ms or (use_mask and not row_mask[r]):
             continue
         j = run_of_row[r]
         if dense:
@@ -237,9 +236,9 @@ def _window_units(start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts
     k = bounds_ms.shape[0] - 1
     filled = np.zeros(n_runs, np.uint64)
     for r in range(start, stop):
-        if not _taken(r, ts_ms, row_mask, use_mask, bounds_ms[0], bounds_ms[k]):
-            continue
         t = ts_ms[r]
+        if t < bounds_ms[0] or t >= bounds_ms[k] or (use_mask and not row_mask[r]):
+            continue
         lo = 0
         hi = k  # unit u: bounds[u] <= t < bounds[u+1]; find the last bound <= t
         while hi - lo > 1:
