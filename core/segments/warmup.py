@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from core.kernels import aggregates, compare, filters, groups, runs, sequences
+from core.kernels import aggregates, compare, filters, groups, runs, sequences, windows
 
 
 def warm_up() -> float:
@@ -35,6 +35,19 @@ def warm_up() -> float:
         sequences.first_ts(run_start, ts, m, 30)
         sequences.last_ts(run_start, ts, m, 30)
         sequences.streak_units(run_start, ts, m, np.array([0, 12, 30], np.int64))
+    ids = np.array([0, 1, -1], np.int32)
+    offsets = windows.row_offsets(entry_row, 3)
+    order, _, _, _ = windows.time_buckets(ts)
+    windows.reorder_entries(offsets, order)
+    run_of = windows.run_of_row(run_start)
+    for m in (None, mask):
+        aggregates.distinct_ids_in_window(run_start, ts, m, 0, 30, None, ids, 2)
+        aggregates.distinct_ids_in_window(run_start, ts, m, 0, 30, entry_row, ids, 2)
+        windows.window_count(0, 3, run_of, 2, ts, m, 0, 30)
+        windows.window_units(0, 3, run_of, 2, ts, m, np.array([0, 12, 30], np.int64))
+        for offs in (None, offsets):
+            windows.window_stats(0, 3, run_of, 2, ts, m, 0, 30, offs, values)
+            windows.window_distinct(0, 3, run_of, 2, ts, m, 0, 30, offs, ids, 2)
     out = np.zeros(3, np.bool_)
     filters.mark_range(entry_row, values, 0.0, True, 3.0, False, out)
     filters.mark_range_coded(entry_row, codes, code_value, 0.0, True, 3.0, False, out)

@@ -170,3 +170,25 @@ def test_derived_values_go_when_their_arrays_go() -> None:
     del a
     arrays.clear()
     assert len(cache) == 0
+
+
+def test_warm_up_compiles_the_period_kernels() -> None:
+    import numba
+
+    from core.segments.warmup import warm_up
+
+    helpers = {"_nonzero_runs", "_bits"}  # compiled into the kernels that call them
+    kernels = [f for name, f in vars(windows).items()
+               if isinstance(f, numba.core.registry.CPUDispatcher) and name not in helpers]
+    if not kernels:
+        pytest.skip("jit disabled")
+    assert warm_up() >= 0.0
+    compiled = {k.__name__: len(k.signatures) for k in kernels}
+    assert all(n >= 1 for n in compiled.values()), compiled
+    rng = np.random.default_rng(3)  # evaluation-like inputs: no specialisation beyond the warm-up's
+    ts = np.sort(rng.integers(0, 100, 20)).astype(np.int64)
+    _, run_start = runs.contact_runs(np.repeat(np.arange(4, dtype=np.uint32), 5))
+    run_of = windows.run_of_row(run_start)
+    windows.window_stats(0, 20, run_of, 4, ts, rng.random(20) < 0.5, 10, 90, None, rng.random(20))
+    windows.window_distinct(0, 20, run_of, 4, ts, None, 10, 90, None, np.zeros(20, np.int32), 1)
+    assert {k.__name__: len(k.signatures) for k in kernels} == compiled
