@@ -195,7 +195,7 @@ class _BookViews:
         self.key = key
         self.columns: dict[str, FieldColumn] = {}
         self.holders: dict[tuple[IdKind, str], BitMap] = {}
-        self.results: dict[Hashable, np.ndarray] = {}
+        self.results: dict[Hashable, Any] = {}
 
 
 _views: weakref.WeakKeyDictionary[ContactBook, _BookViews] = weakref.WeakKeyDictionary()
@@ -226,18 +226,28 @@ def field_column(contacts: ContactBook, name: str) -> FieldColumn:
     return column
 
 
-def book_result(contacts: ContactBook, key: Hashable, build: Callable[[], np.ndarray]) -> np.ndarray:
+def book_value(contacts: ContactBook, key: Hashable, build: Callable[[], Any]) -> Any:
     """`build()` computed at most once per state of the book for `key` (equal keys must mean
-    equal results); the result is read-only and shared."""
+    equal values); shared, so never mutate it."""
     views = _current(contacts)
     hit = views.results.get(key)
     if hit is None:
         hit = build()
-        hit.flags.writeable = False
         if len(views.results) >= MAX_RESULTS:
             views.results.pop(next(iter(views.results)), None)
         views.results[key] = hit
     return hit
+
+
+def book_result(contacts: ContactBook, key: Hashable, build: Callable[[], np.ndarray]) -> np.ndarray:
+    """`book_value` of an array, made read-only."""
+
+    def frozen() -> np.ndarray:
+        out = build()
+        out.flags.writeable = False
+        return out
+
+    return book_value(contacts, key, frozen)  # type: ignore[no-any-return]
 
 
 def cached_column(contacts: ContactBook, name: str) -> FieldColumn | None:

@@ -9,6 +9,7 @@ and judged by the field kernels; non-date strings once per distinct value.
 
 from __future__ import annotations
 
+import array
 import bisect
 import datetime as dt
 import math
@@ -16,6 +17,7 @@ import re
 from typing import Any, Callable
 
 import numpy as np
+from pyroaring import BitMap
 
 from core import fields, periods
 from core.contacts import ContactBook
@@ -142,6 +144,19 @@ def attribute_members(cond: AttrCond, contacts: ContactBook, now_ms: int, tz: st
         return np.flatnonzero(column_mask(cond, column, now_ms, tz)).astype(np.uint32)
 
     return fields.book_result(contacts, _result_key(cond, now_ms, tz), build)
+
+
+def attribute_bitmap(cond: AttrCond, contacts: ContactBook, now_ms: int, tz: str) -> BitMap:
+    """`attribute_members` as a BitMap, kept per state of the contact book like the ids.
+    Shared: never mutate it."""
+
+    def build() -> BitMap:
+        ids = attribute_members(cond, contacts, now_ms, tz)
+        out = BitMap(array.array("I", np.ascontiguousarray(ids, np.uint32).tobytes()))
+        out.shrink_to_fit()
+        return out
+
+    return fields.book_value(contacts, ("bitmap",) + _result_key(cond, now_ms, tz), build)  # type: ignore[no-any-return]
 
 
 def _typed(value: Any) -> Any:

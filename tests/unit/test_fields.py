@@ -153,3 +153,18 @@ def test_built_identifier_holders_only_when_current() -> None:
     assert fields.built_identifier_holders(book, IdKind.PHONE) is None
     book.create([make_identifier(IdKind.EMAIL, "b@x.io")], "Api", NOW)
     assert fields.built_identifier_holders(book, IdKind.EMAIL) is None
+
+
+def test_attribute_bitmaps_match_the_ids_and_are_kept() -> None:
+    from core.segments.attributes import attribute_bitmap
+
+    book = book_of(VALUES)
+    for cond in conditions():
+        got = attribute_bitmap(cond, book, NOW, TZ)
+        assert list(got) == attribute_members(cond, book, NOW, TZ).tolist(), cond
+        assert attribute_bitmap(cond, book, NOW, TZ) is got
+    cond = AttrCond("f", "eq", "Oslo")
+    before = attribute_bitmap(cond, book, NOW, TZ)
+    book.create((), "Api", NOW, {"f": "Oslo"})
+    after = attribute_bitmap(cond, book, NOW, TZ)
+    assert list(after) == list(before) + [len(VALUES) + 1]
