@@ -181,6 +181,8 @@ class _AioServer:
         import asyncio
 
         asyncio.run_coroutine_threadsafe(self._server.stop(grace), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(grace + 1.0)
         done = threading.Event()
         done.set()
         return done
