@@ -212,7 +212,8 @@ def serve(
     protection = protection_from(settings)
     metrics = protection.metrics
     engine = Engine()
-    server, port = build_server(engine, listen, max_workers=settings.max_workers, protection=protection)
+    server, port = build_server(engine, listen, max_workers=settings.max_workers,
+                                quick_workers=settings.quick_workers, protection=protection)
     endpoint = MetricsEndpoint(metrics.registry, settings.metrics_listen) if metrics is not None else None
     stop = threading.Event()
 

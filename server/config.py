@@ -43,6 +43,9 @@ class Settings:
                                     "unset: nothing is kept", group="server", metavar="DIR")
     demo: bool = setting(False, "load a demo dataset (a shop and a fitness app) at start", group="server")
     max_workers: int = setting(16, "threads serving RPCs", group="server", metavar="N")
+    quick_workers: int = setting(2, "threads of their own serving CheckMembership and GetContactSegments, so "
+                                 "streams and slow calls never hold them up (0: the main pool serves them)",
+                                 group="server", metavar="N")
     grace_s: float = setting(5.0, "on SIGTERM/SIGINT, seconds running calls get to finish", group="server",
                              metavar="SECONDS")
     # durability
