@@ -13,8 +13,9 @@ Common arguments, all in bucket order: [start, stop) the candidate rows, `run_of
 int32[n] and `n_runs`, `ts_ms` int64[n], `row_mask` bool[n] (None: every row), window
 [lo_ms, hi_ms). Entries of a row: `offsets[r]:offsets[r+1]` (`row_offsets`,
 `reorder_entries`), or entry r when `offsets` is None. Results list the runs with at least
-row in the window passing the mask (stats: one value there; distinct: one id), ascending
-(`group_run` int32), with one value per such run.
+row in the window passing the mask (stats: one value there; distinct: one id) as
+`group_run` int32 (ascending, but for stats in order of first value), with one value per
+such run.
 """
 
 from __future__ import annotations
@@ -135,10 +136,12 @@ def _window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                   ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
                   offsets: np.ndarray, dense: bool, entry_value: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    acc = np.zeros((n_runs, 4), np.float64)  # count, sum, min, max of a run: one cache line
-    for j in range(n_runs):
-        acc[j, 2] = np.inf
-        acc[j, 3] = -np.inf
+    # a run gets a compact slot on its first value; its count, sum, min and max share one
+    # cache line, so a row costs two random accesses (slot map, accumulators)
+    slot = np.full(n_runs, -1, np.int32)
+    acc = np.empty((stop - start, 4), np.float64)
+    group_run = np.empty(stop - start, np.int32)
+    g = 0
     for r in range(start, stop):
         t = ts_ms[r]
         if t < lo_ms or t >= hi_ms or (use_mask and not row_mask[r]):
@@ -152,26 +155,29 @@ def _window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
             e1 = offsets[r + 1]
         for e in range(e0, e1):
             x = entry_value[e]
-            if x == x:
-                acc[j, 0] += 1.0
-                acc[j, 1] += x
-                low = acc[j, 2]
-                high = acc[j, 3]
-                acc[j, 2] = x if x < low else low  # selects, not branches
-                acc[j, 3] = x if x > high else high
-    group_run = _nonzero_runs(acc[:, 0].copy())
-    g = group_run.shape[0]
+            if x != x:
+                continue
+            q = slot[j]
+            if q < 0:
+                q = g
+                slot[j] = q
+                group_run[q] = j
+                acc[q, 0] = 1.0
+                acc[q, 1] = x
+                acc[q, 2] = x
+                acc[q, 3] = x
+                g += 1
+            else:
+                acc[q, 0] += 1.0
+                acc[q, 1] += x
+                low = acc[q, 2]
+                high = acc[q, 3]
+                acc[q, 2] = x if x < low else low  # selects, not branches
+                acc[q, 3] = x if x > high else high
     count = np.empty(g, np.int64)
-    total = np.empty(g, np.float64)
-    low_out = np.empty(g, np.float64)
-    high_out = np.empty(g, np.float64)
     for q in range(g):
-        j = group_run[q]
-        count[q] = np.int64(acc[j, 0])
-        total[q] = acc[j, 1]
-        low_out[q] = acc[j, 2]
-        high_out[q] = acc[j, 3]
-    return group_run, count, total, low_out, high_out
+        count[q] = np.int64(acc[q, 0])
+    return group_run[:g].copy(), count, acc[:g, 1].copy(), acc[:g, 2].copy(), acc[:g, 3].copy()
 
 
 @jit
