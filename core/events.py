@@ -340,40 +340,6 @@ def _tree_leaves(
     return bound
 
 
-# JSON-in-string values recur (a product's JSON is the same in every event that views it):
-# (parameter name, text) -> (value, its leaves, the array counters it leaves behind), or
-# value _NOT_JSON for text that does not parse. Only for a name without "." after names
-# without "." in its event: its paths then meet no other parameter's, so its leaves and
-# counters are the same in every event. Cached values are shared between events and never
-# changed. Bounded: emptied when full.
-_JSON_CACHE_TEXT = 2048  # longer texts are parsed every time
-_JSON_CACHE_ENTRIES = 16_384
-_json_cache: dict[tuple[str, str], tuple[Any, tuple[LeafTuple, ...], dict[str, int]]] = {}
-
-
-def _json_text_leaves(name: str, text: str) -> tuple[Any, tuple[LeafTuple, ...], dict[str, int]] | None:
-    """(value, leaves, counters) of a JSON-in-string parameter as `_tree_leaves` would add
-    them to an event with no counters yet under `name`; value _NOT_JSON when `text` does
-    not parse; None when the parsed value is not in fast form."""
-    key = (name, text)
-    known = _json_cache.get(key)
-    if known is not None:
-        return known
-    parsed = _json_text_value(text)
-    if parsed is _NOT_JSON:
-        known = (_NOT_JSON, (), {})
-    else:
-        leaves: list[LeafTuple] = []
-        counters: dict[str, int] = {}
-        if _tree_leaves(name, parsed, (), 0, leaves, counters) < 0:
-            return None  # the checked path names what is wrong inside
-        known = (parsed, tuple(leaves), counters)
-    if len(_json_cache) >= _JSON_CACHE_ENTRIES:
-        _json_cache.clear()
-    _json_cache[key] = known
-    return known
-
-
 def _fast_params(pairs: Any, per_param: int) -> tuple[dict[str, Any], int, list[LeafTuple] | None] | None:
     """(params, size bound, leaves) of (name, value) pairs in fast form, or None.
 
@@ -384,7 +350,6 @@ def _fast_params(pairs: Any, per_param: int) -> tuple[dict[str, Any], int, list[
     leaves: list[LeafTuple] = []
     counters: dict[str, int] = {}
     repeated = False
-    dotted = False  # a name so far holds a "."
     bound = 2
     for name, value in pairs:
         if type(name) is not str or not name:
@@ -398,27 +363,15 @@ def _fast_params(pairs: Any, per_param: int) -> tuple[dict[str, Any], int, list[
             bound += 6 * (len(name) + len(value)) + per_param
             head = value[:1]
             if head == "{" or head == "[" or (head.isspace() and value.lstrip()[:1] in ("{", "[")):
-                if dotted or "." in name or len(value) > _JSON_CACHE_TEXT:
-                    parsed = _json_text_value(value)
-                    if parsed is not _NOT_JSON:
-                        if _tree_leaves(name, parsed, (), 0, leaves, counters) < 0:
-                            return None  # the checked path names what is wrong inside
-                        value = parsed
-                    else:
-                        leaves.append((name, value, ()))
+                parsed = _json_text_value(value)
+                if parsed is not _NOT_JSON:
+                    if _tree_leaves(name, parsed, (), 0, leaves, counters) < 0:
+                        return None  # the checked path names what is wrong inside
+                    value = parsed
                 else:
-                    known = _json_text_leaves(name, value)
-                    if known is None:
-                        return None
-                    if known[0] is _NOT_JSON:
-                        leaves.append((name, value, ()))
-                    else:
-                        value = known[0]
-                        leaves.extend(known[1])
-                        counters.update(known[2])
+                    leaves.append((name, value, ()))
             else:
                 leaves.append((name, value, ()))
-            dotted = dotted or "." in name
         elif t is int or t is float or t is bool:
             if t is int and not -_SMALL_INT < value < _SMALL_INT:
                 return None
@@ -436,8 +389,6 @@ def _fast_params(pairs: Any, per_param: int) -> tuple[dict[str, Any], int, list[
             bound += 6 * len(name) + per_param + inner
         else:
             return None
-        if t is not str:
-            dotted = dotted or "." in name
         if name in params:
             repeated = True
         params[name] = value

@@ -374,7 +374,7 @@ def test_flatten_groups_leaves_by_element() -> None:
     assert by_item == {0: {"items.title": "sneakers", "items.price": 50}, 1: {"items.title": "jacket", "items.price": 150}}
 
 
-def test_json_text_values_met_again_flatten_as_the_first_time() -> None:
+def test_json_text_values_flatten_as_the_checked_path_does_in_every_order() -> None:
     product = '{"id": "P1", "tags": ["a", "b"], "sizes": [{"eu": 40}, {"eu": 41}]}'
     shapes = [
         [("product", product)],
@@ -384,7 +384,7 @@ def test_json_text_values_met_again_flatten_as_the_first_time() -> None:
         [("product", product), ("product", '["x"]')],  # repeated: the last value counts
         [("product", "[not json"), ("product2", "[not json")],
     ]
-    for _ in range(2):  # the second round meets every text again
+    for _ in range(2):  # a second round of the same texts gives the same events
         for pairs in shapes:
             doc = {"eventTypeKey": "t", "keyValue": "k", "params": [{"name": n, "value": v} for n, v in pairs]}
             event = parse_event(doc)
