@@ -785,20 +785,24 @@ class MembershipChange(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., segment: _Optional[str] = ..., contact_id: _Optional[int] = ..., entered: _Optional[bool] = ..., at_ms: _Optional[int] = ..., cause: _Optional[str] = ...) -> None: ...
 
 class WatchSegmentsRequest(_message.Message):
-    __slots__ = ("segments", "from_sequence")
+    __slots__ = ("segments", "from_sequence", "max_batch")
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     FROM_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     segments: _containers.RepeatedScalarFieldContainer[str]
     from_sequence: int
-    def __init__(self, segments: _Optional[_Iterable[str]] = ..., from_sequence: _Optional[int] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, segments: _Optional[_Iterable[str]] = ..., from_sequence: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class WatchEvent(_message.Message):
-    __slots__ = ("change", "alert")
+    __slots__ = ("change", "alert", "changes")
     CHANGE_FIELD_NUMBER: _ClassVar[int]
     ALERT_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
     change: MembershipChange
     alert: Alert
-    def __init__(self, change: _Optional[_Union[MembershipChange, _Mapping]] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ...) -> None: ...
+    changes: _containers.RepeatedCompositeFieldContainer[MembershipChange]
+    def __init__(self, change: _Optional[_Union[MembershipChange, _Mapping]] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ..., changes: _Optional[_Iterable[_Union[MembershipChange, _Mapping]]] = ...) -> None: ...
 
 class Alert(_message.Message):
     __slots__ = ("segment", "rule", "message", "at_ms", "value")
