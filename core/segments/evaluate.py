@@ -20,10 +20,10 @@ from pyroaring import BitMap
 
 from core.cancel import checkpoint
 from core.contacts import Contact, ContactBook
-from core.fields import identifier_holders
+from core.fields import built_identifier_holders, identifier_holders
 from core.identifiers import IdKind
 from core.segments import derived, measures
-from core.segments.attributes import attribute_members, attribute_members_among
+from core.segments.attributes import attribute_bitmap, attribute_members_among
 from core.segments.explain import Explanation
 from core.segments.explain import explain as explain_contact
 from core.segments.plan import (
@@ -190,7 +190,8 @@ def _has_identifier(contact: Contact, cond: IdentCond) -> bool:
 
 def identifier_members(cond: IdentCond, ctx: EvalContext) -> BitMap:
     """Members of an identifier condition."""
-    if ctx.few():
+    if ctx.few() and built_identifier_holders(ctx.contacts, IdKind(cond.kind), cond.key_name) is None \
+            and len(ctx.universe()) * 512 < ctx.contacts.max_id + 1:
         return BitMap(c for c in ctx.universe() if _has_identifier(ctx.contacts.get(c), cond) == cond.present)
     having = identifier_holders(ctx.contacts, IdKind(cond.kind), cond.key_name) & ctx.universe()
     return having if cond.present else ctx.universe() - having
@@ -204,7 +205,7 @@ def leaf_members(node: Node, ctx: EvalContext) -> BitMap:
         if ctx.few():
             candidates = np.array(ctx.universe().to_array(), dtype=np.uint32)
             return bitmap_of(attribute_members_among(node, ctx.contacts, candidates, ctx.now_ms, ctx.tz))
-        return bitmap_of(attribute_members(node, ctx.contacts, ctx.now_ms, ctx.tz)) & ctx.universe()
+        return attribute_bitmap(node, ctx.contacts, ctx.now_ms, ctx.tz) & ctx.universe()
     if isinstance(node, IdentCond):
         return identifier_members(node, ctx)
     if isinstance(node, SegmentRef):
