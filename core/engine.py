@@ -414,10 +414,12 @@ class Engine:
             ticker.wake()
 
     def stop_background(self) -> None:
-        """Stops the time-driven worker (idempotent); returns once it has stopped."""
+        """Stops the time-driven worker and the store's compactor (idempotent); returns once
+        both have stopped. Tails that fall due later merge in the appending thread."""
         ticker, self._ticker = self._ticker, None
         if ticker is not None:
             ticker.stop()
+        self.store.close()
 
     # ---------------------------------------------------------------- replay
 
