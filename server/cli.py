@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import sys
+import threading
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -207,11 +208,18 @@ class Progress:
         self.enabled = sys.stderr.isatty()
         self.started = time.monotonic()
         self.last = 0.0
+        self._lock = threading.Lock()  # the sending thread and the waiting one both redraw
 
     def update(self) -> None:
-        """Redraws the line, at most five times a second."""
+        """Redraws the line, at most five times a second (the first call draws it)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._draw()
+
+    def _draw(self) -> None:
         now = time.monotonic()
-        if not self.enabled or now - self.last < 0.2:
+        if now - self.last < 0.2:
             return
         self.last = now
         elapsed = now - self.started
@@ -222,8 +230,9 @@ class Progress:
 
     def done(self) -> None:
         if self.enabled:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+            with self._lock:
+                sys.stderr.write("\r\033[K")
+                sys.stderr.flush()
 
 
 def _size_of(stream: BinaryIO) -> int | None:
@@ -283,6 +292,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         try:
             for batch in reader:
                 line_of.extend(batch.lines)
+                progress.update()  # shown from the first batch on, however fast the server is
                 yield pb.StreamEventsRequest(batch=pb.IngestEventsRequest(jsonl=batch.payload, dry_run=args.dry_run))
         except OSError as exc:
             read_error.append(exc)
