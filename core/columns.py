@@ -155,6 +155,20 @@ class GrowableArray:
         return self._buf[start : self._n].copy()
 
 
+def missing_codes(codes: np.ndarray, known: np.ndarray, known_below: int = 0) -> np.ndarray:
+    """The distinct codes of `codes` that `known` (bool per code) does not mark, ascending;
+    codes below `known_below` count as known. Sorts a short `codes`, marks a long one."""
+    codes = np.asarray(codes)
+    if codes.shape[0] * 8 < known.shape[0]:
+        distinct = np.unique(codes)
+        distinct = distinct[distinct >= known_below]
+        return distinct[~known[distinct]]
+    used = np.zeros(known.shape[0], dtype=np.bool_)
+    used[codes] = True
+    used[:known_below] = False
+    return np.flatnonzero(used & ~known)
+
+
 class StringDictionary:
     """Store-wide string codes: dense from 0, never reused.
 
@@ -167,7 +181,9 @@ class StringDictionary:
     def __init__(self) -> None:
         self._strings: list[str | None] = []
         self._codes: dict[str, int] = {}
-        self._numeric = GrowableArray(np.float64, capacity=64)
+        self._numeric = GrowableArray(np.float64, capacity=64)  # NaN until parsed
+        self._parsed = GrowableArray(np.bool_, capacity=64)  # whether _numeric holds the code's value
+        self._parsed_below = 0  # every code below this one is parsed
         self._numeric_lock = threading.Lock()
         self._refs = GrowableArray(np.int64, capacity=64)  # stored entries holding each code
         self._text_bytes = 0  # sum of sys.getsizeof of the live strings
@@ -259,14 +275,34 @@ class StringDictionary:
     def numeric(self) -> np.ndarray:
         """float64 per code: the string as a finite number, NaN when it is not one."""
         with self._numeric_lock:
-            known = len(self._numeric)
-            total = len(self._strings)
-            if known < total:
-                parsed = [
-                    math.nan if s is None else _parse_number(s) for s in self._strings[known:total]
-                ]
-                self._numeric.extend(np.asarray(parsed, dtype=np.float64))
+            total = self._grow_numeric()
+            if self._parsed_below < total:
+                self._parse(self._parsed_below + np.flatnonzero(~self._parsed._buf[self._parsed_below:total]))
+                self._parsed_below = total
             return self._numeric.view(total)
+
+    def numeric_of(self, codes: np.ndarray) -> np.ndarray:
+        """The `numeric` table, read only for the codes in `codes`: other codes may hold NaN
+        where they are numbers. Parses just the strings a column uses, not the dictionary's."""
+        codes = np.asarray(codes)
+        with self._numeric_lock:
+            total = self._grow_numeric()
+            if self._parsed_below < total and codes.shape[0]:
+                self._parse(missing_codes(codes, self._parsed._buf[:total], self._parsed_below))
+            return self._numeric.view(total)
+
+    def _grow_numeric(self) -> int:
+        total = len(self._strings)
+        self._numeric.fill(math.nan, total - len(self._numeric))
+        self._parsed.fill(False, total - len(self._parsed))
+        return total
+
+    def _parse(self, codes: np.ndarray) -> None:
+        strings, values = self._strings, self._numeric._buf
+        for code in codes.tolist():
+            s = strings[code]
+            values[code] = math.nan if s is None else _parse_number(s)
+        self._parsed._buf[codes] = True
 
     @property
     def nbytes(self) -> int:

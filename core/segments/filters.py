@@ -94,7 +94,7 @@ def mark_values(
     if op in _TEXT:
         if text is not None and isinstance(value, str):
             test = _TEXT[op](value)
-            table = code_table(dictionary, (op, value), lambda s, x: test(s))
+            table = code_table(dictionary, (op, value), lambda s, x: test(s), text.values)
             fk.mark_code_table(rows_of(text), text.values, table, out)
         return
     if op == "between":
@@ -102,7 +102,7 @@ def mark_values(
         if _is_num(a):
             _mark_num_range(num, text, (float(a), True, float(b), True), dictionary, out, rows_of)
         elif text is not None:
-            table = code_table(dictionary, (op, a, b), lambda s, x: a <= s <= b)
+            table = code_table(dictionary, (op, a, b), lambda s, x: a <= s <= b, text.values)
             fk.mark_code_table(rows_of(text), text.values, table, out)
         return
     if isinstance(value, bool):
@@ -118,7 +118,7 @@ def mark_values(
             if num is not None:
                 fk.mark_set(rows_of(num), num.values, members, op == "ne", out)
             if text is not None:
-                fk.mark_set_coded(rows_of(text), text.values, dictionary.numeric(), members, op == "ne", out)
+                fk.mark_set_coded(rows_of(text), text.values, dictionary.numeric_of(text.values), members, op == "ne", out)
         return
     if isinstance(value, str) and text is not None:
         if op in ("eq", "ne"):
@@ -130,7 +130,7 @@ def mark_values(
             fk.mark_code(rows_of(text), text.values, code, op == "ne", out)
         elif op in _NUM_RANGES:
             test = _ordered(op, value)
-            table = code_table(dictionary, (op, value), lambda s, x: test(s))
+            table = code_table(dictionary, (op, value), lambda s, x: test(s), text.values)
             fk.mark_code_table(rows_of(text), text.values, table, out)
 
 
@@ -145,7 +145,7 @@ def _mark_num_range(
     if num is not None:
         fk.mark_range(rows_of(num), num.values, *rng, out)
     if text is not None:
-        fk.mark_range_coded(rows_of(text), text.values, dictionary.numeric(), *rng, out)
+        fk.mark_range_coded(rows_of(text), text.values, dictionary.numeric_of(text.values), *rng, out)
 
 
 def _mark_set_op(
@@ -171,7 +171,7 @@ def _mark_set_op(
     if text is None or (not strings and not numbers.shape[0]):
         return
     if not strings:
-        fk.mark_set_coded(rows_of(text), text.values, dictionary.numeric(), numbers, negate, out)
+        fk.mark_set_coded(rows_of(text), text.values, dictionary.numeric_of(text.values), numbers, negate, out)
         return
     codes = [c for c in (dictionary.lookup(s) for s in strings) if c is not None]
     if not numbers.shape[0] and len(codes) <= _FEW_CODES:
@@ -186,7 +186,7 @@ def _mark_set_op(
             return equal
         return not equal and (bool(strings) or (bool(listed) and x == x))
 
-    table = code_table(dictionary, ("not_in" if negate else "in", strings, listed), test)
+    table = code_table(dictionary, ("not_in" if negate else "in", strings, listed), test, text.values)
     fk.mark_code_table(rows_of(text), text.values, table, out)
 
 

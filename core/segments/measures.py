@@ -142,11 +142,9 @@ def numeric_entries(view: ColumnSource, path: str, dictionary: StringDictionary)
         if num is None:
             return np.zeros(0, np.int32), np.zeros(0, np.float64)
         return num.row, num.values
-    numeric = dictionary.numeric()
-
     def build() -> tuple[np.ndarray, np.ndarray]:
-        # codes beyond `numeric` cannot occur: a code exists in the dictionary before any entry
-        text_values = numeric[text.values]
+        # codes beyond the table cannot occur: a code exists in the dictionary before any entry
+        text_values = dictionary.numeric_of(text.values)[text.values]
         if num is None:
             return text.row, text_values
         order = _document_order([num, text], path)

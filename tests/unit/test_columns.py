@@ -106,6 +106,18 @@ class TestStringDictionary:
         with pytest.raises(ValueError):
             second[0] = 3.0
 
+    def test_numeric_of_parses_only_the_codes_asked_for(self) -> None:
+        d = StringDictionary()
+        for s in ("1", "x", "2.5", "7", "8"):
+            d.encode(s)
+        few = d.numeric_of(np.array([2, 2, 0], np.int32))
+        assert few[[0, 2]].tolist() == [1.0, 2.5]
+        assert math.isnan(few[3])  # not asked for: not parsed yet
+        many = d.numeric_of(np.arange(5, dtype=np.int32).repeat(3))  # long: the marking path
+        assert many[[0, 2, 3, 4]].tolist() == [1.0, 2.5, 7.0, 8.0] and math.isnan(many[1])
+        d.encode("9")
+        assert d.numeric()[5] == 9.0 and d.numeric_of(np.array([5], np.int32))[5] == 9.0
+
     def test_references_release_codes_at_zero(self) -> None:
         d = StringDictionary()
         a = d.acquire("alice@example.com")

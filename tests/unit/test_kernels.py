@@ -140,14 +140,33 @@ def test_string_tables_grow_with_the_dictionary() -> None:
     d = StringDictionary()
     for s in ("apple", "banana"):
         d.encode(s)
-    first = code_table(d, ("contains", "an"), lambda s, x: "an" in s)
+    first = code_table(d, ("contains", "an"), lambda s, x: "an" in s, np.array([0, 1, 1], np.int32))
     assert first.tolist() == [False, True]
     d.encode("mango")
     d.encode("12")
-    grown = code_table(d, ("contains", "an"), lambda s, x: "an" in s)
+    grown = code_table(d, ("contains", "an"), lambda s, x: "an" in s, np.array([2, 3], np.int32))
     assert grown.tolist() == [False, True, True, False]
-    numeric = code_table(d, ("num",), lambda s, x: x == x)
+    numeric = code_table(d, ("num",), lambda s, x: x == x, np.arange(4, dtype=np.int32))
     assert numeric.tolist() == [False, False, False, True]
+
+
+def test_string_tables_test_only_the_codes_asked_about() -> None:
+    d = StringDictionary()
+    for s in ("a1", "b2", "a3", "b4", "a5"):
+        d.encode(s)
+    tested: list[str] = []
+
+    def starts_with_a(s: str, x: float) -> bool:
+        tested.append(s)
+        return s.startswith("a")
+
+    table = code_table(d, ("starts_with", "a"), starts_with_a, np.array([4, 1, 4], np.int32))
+    assert sorted(tested) == ["a5", "b2"]
+    assert table[[1, 4]].tolist() == [False, True]
+    tested.clear()
+    table = code_table(d, ("starts_with", "a"), starts_with_a, np.array([0, 1, 2, 3, 4], np.int32))
+    assert sorted(tested) == ["a1", "a3", "b4"]  # 1 and 4 were already known
+    assert table.tolist() == [True, False, True, False, True]
 
 
 def test_derived_cache_follows_array_identity() -> None:
