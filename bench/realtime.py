@@ -190,15 +190,16 @@ def serve(data_dir: Path, log_path: Path, timeout: float) -> Served:
 # ----------------------------------------------------------------------------- latency
 
 
-def _watch_child(address: str, from_sequence: int, out: Any, stop: Any) -> None:
-    """The watcher process: streams WatchSegments and sends (segment, contact, entered, cause,
-    sequence, at_ms, received wall ms) tuples to `out` in small chunks until `stop` is set."""
+def _watch_child(address: str, from_sequence: int, max_batch: int, out: Any, stop: Any) -> None:
+    """The watcher process: streams WatchSegments (up to `max_batch` changes a message) and sends
+    (segment, contact, entered, cause, sequence, at_ms, received wall ms) tuples to `out` in small
+    chunks until `stop` is set."""
     import grpc
 
     from server.pb import segmentd_pb2 as pb
 
     stub = stub_for(channel(address))
-    call = stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=from_sequence))
+    call = stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=from_sequence, max_batch=max_batch))
     threading.Thread(target=lambda: (stop.wait(), call.cancel()), daemon=True).start()
     out.put("ready")
     lock = threading.Lock()
@@ -216,12 +217,13 @@ def _watch_child(address: str, from_sequence: int, out: Any, stop: Any) -> None:
     flusher.start()
     try:
         for event in call:
-            if event.HasField("change"):
-                ch = event.change
-                row = (ch.segment, int(ch.contact_id), ch.entered, ch.cause, int(ch.sequence), int(ch.at_ms),
-                       time.time() * 1000)
-                with lock:
-                    chunk.append(row)
+            if event.HasField("alert"):
+                continue
+            got = time.time() * 1000  # one receive time for every change of the message
+            rows = [(ch.segment, int(ch.contact_id), ch.entered, ch.cause, int(ch.sequence), int(ch.at_ms), got)
+                    for ch in (event.changes or (event.change,))]
+            with lock:
+                chunk.extend(rows)
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.CANCELLED:
             out.put(("error", f"{exc.code().name}: {exc.details()}"))
@@ -235,7 +237,7 @@ class Watcher:
     """A WatchSegments stream read in a process of its own (so the senders' threads do not slow
     it down); remembers when (wall clock, ms) each (segment, contact) entry arrived."""
 
-    def __init__(self, address: str, from_sequence: int) -> None:
+    def __init__(self, address: str, from_sequence: int, max_batch: int = 1) -> None:
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
@@ -246,7 +248,7 @@ class Watcher:
         self.errors: list[str] = []
         self._queue = ctx.Queue()
         self._stop = ctx.Event()
-        self._proc = ctx.Process(target=_watch_child, args=(address, from_sequence, self._queue, self._stop),
+        self._proc = ctx.Process(target=_watch_child, args=(address, from_sequence, max_batch, self._queue, self._stop),
                                  daemon=True)
         self._proc.start()
         if self._queue.get(timeout=60) != "ready":
@@ -351,8 +353,9 @@ def offer(stub: Any, *, rate: float, batch: int, seconds: float, senders: int, s
 
 def run_latency(*, contacts: int, events: int, segments: int, rates: list[float], seconds: float,
                 batch: int, senders: int, seed: int, settle_s: float = 30.0, work_dir: str | None = None,
-                start_timeout: float = 1800.0) -> Iterator[dict[str, Any]]:
-    """One record per offered rate (one server for all of them)."""
+                start_timeout: float = 1800.0, watch_batch: int = 500) -> Iterator[dict[str, Any]]:
+    """One record per offered rate (one server for all of them); the watcher asks for up to
+    `watch_batch` changes per streamed message (1: one change a message)."""
     tmp = Path(tempfile.mkdtemp(prefix="segmentd-realtime-", dir=work_dir))
     try:
         data_dir = tmp / "data"
@@ -364,7 +367,7 @@ def run_latency(*, contacts: int, events: int, segments: int, rates: list[float]
             ch = channel(served.address)
             stub = stub_for(ch)
             offset = 0  # sent events so far: every phase uses fresh (segment, contact) pairs
-            watcher = Watcher(served.address, from_sequence=0)
+            watcher = Watcher(served.address, from_sequence=0, max_batch=watch_batch)
             time.sleep(0.5)  # the stream is open before the first event
             all_sent: set[tuple[str, int]] = set()
             other = stray = 0  # exits / repeats, and entries no sent event named, reported so far
@@ -380,8 +383,9 @@ def run_latency(*, contacts: int, events: int, segments: int, rates: list[float]
                     strays = sum(1 for k in list(watcher.entered) if k not in all_sent)
                     unexpected = strays - stray + watcher.other - other  # this phase's
                     stray, other = strays, watcher.other
-                    yield _latency_record(built, start_s, served, rate, seconds, batch, senders, got, watcher,
+                    rec = _latency_record(built, start_s, served, rate, seconds, batch, senders, got, watcher,
                                           unexpected)
+                    yield {**rec, "watch_batch": watch_batch}
             finally:
                 watcher.stop()
         finally:
@@ -404,7 +408,7 @@ def _latency_record(built: dict[str, Any], start_s: float, served: Served, rate:
         "changes_matched": len(lat), "missing": missing, "unexpected": unexpected,
         "errors": len(got["errors"]) + len(watcher.errors), "error_samples": (got["errors"] + watcher.errors)[:3],
         "unexpected_samples": watcher.other_samples[:5],
-        "latency_ms": {**percentiles(lat, (50, 99)), "max": round(float(a.max()), 3) if a.shape[0] else None},
+        "latency_ms": {**percentiles(lat, (50, 99)), "max": round(float(a.max()), 4) if a.shape[0] else None},
         # of that: from the instant of the write that made the change (its `now`, read as the write began)
         # to the watcher; includes the step, the log sync and the stream
         "delivery_ms": percentiles([watcher.delivery_ms[k] for k in sent if k in watcher.delivery_ms], (50, 99)),
@@ -487,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     lat.add_argument("--batch", type=int, default=50, help="events per IngestEvents call")
     lat.add_argument("--senders", type=int, default=4, help="client threads sending batches")
     lat.add_argument("--work-dir", default=None, help="where the temporary data directory goes")
+    lat.add_argument("--watch-batch", type=int, default=500,
+                     help="changes per WatchSegments message the watcher asks for (1: one change a message)")
     tk = sub.add_parser("ticks", help="time-driven steps in process")
     tk.add_argument("--segments", type=int, default=100)
     tk.add_argument("--ticks", type=int, default=60, help="1 s ticks")
@@ -504,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         rates = [float(x) for x in str(args.rate).split(",") if x.strip()]
         records = run_latency(contacts=args.contacts, events=args.events, segments=args.segments, rates=rates,
                               seconds=args.seconds, batch=args.batch, senders=args.senders, seed=args.seed,
-                              work_dir=args.work_dir)
+                              work_dir=args.work_dir, watch_batch=args.watch_batch)
     else:
         records = run_ticks(contacts=args.contacts, events=args.events, segments=args.segments, ticks=args.ticks,
                             minutes=args.minutes, seed=args.seed, seconds=args.seconds)

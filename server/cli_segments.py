@@ -353,6 +353,9 @@ def _add_explain(actions: cli.Subparsers) -> None:
 # --------------------------------------------------------------------------- watch, history
 
 
+WATCH_MAX_BATCH = 500  # changes per streamed message asked of the server (output is one line per change)
+
+
 def change_json(change: pb.MembershipChange) -> dict[str, Any]:
     """A membership change as one JSON object (numbers as JSON integers)."""
     return {
@@ -378,17 +381,21 @@ def run_watch(args: argparse.Namespace) -> int:
     """Streams membership changes (and alerts) as JSON lines until interrupted, or --limit changes."""
     if args.limit is not None and args.limit < 1:
         raise cli.CliError("--limit must be at least 1")
-    request = pb.WatchSegmentsRequest(segments=args.names, from_sequence=args.from_sequence)
+    request = pb.WatchSegmentsRequest(segments=args.names, from_sequence=args.from_sequence,
+                                      max_batch=WATCH_MAX_BATCH)
     stream = cli.connect(args).WatchSegments(request)
     seen = 0
     try:
         for event in stream:
-            if event.HasField("change"):
-                doc = change_json(event.change)
-                seen += 1
+            if event.HasField("alert"):
+                lines = [json.dumps(alert_json(event.alert), ensure_ascii=False)]
             else:
-                doc = alert_json(event.alert)
-            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+                batch = list(event.changes) or [event.change]
+                if args.limit is not None:
+                    batch = batch[:args.limit - seen]
+                seen += len(batch)
+                lines = [json.dumps(change_json(c), ensure_ascii=False) for c in batch]
+            sys.stdout.write("".join(line + "\n" for line in lines))
             sys.stdout.flush()
             if args.limit is not None and seen >= args.limit:
                 break

@@ -6,16 +6,22 @@ happen, with the alerts of those segments' rules raised while the stream is open
 that reconnects with the last number it received misses nothing and sees nothing twice, as
 long as that number is still retained; otherwise the stream fails with FAILED_PRECONDITION
 rather than skip changes silently.
+
+With `max_batch` > 1 the changes read in one pass go out as few WatchEvents as possible,
+each holding up to `max_batch` of them in `changes` (capped at MAX_BATCH); alerts stay
+separate WatchEvents in the same place of the stream. Every streamed message costs a trip
+through grpcio's polling thread, so batching is what lets a follower keep up with thousands
+of changes a second.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import grpc
 
-from core.changes import ChangeLog
+from core.changes import Change, ChangeLog
 from core.engine import Engine
 from core.errors import FailedPrecondition, InvalidArgument, NotFound
 from core.events import parse_timestamp
@@ -25,6 +31,7 @@ from server import convert_segments as cs
 from server.pb import segmentd_pb2 as pb
 
 WATCH_BATCH = 1000  # changes read from the log per pass
+MAX_BATCH = 1000  # most changes in one batched WatchEvent (a request's max_batch is capped here)
 WATCH_WAIT_S = 0.5  # a waiting stream rechecks that its client is still there this often
 DEFAULT_RESOLUTION_S = 60
 DEFAULT_POINTS = 1440  # without `from`: this many buckets back from `to`
@@ -33,6 +40,29 @@ DEFAULT_POINTS = 1440  # without `from`: this many buckets back from `to`
 def alert_to_pb(alert: Alert) -> pb.Alert:
     return pb.Alert(segment=alert.segment, rule=alert.rule, message=alert.message, at_ms=alert.at_ms,
                     value=alert.value)
+
+
+def batch_size(max_batch: int) -> int:
+    """Changes per WatchEvent for a request's `max_batch`: 1 for 0 or 1, else at most MAX_BATCH."""
+    return min(max(max_batch, 1), MAX_BATCH)
+
+
+def batched_events(changes: Sequence[Change], size: int) -> Iterator[pb.WatchEvent]:
+    """`changes` (in sequence order) as WatchEvents of up to `size` each, in `changes`."""
+    for lo in range(0, len(changes), size):
+        event = pb.WatchEvent()
+        add = event.changes.add
+        # Setting fields on added elements measured cheapest under upb (about 0.5 us a change,
+        # against 1.7 us for building each MembershipChange and extending).
+        for change in changes[lo:lo + size]:
+            m = add()
+            m.sequence = change.sequence
+            m.segment = change.segment
+            m.contact_id = change.contact_id
+            m.entered = change.entered
+            m.at_ms = change.at_ms
+            m.cause = change.cause
+        yield event
 
 
 def start_after(log: ChangeLog, from_sequence: int) -> int:
@@ -77,6 +107,7 @@ class WatchService:
         log, alerts = registry.changes, registry.alerts
         after = start_after(log, request.from_sequence)
         alerts_seen = alerts.last_id
+        size = batch_size(request.max_batch)
         context.add_callback(log.wake)  # a cancelled stream stops waiting at once
         while context.is_active():
             if after < log.first_sequence - 1:
@@ -85,8 +116,11 @@ class WatchService:
                     " the current members"
                 )
             changes, after = log.read(after, chosen, WATCH_BATCH)
-            for change in changes:
-                yield pb.WatchEvent(change=convert.change_to_pb(change))
+            if size > 1:
+                yield from batched_events(changes, size)
+            else:
+                for change in changes:
+                    yield pb.WatchEvent(change=convert.change_to_pb(change))
             for number, alert in alerts.since(alerts_seen):
                 alerts_seen = number
                 if chosen is None or alert.segment in chosen:

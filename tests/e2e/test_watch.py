@@ -47,8 +47,11 @@ class Clock:
 class Watcher:
     """A WatchSegments stream read by a thread into a queue."""
 
-    def __init__(self, stub: pb_grpc.SegmentdStub, segments: tuple[str, ...] = (), from_sequence: int = 0) -> None:
-        self.call = stub.WatchSegments(pb.WatchSegmentsRequest(segments=segments, from_sequence=from_sequence))
+    def __init__(self, stub: pb_grpc.SegmentdStub, segments: tuple[str, ...] = (), from_sequence: int = 0,
+                 max_batch: int = 0) -> None:
+        request = pb.WatchSegmentsRequest(segments=segments, from_sequence=from_sequence, max_batch=max_batch)
+        self.call = stub.WatchSegments(request)
+        self.messages: list[pb.WatchEvent] = []  # every WatchEvent read through next(), in order
         self.items: queue.Queue[Any] = queue.Queue()
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -64,6 +67,7 @@ class Watcher:
         item = self.items.get(timeout=timeout)
         if isinstance(item, grpc.RpcError):
             raise item
+        self.messages.append(item)
         return item
 
     def changes(self, count: int, timeout: float = WAIT_S) -> list[pb.MembershipChange]:
@@ -72,6 +76,7 @@ class Watcher:
             event = self.next(timeout)
             if event.HasField("change"):
                 out.append(event.change)
+            out.extend(event.changes)
         return out
 
     def quiet(self, for_s: float = 0.3) -> bool:
@@ -253,6 +258,106 @@ def test_alerts_reach_watchers_and_history_counts_entries_and_exits(
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "tags[0]" in info.value.details()
 
 
+def ingest_many(stub: pb_grpc.SegmentdStub, type_key: str, prefix: str, count: int) -> None:
+    """`count` events of one type from fresh contacts, in one IngestEvents call."""
+    lines = "".join(json.dumps({"eventTypeKey": type_key, "params": {"externalCustomerId": f"{prefix}-{k}"}}) + "\n"
+                    for k in range(count))
+    reply = stub.IngestEvents(pb.IngestEventsRequest(jsonl=lines.encode()))
+    assert reply.accepted == count, reply
+
+
+def test_batched_delivery_is_the_same_changes_in_fewer_messages(
+    served: tuple[Engine, pb_grpc.SegmentdStub], clock: Clock
+) -> None:
+    _, stub = served
+    put(stub, {"name": "big", "tags": ["alert:size<50"], "condition": {"event": {"type": "big", "period": {"allTime": {}}}}})
+    put(stub, {"name": "small", "condition": {"event": {"type": "small", "period": {"allTime": {}}}}})
+    ingest_many(stub, "big", "B", 40)
+    ingest_many(stub, "small", "S", 25)
+    total = 85
+    # the in-process server has 4 RPC threads: two streams at a time leave room for ingest
+    watchers = {n: Watcher(stub, max_batch=n) for n in (0, 7)}
+    try:
+        time.sleep(0.3)  # both streams are open before the alert is raised
+        clock.now_ms += MINUTE
+        ingest_many(stub, "big", "A", 20)  # "big" reaches 60: outside its rule, one alert
+        got = {n: w.changes(total) for n, w in watchers.items()}
+        for w in watchers.values():
+            while not any(m.HasField("alert") for m in w.messages):
+                w.next()
+            assert w.quiet()  # nothing more than the 85 changes and the one alert
+    finally:
+        for w in watchers.values():
+            w.close()
+    for n in (1, 5000):  # opened afterwards: the same changes from the log, no alert
+        later = watchers[n] = Watcher(stub, max_batch=n)
+        try:
+            got[n] = later.changes(total)
+            assert later.quiet()
+        finally:
+            later.close()
+    plain = got[0]
+    assert [c.sequence for c in plain] == list(range(plain[0].sequence, plain[0].sequence + total))
+    assert [(c.segment, c.entered) for c in plain].count(("big", True)) == 60
+    for n, changes in got.items():
+        assert changes == plain, n  # same changes, same order, nothing missed or twice
+        messages = watchers[n].messages
+        alerts = [m.alert for m in messages if m.HasField("alert")]
+        expected = [("big", "alert:size<50", 60.0)] if n in (0, 7) else []
+        assert [(a.segment, a.rule, a.value) for a in alerts] == expected, n
+        carrying = [m for m in messages if not m.HasField("alert")]
+        if n <= 1:  # one change per message, in `change`, as before batching existed
+            assert len(carrying) == total and all(m.HasField("change") and not m.changes for m in carrying)
+        else:
+            assert all(not m.HasField("change") and 1 <= len(m.changes) <= n for m in carrying)
+            assert len(carrying) < total
+    assert max(len(m.changes) for m in watchers[7].messages) == 7
+    # the alert comes after the changes that raised it: the 20 entries of the last ingest
+    for n in (0, 7):
+        kinds = ["alert" if m.HasField("alert") else "changes" for m in watchers[n].messages]
+        before_alert = watchers[n].messages[:kinds.index("alert")]
+        delivered = sum(len(m.changes) or 1 for m in before_alert)
+        assert delivered == total, n
+
+
+def test_batched_delivery_resumes_from_a_middle_sequence(served: tuple[Engine, pb_grpc.SegmentdStub]) -> None:
+    _, stub = served
+    put(stub, {"name": "one", "condition": {"event": {"type": "one", "period": {"allTime": {}}}}})
+    put(stub, {"name": "two", "condition": {"event": {"type": "two", "period": {"allTime": {}}}}})
+    ingest_many(stub, "one", "O", 30)
+    ingest_many(stub, "two", "T", 30)
+    ingest_many(stub, "one", "P", 30)
+    first = Watcher(stub, ("one",), max_batch=1)
+    try:
+        reference = first.changes(60)
+    finally:
+        first.close()
+    middle = reference[17].sequence  # inside a batch the server would send
+    for n in (1, 8, 1000):
+        again = Watcher(stub, ("one",), from_sequence=middle, max_batch=n)
+        try:
+            assert again.changes(42) == reference[18:], n
+            assert again.quiet()
+        finally:
+            again.close()
+    # across a reconnect: the first stream stops after a few batches, the second resumes after
+    # the last change the first received
+    part = Watcher(stub, max_batch=16)
+    try:
+        head = part.changes(33)
+    finally:
+        part.close()
+    head = head[:33]  # a batch may carry past the 33rd change; the consumer stops there
+    rest = Watcher(stub, from_sequence=head[-1].sequence, max_batch=16)
+    try:
+        tail = rest.changes(90 - 33)
+        assert rest.quiet()
+    finally:
+        rest.close()
+    every = [c.sequence for c in head + tail]
+    assert every == list(range(every[0], every[0] + 90))
+
+
 def test_changes_resume_exactly_across_restarts(tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = start_process(tmp_path, "--data-dir", str(data))
@@ -310,5 +415,14 @@ def test_cli_watch_and_history(cli: CliRunner, tmp_path: Path) -> None:
     assert points and points[-1]["size"] == 2 and sum(p["entered"] for p in points) == 2
     table = cli("segment", "history", "cli-watched", "--resolution", "3600")
     assert table.returncode == 0 and table.stdout.startswith("AT") and "SIZE" in table.stdout
+    more = "".join(json.dumps({"eventTypeKey": "cli-watch-buy", "params": {"externalCustomerId": f"X-{k}"}}) + "\n"
+                   for k in range(6))
+    assert cli("ingest", "-", input=more).returncode == 0
+    # the server sends these 8 changes in one message; --limit still stops at the 5th line
+    done = cli("segment", "watch", "cli-watched", "--from", "0", "--limit", "5")
+    assert done.returncode == 0, done.stderr
+    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [p["sequence"] for p in printed] == [changes[0]["sequence"] + k for k in range(5)]
+    assert printed[:2] == changes
     missing = cli("segment", "watch", "no-such-segment", "--limit", "1")
     assert missing.returncode != 0 and "no-such-segment" in missing.stderr
