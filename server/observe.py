@@ -393,9 +393,10 @@ class _Method:
         metrics = self.metrics
         if metrics is None:
             return
-        self._sent_count.inc()  # type: ignore[union-attr]
+        self._sent_count.inc()  # type: ignore[union-attr]  # messages, not changes
         if self.watching:
-            change = getattr(reply, "change", None)
+            batch = getattr(reply, "changes", None)  # a batched WatchEvent carries its changes here
+            change = batch[-1] if batch else getattr(reply, "change", None)
             if change is not None and change.sequence:
                 metrics.watch_sent(id(info), int(change.sequence))
 

@@ -216,23 +216,28 @@ def test_a_served_process_exposes_metrics_after_cli_traffic(tmp_path: Path) -> N
     assert "c1@example.com" not in child.stderr.read_text()
 
 
-def test_watchers_and_the_change_log_are_tracked(served: Served) -> None:
-    viewers = pb.Segment(name="viewers", condition=pb.Condition(
-        event=pb.EventCondition(type="view", period=pb.Period(all_time=pb.Empty()))))
+@pytest.mark.parametrize("max_batch", [0, 100])
+def test_watchers_and_the_change_log_are_tracked(served: Served, max_batch: int) -> None:
+    name = f"viewers-{max_batch}"
+    viewers = pb.Segment(name=name, condition=pb.Condition(
+        event=pb.EventCondition(type=f"view{max_batch}", period=pb.Period(all_time=pb.Empty()))))
     served.stub.PutSegment(pb.PutSegmentRequest(segment=viewers))
-    watch = served.stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=0))
+    start = scrape(served.metrics_port).value("segmentd_changelog_sequence")
+    watch = served.stub.WatchSegments(pb.WatchSegmentsRequest(
+        segments=[name], from_sequence=int(start), max_batch=max_batch))
     try:
         for i in range(3):
             served.stub.IngestEvents(pb.IngestEventsRequest(jsonl=jsonl(
-                {"eventTypeKey": "view", "params": {"email": f"w{i}@example.com"}})))
-        assert next(watch).change.sequence == 1
+                {"eventTypeKey": f"view{max_batch}", "params": {"email": f"w{max_batch}-{i}@example.com"}})))
+        first = next(watch)
+        assert (first.changes[0] if max_batch else first.change).sequence == start + 1
         deadline = time.monotonic() + 10
-        while scrape(served.metrics_port).value("segmentd_watch_sent_sequence") < 3:
+        while scrape(served.metrics_port).value("segmentd_watch_sent_sequence") < start + 3:
             assert time.monotonic() < deadline, "the watcher was not sent the three changes"
             time.sleep(0.05)
         got = scrape(served.metrics_port)
         assert got.value("segmentd_watch_streams") == 1
-        assert got.value("segmentd_changelog_sequence") == 3
+        assert got.value("segmentd_changelog_sequence") == start + 3
         assert got.value("segmentd_changelog_lag") == 0
     finally:
         watch.cancel()
