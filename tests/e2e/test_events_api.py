@@ -248,13 +248,21 @@ def test_a_stream_cancelled_by_the_client_is_not_a_server_error(
         deadline = time.monotonic() + 10
         while "held" not in type_keys(stub) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert call.cancel()
-        hold.set()
-        while not any("cancelled" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        try:
+            assert call.cancel()
+            # grpcio may hand the handler a cancelled stream as one that simply ended (its
+            # pending read completes empty before the cancellation is noted), so the INFO line
+            # is awaited, not required; what must never appear is an error
+            settle = time.monotonic() + 2
+            while not any("cancelled" in r.getMessage() for r in caplog.records) and time.monotonic() < settle:
+                time.sleep(0.02)
+        finally:
+            hold.set()
+        assert call.cancelled()
+        reply = stub.StreamEvents(stream(pb.IngestEventsRequest(events=[event("after", {"email": "a@example.com"})])))
+    assert reply.accepted == 1 and {"held", "after"} <= type_keys(stub)
     messages = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "segmentd.rpc"]
-    assert any("cancelled" in m for _, m in messages)
-    assert all(level < logging.ERROR for level, _ in messages)
+    assert all(level < logging.ERROR for level, _ in messages), messages
 
 
 def test_an_empty_stream_stores_nothing(stub: pb_grpc.SegmentdStub) -> None:
