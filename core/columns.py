@@ -333,19 +333,27 @@ class StringDictionary:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> "StringDictionary":
-        """The dictionary `to_state` described."""
+        """The dictionary `to_state` described. An all-ASCII blob (ids, emails: the common
+        case) is decoded at once and cut, otherwise string by string."""
         out = cls()
         size = int(state["size"])
-        codes = np.asarray(state["codes"], dtype=np.int64)
-        offsets = np.asarray(state["offsets"], dtype=np.int64)
+        code_list = np.asarray(state["codes"], dtype=np.int64).tolist()
+        bounds = np.asarray(state["offsets"], dtype=np.int64).tolist()
         blob = np.asarray(state["blob"], dtype=np.uint8).tobytes()
-        strings: list[str | None] = [None] * size
-        for i, code in enumerate(codes.tolist()):
-            s = blob[offsets[i] : offsets[i + 1]].decode("utf-8", "surrogatepass")
-            strings[code] = s
-            out._codes[s] = code
-            out._text_bytes += sys.getsizeof(s)
+        if blob.isascii():
+            text = blob.decode("ascii")
+            live = [text[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        else:
+            live = [blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(bounds[:-1], bounds[1:])]
+        if code_list == list(range(size)):
+            strings: list[str | None] = live  # type: ignore[assignment]
+        else:
+            strings = [None] * size
+            for code, string in zip(code_list, live):
+                strings[code] = string
         out._strings = strings
+        out._codes = dict(zip(live, code_list))
+        out._text_bytes = sum(map(sys.getsizeof, live))
         return out
 
 

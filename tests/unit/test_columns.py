@@ -145,6 +145,19 @@ class TestStringDictionary:
         assert back.lookup("secret") is None
         assert back.encode("new") == 5
 
+    def test_state_round_trip_of_ascii_strings_keeps_codes_and_sizes(self) -> None:
+        d = StringDictionary()
+        codes = [d.acquire(s) for s in ["a@x.io", "gone", "", "C-17", "a@x.io2"]]
+        d.drop_refs(np.array([codes[1]]))
+        back = StringDictionary.from_state(d.to_state())
+        assert back._strings == d._strings and back._codes == d._codes
+        assert back.nbytes == d.nbytes
+        whole = StringDictionary()
+        for s in ["x", "yy", "zzz"]:
+            whole.encode(s)
+        again = StringDictionary.from_state(whole.to_state())
+        assert [again.decode(c) for c in range(3)] == ["x", "yy", "zzz"] and again.lookup("yy") == 1
+
     def test_set_refs_after_restore(self) -> None:
         d = StringDictionary.from_state(StringDictionary().to_state())
         assert len(d) == 0
