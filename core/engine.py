@@ -20,6 +20,7 @@ from core.errors import InvalidArgument, NotFound
 from core.events import Event, flatten, leaf_tuples, parse_event
 from core.history import StoredEvent, contact_events, recent_events
 from core.identifiers import Identifier, TypeMapping, parse_identifier_spec, parse_ref
+from core.jsonl import journal_doc
 from core.mapping import place
 from core.store import EventBatch, EventStore, EventTypeInfo
 
@@ -196,7 +197,7 @@ class Engine:
                 self.store.append(event.type, contact_id, event.ts_ms, flatten(event.params))
             if event.event_id is not None:
                 self._seen[(event.type, event.event_id)] = now
-            stored.append(_normalised_doc(event))
+            stored.append(journal_doc(event))
             if contact_id:
                 cids = touched.get(event.type)
                 if cids is None:
@@ -459,15 +460,3 @@ class Engine:
                 raise ValueError(f"unknown journal record {op!r}")
         finally:
             self.journal = journal
-
-
-def _normalised_doc(event: Event) -> dict[str, Any]:
-    """The accepted event as it is journalled: object params, server timestamp filled in."""
-    doc: dict[str, Any] = {"eventTypeKey": event.type, "timestamp": event.ts_ms, "params": event.params}
-    if event.key_value is not None:
-        doc["keyValue"] = event.key_value
-    if event.event_id is not None:
-        doc["eventId"] = event.event_id
-    if event.system:
-        doc["system"] = True
-    return doc

@@ -29,7 +29,7 @@ from core.columnar import ColumnBatch, leaf_columns_of, record_of, row_errors
 from core.engine import Engine, EventOutcome, IngestReport, Ticket
 from core.errors import InvalidArgument
 from core.events import Event, leaf_tuples, parse_event
-from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP
+from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP, journal_doc
 from core.mapping import place
 
 _TURN = threading.Lock()  # one request's batch at a time through `batch_turn`
@@ -254,15 +254,3 @@ def _record(prepared: Prepared, now: int, stored: list[Event], skipped: list[int
     if prepared.jsonl is not None:
         return {"now_ms": now, RECORD_BYTES: prepared.jsonl, RECORD_SKIP: skipped}
     return {"now_ms": now, "docs": [journal_doc(event) for event in stored]}
-
-
-def journal_doc(event: Event) -> dict[str, Any]:
-    """An accepted event as a log record document: object params, timestamp filled in."""
-    doc: dict[str, Any] = {"eventTypeKey": event.type, "timestamp": event.ts_ms, "params": event.params}
-    if event.key_value is not None:
-        doc["keyValue"] = event.key_value
-    if event.event_id is not None:
-        doc["eventId"] = event.event_id
-    if event.system:
-        doc["system"] = True
-    return doc

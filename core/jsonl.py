@@ -14,6 +14,7 @@ from json.scanner import make_scanner
 from typing import Any
 
 from core.errors import InvalidArgument
+from core.events import Event
 
 DocOrError = Mapping[str, Any] | InvalidArgument
 
@@ -87,3 +88,16 @@ def _line_docs(lines: list[Any], field: str, first_line_no: int = 1) -> list[Doc
             continue
         docs.append(doc)
     return docs
+
+
+def journal_doc(event: Event) -> dict[str, Any]:
+    """An accepted event as an "ingest" log record document: object params, the server's
+    timestamp filled in."""
+    doc: dict[str, Any] = {"eventTypeKey": event.type, "timestamp": event.ts_ms, "params": event.params}
+    if event.key_value is not None:
+        doc["keyValue"] = event.key_value
+    if event.event_id is not None:
+        doc["eventId"] = event.event_id
+    if event.system:
+        doc["system"] = True
+    return doc
