@@ -570,7 +570,7 @@ class ContactBook:
             values = list(entry["values"])
             if len(ids_arr) != len(values) or not book._all_alive(ids_arr):
                 raise ValueError(f"{kind.value}: ids and values do not match live contacts")
-            if not all(type(v) is str and v for v in values):
+            if values and (set(map(type, values)) != {str} or not all(values)):  # C loops, no genexpr
                 raise ValueError(f"{kind.value}: values must be non-empty strings")
             ids = ids_arr.tolist()
             slot: Slot = (kind, name)

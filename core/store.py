@@ -510,8 +510,9 @@ def _version_from_state(doc: Mapping[str, Any]) -> tuple[TableVersion, dict[Colu
     stats: dict[ColumnKey, PathStats] = {}
     for c in doc["columns"]:
         kind = Kind(int(c["kind"]))
-        col = make_column(str(c["path"]), kind, np.array(c["row"]), np.array(c["values"]), c["items"])
+        # arrays from a snapshot are owned by the state (read into their own buffers): no copies
+        col = make_column(str(c["path"]), kind, np.asarray(c["row"]), np.asarray(c["values"]), c["items"])
         cols[(col.path, kind)] = col
         stats[(col.path, kind)] = PathStats(int(c["count"]), list(c["examples"]))
-    contact = np.array(doc["contact"], dtype=np.uint32)
+    contact = np.asarray(doc["contact"], dtype=np.uint32)
     return make_version(contact, doc["ts_ms"], doc["arrival"], contact.shape[0], cols), stats

@@ -405,7 +405,7 @@ def test_state_survives_lists_instead_of_arrays() -> None:
     assert ContactBook.from_state(plain).get(1) == book.get(1)
 
 
-@pytest.mark.parametrize("damage", ["format", "alive", "identifiers", "fields", "owner"])
+@pytest.mark.parametrize("damage", ["format", "alive", "identifiers", "fields", "owner", "empty", "number"])
 def test_malformed_state_is_invalid(damage: str) -> None:
     book = ContactBook()
     book.upsert(ANN, "Import", 1)
@@ -419,6 +419,10 @@ def test_malformed_state_is_invalid(damage: str) -> None:
         state["identifiers"][0]["values"].append("extra")
     elif damage == "fields":
         state["fields"][0]["ids"] = np.array([9] * len(state["fields"][0]["ids"]), dtype=np.uint32)
+    elif damage in ("empty", "number"):
+        entry = next(e for e in state["identifiers"] if e["kind"] == "email")
+        entry["values"] = list(entry["values"])
+        entry["values"][-1] = "" if damage == "empty" else 7
     else:
         entry = next(e for e in state["identifiers"] if e["kind"] == "email")
         entry["values"] = ["same@x.com"] * len(entry["values"])
