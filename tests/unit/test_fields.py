@@ -9,8 +9,9 @@ import numpy as np
 from core import fields
 from core.contacts import ContactBook
 from core.identifiers import IdKind, make_identifier
-from core.segments.attributes import attribute_members, attribute_members_among, field_holds
+from core.segments.attributes import attribute_members, attribute_members_among
 from core.segments.plan import AttrCond
+from tests.reference import RefContact, attribute_holds
 
 NOW = 1_772_202_600_000  # 2026-02-27T14:30Z
 TZ = "Europe/Oslo"
@@ -29,17 +30,14 @@ def book_of(values: list) -> ContactBook:
 
 
 def expected(cond: AttrCond, book: ContactBook) -> list[int]:
+    """The members by the spec's reference evaluator (tests/reference.py), contact by contact."""
+    value = list(cond.value) if isinstance(cond.value, tuple) else cond.value
+    spec = {"field": cond.field, "op": cond.op, "value": value}
     out = []
     for cid in book.ids().tolist():
         contact = book.get(cid)
-        if cond.field == "createdAt":
-            present, x = True, contact.created_at_ms
-        elif cond.field == "source":
-            present, x = True, contact.source
-        else:
-            present, x = cond.field in contact.fields, contact.fields.get(cond.field)
-        ok = (not present) if cond.op == "not_exists" else present and field_holds(cond, x, NOW, TZ)
-        if ok:
+        ref = RefContact(cid, fields=dict(contact.fields), created_at_ms=contact.created_at_ms, source=contact.source)
+        if attribute_holds(spec, ref, NOW, TZ):
             out.append(cid)
     return out
 
