@@ -368,8 +368,13 @@ def start_server(*, start_ms: int | None = None, load: str | None = None, load_s
         cmd += ["--load-seconds", str(load_seconds)]
     if timeout is None:
         timeout = (load_seconds if load_seconds is not None else 3600.0) + 120.0
+    return spawn_server(cmd, timeout)
+
+
+def spawn_server(cmd: list[str], timeout: float) -> ServerProcess:
+    """Runs `cmd` (a benchmark server that prints one JSON line naming its port once it
+    serves) and waits up to `timeout` seconds for that line; kills it when none comes."""
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
     result: dict[str, Any] = {}
 
     def read_first() -> None:

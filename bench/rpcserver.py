@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -33,11 +32,11 @@ from typing import Any
 
 from bench.common import (
     LOOPBACK,
-    REPO_ROOT,
     OffsetClock,
     ServerProcess,
     load_engine,
     rss_bytes,
+    spawn_server,
 )
 
 
@@ -75,23 +74,7 @@ def start(knobs: ServerKnobs, *, start_ms: int | None, load: str | None, load_se
         cmd += ["--load", load]
     if load_seconds is not None:
         cmd += ["--load-seconds", str(load_seconds)]
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-    first: dict[str, Any] = {}
-
-    def read_first() -> None:
-        line = proc.stdout.readline() if proc.stdout else ""
-        if line:
-            first.update(json.loads(line))
-
-    reader = threading.Thread(target=read_first, daemon=True)
-    reader.start()
-    timeout = (load_seconds if load_seconds is not None else 3600.0) + 120.0
-    reader.join(timeout)
-    if "port" not in first:
-        proc.kill()
-        proc.wait(5)
-        raise RuntimeError(f"benchmark server did not start within {timeout:.0f} s (exit {proc.returncode})")
-    return ServerProcess(proc, int(first["port"]), first)
+    return spawn_server(cmd, (load_seconds if load_seconds is not None else 3600.0) + 120.0)
 
 
 @contextmanager
