@@ -16,16 +16,7 @@ from core.events import Leaf, flatten
 from core.store import EventStore
 from core.tables import Table
 from core.versions import TableVersion, concat_versions, sort_rows
-
-
-def _rows(v: TableVersion) -> list[tuple]:
-    """Each row with its entries, whatever the row numbering."""
-    per_row: list[list] = [[] for _ in range(len(v))]
-    for key, col in sorted(v.columns.items()):
-        for e, r in enumerate(col.row.tolist()):
-            value = col.values[e].item() if key[1] != Kind.NODE else None
-            per_row[r].append((key, value, tuple((p, int(a[e])) for p, a in sorted(col.items.items()))))
-    return [(c, t, a, tuple(es)) for c, t, a, es in zip(v.contact.tolist(), v.ts_ms.tolist(), v.arrival.tolist(), per_row)]
+from tests.unit.test_tables import _as_rows as _rows  # each row with its entries, any numbering
 
 
 def _fill(table: Table, d: StringDictionary, rng: random.Random, n: int, arrival0: int) -> None:
