@@ -6,8 +6,9 @@ The server bulk-loads the dataset, the suite's segments are saved, then for ``--
   again, without timestamps or event ids, so the server stamps them "now" and they can move
   contacts into and out of segments), paced to ``--ingest-rate`` events/s (0: flat out);
 - query threads send single-contact CheckMembership calls;
-- watchers follow WatchSegments from sequence 0 and measure, for changes made during the
-  run, the lag from the change's instant to its arrival at the client.
+- watchers follow WatchSegments from sequence 0, up to ``--watch-batch`` changes a message,
+  and measure, for changes made during the run, the lag from the change's instant to its
+  arrival at the client.
 
 Reports latency percentiles and error counts of each part. Results:
 ``bench/results/mixed-<timestamp>.jsonl``.
@@ -55,7 +56,8 @@ def live_batches(ds: datagen.Dataset, batch: int, limit: int) -> list[bytes]:
 
 
 def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threads: int, batch: int,
-        query_clients: int, watchers: int, load_seconds: float | None = None, shard_bits: int = 20) -> dict[str, Any]:
+        query_clients: int, watchers: int, load_seconds: float | None = None, shard_bits: int = 20,
+        watch_batch: int = 500) -> dict[str, Any]:
     import grpc
 
     from server.pb import segmentd_pb2 as pb
@@ -123,7 +125,7 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
                     qry["lat"].append(ms)
 
         def watcher(k: int) -> None:
-            call = stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=0))
+            call = stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=0, max_batch=watch_batch))
             with lock:
                 calls.append(call)
             try:
@@ -132,13 +134,13 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
                         with lock:
                             wat["alerts"] += 1
                         continue
-                    c = ev.change
                     now = server_now()
+                    batch = ev.changes or (ev.change,)
+                    lags = [float(now - c.at_ms) for c in batch if c.at_ms >= run_start_ms]
                     with lock:
-                        wat["changes"] += 1
-                        if c.at_ms >= run_start_ms:
-                            wat["live"] += 1
-                            wat["lag"].append(float(now - c.at_ms))
+                        wat["changes"] += len(batch)
+                        wat["live"] += len(lags)
+                        wat["lag"].extend(lags)
             except grpc.RpcError as exc:
                 with lock:
                     if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
@@ -165,7 +167,7 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
             "contacts": ds.contacts, "events": (srv.info.get("load") or {}).get("events", ds.events),
             "dataset_events": ds.events, "seed": ds.meta["seed"], "segments": len(names),
             "seconds": round(elapsed, 3), "ingest_rate_target": ingest_rate, "ingest_threads": ingest_threads,
-            "batch_lines": batch, "query_clients": query_clients, "watchers": watchers,
+            "batch_lines": batch, "query_clients": query_clients, "watchers": watchers, "watch_batch": watch_batch,
             "ingest_events": ing["events"], "ingest_events_per_s": round(ing["events"] / elapsed, 1),
             "ingest_errors": ing["errors"], "ingest_rejected": ing["rejected"],
             "ingest_batch_latency_ms": percentiles(ing["lat"], (50, 90, 99, 99.9)),
@@ -190,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=200, help="events per live batch")
     ap.add_argument("--query-clients", type=int, default=4)
     ap.add_argument("--watchers", type=int, default=2)
+    ap.add_argument("--watch-batch", type=int, default=500,
+                    help="changes per WatchSegments message, as `segment watch` asks (1: one a message)")
     ap.add_argument("--load-seconds", type=float, default=600.0, help="time limit of the server's bulk load")
     ap.add_argument("--shard-bits", type=int, default=20)
     ap.add_argument("--out-dir", default=None)
@@ -199,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = datagen.ensure_dataset(cfg, data, jsonl=False)
     rec = run(ds, seconds=args.seconds, ingest_rate=args.ingest_rate, ingest_threads=args.ingest_threads,
               batch=args.batch, query_clients=args.query_clients, watchers=args.watchers,
-              load_seconds=args.load_seconds, shard_bits=args.shard_bits)
+              load_seconds=args.load_seconds, shard_bits=args.shard_bits, watch_batch=args.watch_batch)
     writer = ResultWriter("mixed", args.out_dir, argv)
     writer.write(rec)
     q, i, w = rec["query_latency_ms"], rec["ingest_batch_latency_ms"], rec["watch_lag_ms"]
