@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import datagen as g
+from bench import eventdocs, vocab
 from core.bulk import Coded, LeafColumn
 from core.columns import Kind
 
@@ -78,7 +78,7 @@ class LeafColumnsBuilder:
         need = int(codes.max(initial=0)) + 1
         vocab = self._fixed.get("products")
         if vocab is None or vocab.shape[0] < need:
-            vocab = self._fixed["products"] = _vocab(g._product_id(k) for k in range(max(need, 1024)))
+            vocab = self._fixed["products"] = _vocab(eventdocs.product_id(k) for k in range(max(need, 1024)))
         return Coded(codes.astype(np.int64), vocab)
 
     def type_columns(self, chunk: dict[str, np.ndarray], name: str) -> TypeColumns:
@@ -89,7 +89,7 @@ class LeafColumnsBuilder:
         rows = np.arange(n, dtype=np.int64)
         cols = [LeafColumn("externalCustomerId", _STR, rows, Coded(cid, ext), order=np.zeros(n, np.int64))]
         base = np.ones(n, dtype=np.int64)  # leaf position of the first payload leaf
-        if name in g.V2_TYPES:
+        if name in vocab.V2_TYPES:
             he = self.contacts["has_email"][cid.astype(np.int64) - 1]
             at = np.flatnonzero(he)
             cols.append(LeafColumn("email", _STR, at, Coded(cid[at], email), order=np.ones(at.shape[0], np.int64)))
@@ -110,12 +110,12 @@ def _numeric(path: str, rows: np.ndarray, values: np.ndarray, kinds: np.ndarray,
     """A numeric parameter written as a number, a numeric string or "n/a": a NUM column for
     the numbers and a STR column for the texts (each entry exactly as its JSON reads)."""
     items = items or {}
-    num = np.flatnonzero(kinds == g.KIND_NUMBER)
-    text = np.flatnonzero(kinds != g.KIND_NUMBER)
+    num = np.flatnonzero(kinds == vocab.KIND_NUMBER)
+    text = np.flatnonzero(kinds != vocab.KIND_NUMBER)
     out = [LeafColumn(path, _NUM, rows[num], values[num].astype(np.float64),
                       {p: a[num] for p, a in items.items()}, order[num])]
     if text.shape[0]:
-        words = _vocab(g._num_json(x, k) for x, k in zip(values[text].tolist(), kinds[text].tolist()))
+        words = _vocab(eventdocs.num_json(x, k) for x, k in zip(values[text].tolist(), kinds[text].tolist()))
         out.append(LeafColumn(path, _STR, rows[text], words, {p: a[text] for p, a in items.items()}, order[text]))
     return out
 
@@ -146,7 +146,7 @@ def _product_viewed(b: LeafColumnsBuilder, c: dict[str, np.ndarray], name: str, 
         LeafColumn("product.productId", _STR, rows, b.product_ids(c[f"{name}.product"]), order=base + 1),
         *_numeric("product.price", rows, c[f"{name}.price"], c[f"{name}.price_kind"], base + 2),
         LeafColumn("product.isInStock", _NUM, rows, c[f"{name}.in_stock"].astype(np.float64), order=base + 3),
-        LeafColumn("product.categories", _STR, event, _pick(b._words("categories", g.CATEGORIES), c[f"{name}.cat_codes"]),
+        LeafColumn("product.categories", _STR, event, _pick(b._words("categories", vocab.CATEGORIES), c[f"{name}.cat_codes"]),
                    {"product.categories": ordinal.astype(np.int32)}, base[event] + 4 + ordinal),
         LeafColumn("currencyCode", _STR, rows, _pick(b._words("usd", ["USD"]), np.zeros(n, np.int64)),
                    order=base + 4 + counts),
@@ -159,7 +159,7 @@ def _category_viewed(b: LeafColumnsBuilder, c: dict[str, np.ndarray], name: str,
     return [
         LeafColumn("category", _NODE, rows, order=base),
         LeafColumn("category.productCategoryId", _STR, rows,
-                   _pick(b._words("categories", g.CATEGORIES), c[f"{name}.category"]), order=base + 1),
+                   _pick(b._words("categories", vocab.CATEGORIES), c[f"{name}.category"]), order=base + 1),
     ]
 
 
@@ -200,13 +200,13 @@ def _purchase(b: LeafColumnsBuilder, c: dict[str, np.ndarray], name: str, n: int
     return [
         *_numeric("totalPrice", rows, c[f"{name}.total"], c[f"{name}.total_kind"], base),
         LeafColumn("items", _NODE, event, None, items, at),
-        LeafColumn("items.title", _STR, event, _pick(b._words("titles", g.TITLES), c[f"{name}.item_title"]), items,
+        LeafColumn("items.title", _STR, event, _pick(b._words("titles", vocab.TITLES), c[f"{name}.item_title"]), items,
                    at + 1),
         LeafColumn("items.price", _NUM, event, c[f"{name}.item_price"].astype(np.float64), items, at + 2),
         *_numeric("items.quantity", event, c[f"{name}.item_qty"], c[f"{name}.item_qty_kind"], at + 3, items),
         LeafColumn("items.category", _STR, event,
-                   _pick(b._words("categories", g.CATEGORIES), c[f"{name}.item_category"]), items, at + 4),
-        LeafColumn("city", _STR, has_city, _pick(b._words("cities", g.CITIES), city[has_city]),
+                   _pick(b._words("categories", vocab.CATEGORIES), c[f"{name}.item_category"]), items, at + 4),
+        LeafColumn("city", _STR, has_city, _pick(b._words("cities", vocab.CITIES), city[has_city]),
                    order=(base + 1 + 5 * counts)[has_city]),
     ]
 
@@ -218,21 +218,21 @@ def _flat_payload(params: tuple[tuple[str, str, str | None], ...]):  # type: ign
     def build(b: LeafColumnsBuilder, c: dict[str, np.ndarray], name: str, n: int,
               base: np.ndarray) -> list[LeafColumn]:
         out = []
-        for pos, (param, column, vocab) in enumerate(params):
+        for pos, (param, column, words) in enumerate(params):
             raw = c[f"{name}.{column}"]
-            if vocab is None:
+            if words is None:
                 out.append(_flat(param, _NUM, n, raw.astype(np.float64), base + pos))
             else:
-                out.append(_flat(param, _STR, n, _pick(b._words(vocab, _VOCABS[vocab]), raw), base + pos))
+                out.append(_flat(param, _STR, n, _pick(b._words(words, _VOCABS[words]), raw), base + pos))
         return out
 
     return build
 
 
 _VOCABS: dict[str, tuple[str, ...]] = {
-    "search_terms": g.SEARCH_TERMS, "os": g.OS_NAMES, "app_versions": g.APP_VERSIONS,
-    "workouts": g.WORKOUTS, "devices": g.DEVICES,
-    "campaigns": tuple(f"cmp-{k}" for k in range(g.N_CAMPAIGNS)),
+    "search_terms": vocab.SEARCH_TERMS, "os": vocab.OS_NAMES, "app_versions": vocab.APP_VERSIONS,
+    "workouts": vocab.WORKOUTS, "devices": vocab.DEVICES,
+    "campaigns": tuple(f"cmp-{k}" for k in range(vocab.N_CAMPAIGNS)),
 }
 
 _PAYLOAD = {
@@ -251,9 +251,9 @@ _PAYLOAD = {
 
 
 def chunk_columns(builder: LeafColumnsBuilder, chunk: dict[str, np.ndarray]) -> list[TypeColumns]:
-    """Every event type of one chunk with events, in `datagen.EVENT_TYPES` order."""
+    """Every event type of one chunk with events, in `vocab.EVENT_TYPES` order."""
     out = []
-    for name in g.EVENT_TYPES:
+    for name in vocab.EVENT_TYPES:
         if len(chunk[f"{name}.contact"]):
             out.append(builder.type_columns(chunk, name))
     return out

@@ -36,7 +36,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from bench import datagen
+from bench import datagen, eventdocs
 from bench.common import (
     Deadline,
     ResultWriter,
@@ -224,10 +224,10 @@ def _column_requests(ds: datagen.Dataset, batch: int) -> Iterator[Any]:
     for path in ds.event_chunks():
         with np.load(path) as z:
             chunk = {k: z[k] for k in z.files}
-        for name in sorted(datagen.FLAT_TYPES):
+        for name in sorted(eventdocs.FLAT_TYPES):
             if f"{name}.contact" not in chunk:
                 continue
-            params = datagen.flat_columns(chunk, contacts, name)
+            params = eventdocs.flat_columns(chunk, contacts, name)
             contact, ts = chunk[f"{name}.contact"], chunk[f"{name}.ts_ms"]
             for lo in range(0, contact.shape[0], batch):
                 hi = lo + batch
@@ -236,7 +236,7 @@ def _column_requests(ds: datagen.Dataset, batch: int) -> Iterator[Any]:
 
 
 def _flat_events(ds: datagen.Dataset) -> int:
-    return sum(n for name, n in ds.meta["event_counts"].items() if name in datagen.FLAT_TYPES)
+    return sum(n for name, n in ds.meta["event_counts"].items() if name in eventdocs.FLAT_TYPES)
 
 
 def _run_bulk(stub: Any, ds: datagen.Dataset, streams: int, batch: int, deadline: Deadline) -> dict[str, Any]:

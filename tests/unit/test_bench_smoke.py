@@ -14,7 +14,17 @@ from typing import Any
 
 import pytest
 
-from bench import bandwidth, datagen, ingest, membership, memory, mixed, report
+from bench import (
+    bandwidth,
+    datagen,
+    eventdocs,
+    ingest,
+    membership,
+    memory,
+    mixed,
+    report,
+    vocab,
+)
 from bench.suite import build_suite
 
 CONTACTS = 300
@@ -139,8 +149,8 @@ def test_columnar_loader_gives_the_same_members(dataset: datagen.Dataset) -> Non
     assert by_docs.store.total_events() == by_columns.store.total_events() == EVENTS
     for e in build_suite(dataset.now_ms):
         assert by_docs.evaluate(e.definition, dataset.now_ms) == by_columns.evaluate(e.definition, dataset.now_ms)
-    assert by_docs.store.type_keys() == by_columns.store.type_keys() == sorted(datagen.EVENT_TYPES)
-    for name in datagen.EVENT_TYPES:  # paths, kinds, counts and examples of nested types too
+    assert by_docs.store.type_keys() == by_columns.store.type_keys() == sorted(vocab.EVENT_TYPES)
+    for name in vocab.EVENT_TYPES:  # paths, kinds, counts and examples of nested types too
         assert by_docs.store.type_info(name) == by_columns.store.type_info(name)
 
 
@@ -153,9 +163,9 @@ def test_leaf_columns_store_what_the_documents_store(dataset: datagen.Dataset) -
     contacts = dataset.contact_columns()
     builder = columnar.LeafColumnsBuilder(contacts)
     chunk = datagen.load_chunk(dataset.event_chunks()[0])
-    docs = datagen.ChunkDocs(chunk, contacts).docs()
+    docs = eventdocs.ChunkDocs(chunk, contacts).docs()
     parts = columnar.chunk_columns(builder, chunk)
-    assert [p.type_key for p in parts] == list(datagen.EVENT_TYPES)
+    assert [p.type_key for p in parts] == list(vocab.EVENT_TYPES)
     for part in parts:
         bulk, one_by_one = EventStore(shard_bits=8), EventStore(shard_bits=8)  # contacts span two shards
         append_leaves(bulk, part.type_key, part.contact, part.ts_ms, part.columns)
