@@ -6,9 +6,10 @@ The server bulk-loads the dataset, the suite's segments are saved, then for ``--
   again, without timestamps or event ids, so the server stamps them "now" and they can move
   contacts into and out of segments), paced to ``--ingest-rate`` events/s (0: flat out);
 - query threads send single-contact CheckMembership calls;
-- watchers follow WatchSegments from sequence 0, up to ``--watch-batch`` changes a message,
-  and measure, for changes made during the run, the lag from the change's instant to its
-  arrival at the client.
+- watchers follow WatchSegments, up to ``--watch-batch`` changes a message, from the latest
+  change (``--watch-from 0``: from the oldest retained, replaying the segments' initial
+  entries first), and measure, for changes made during the run, the lag from the change's
+  instant to its arrival at the client.
 
 Reports latency percentiles and error counts of each part. Results:
 ``bench/results/mixed-<timestamp>.jsonl``.
@@ -57,7 +58,7 @@ def live_batches(ds: datagen.Dataset, batch: int, limit: int) -> list[bytes]:
 
 def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threads: int, batch: int,
         query_clients: int, watchers: int, load_seconds: float | None = None, shard_bits: int = 20,
-        watch_batch: int = 500) -> dict[str, Any]:
+        watch_batch: int = 500, watch_from: str = "latest") -> dict[str, Any]:
     import grpc
 
     from server.pb import segmentd_pb2 as pb
@@ -125,7 +126,8 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
                     qry["lat"].append(ms)
 
         def watcher(k: int) -> None:
-            call = stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=0, max_batch=watch_batch))
+            call = stub.WatchSegments(pb.WatchSegmentsRequest(from_latest=watch_from == "latest",
+                                                              max_batch=watch_batch))
             with lock:
                 calls.append(call)
             try:
@@ -168,6 +170,7 @@ def run(ds: datagen.Dataset, *, seconds: float, ingest_rate: float, ingest_threa
             "dataset_events": ds.events, "seed": ds.meta["seed"], "segments": len(names),
             "seconds": round(elapsed, 3), "ingest_rate_target": ingest_rate, "ingest_threads": ingest_threads,
             "batch_lines": batch, "query_clients": query_clients, "watchers": watchers, "watch_batch": watch_batch,
+            "watch_from": watch_from,
             "ingest_events": ing["events"], "ingest_events_per_s": round(ing["events"] / elapsed, 1),
             "ingest_errors": ing["errors"], "ingest_rejected": ing["rejected"],
             "ingest_batch_latency_ms": percentiles(ing["lat"], (50, 90, 99, 99.9)),
@@ -194,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--watchers", type=int, default=2)
     ap.add_argument("--watch-batch", type=int, default=500,
                     help="changes per WatchSegments message, as `segment watch` asks (1: one a message)")
+    ap.add_argument("--watch-from", choices=("latest", "0"), default="latest",
+                    help="latest: watchers follow only new changes; 0: they first replay every retained change"
+                         " (the segments' initial entries too) and live changes queue behind that")
     ap.add_argument("--load-seconds", type=float, default=600.0, help="time limit of the server's bulk load")
     ap.add_argument("--shard-bits", type=int, default=20)
     ap.add_argument("--out-dir", default=None)
@@ -203,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ds = datagen.ensure_dataset(cfg, data, jsonl=False)
     rec = run(ds, seconds=args.seconds, ingest_rate=args.ingest_rate, ingest_threads=args.ingest_threads,
               batch=args.batch, query_clients=args.query_clients, watchers=args.watchers,
-              load_seconds=args.load_seconds, shard_bits=args.shard_bits, watch_batch=args.watch_batch)
+              load_seconds=args.load_seconds, shard_bits=args.shard_bits, watch_batch=args.watch_batch,
+              watch_from=args.watch_from)
     writer = ResultWriter("mixed", args.out_dir, argv)
     writer.write(rec)
     q, i, w = rec["query_latency_ms"], rec["ingest_batch_latency_ms"], rec["watch_lag_ms"]

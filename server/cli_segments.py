@@ -381,8 +381,9 @@ def run_watch(args: argparse.Namespace) -> int:
     """Streams membership changes (and alerts) as JSON lines until interrupted, or --limit changes."""
     if args.limit is not None and args.limit < 1:
         raise cli.CliError("--limit must be at least 1")
-    request = pb.WatchSegmentsRequest(segments=args.names, from_sequence=args.from_sequence,
-                                      max_batch=WATCH_MAX_BATCH)
+    latest = args.from_sequence == "latest"
+    request = pb.WatchSegmentsRequest(segments=args.names, from_sequence=0 if latest else args.from_sequence,
+                                      from_latest=latest, max_batch=WATCH_MAX_BATCH)
     stream = cli.connect(args).WatchSegments(request)
     seen = 0
     try:
@@ -439,12 +440,26 @@ def run_history(args: argparse.Namespace) -> int:
     return cli.OK
 
 
+def _watch_start(text: str) -> int | str:
+    """`--from`: a sequence number, or "latest"."""
+    if text == "latest":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a sequence number or 'latest', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a sequence number is at least 0, got {value}")
+    return value
+
+
 def _add_watch(actions: cli.Subparsers) -> None:
     p = actions.add_parser("watch", help="stream membership changes as JSON lines (all segments, or those named)")
     p.add_argument("names", metavar="NAME", nargs="*", help="segments to watch (default: every segment)")
     p.add_argument(
-        "--from", dest="from_sequence", type=int, default=0, metavar="SEQ",
-        help="resume after change SEQ (default 0: every change still retained, then new ones)",
+        "--from", dest="from_sequence", type=_watch_start, default=0, metavar="SEQ",
+        help="resume after change SEQ (default 0: every change still retained, then new ones;"
+             " latest: only changes made from now on)",
     )
     p.add_argument("--limit", type=int, metavar="N", help="stop after N changes")
     cli.add_client_options(p)

@@ -1,9 +1,10 @@
 """WatchSegments and GetSegmentHistory: a mixin of `server.servicer.Servicer`.
 
 WatchSegments streams the change log from a sequence number on: every change with a higher
-number, in order, for the chosen segments (all when none is named), then new changes as they
-happen, with the alerts of those segments' rules raised while the stream is open. A consumer
-that reconnects with the last number it received misses nothing and sees nothing twice, as
+number (with `from_latest`, every change after the last one when the stream opens), in
+order, for the chosen segments (all when none is named), then new changes as they happen,
+with the alerts of those segments' rules raised while the stream is open. A consumer that
+reconnects with the last number it received misses nothing and sees nothing twice, as
 long as that number is still retained; otherwise the stream fails with FAILED_PRECONDITION
 rather than skip changes silently.
 
@@ -65,10 +66,14 @@ def batched_events(changes: Sequence[Change], size: int) -> Iterator[pb.WatchEve
         yield event
 
 
-def start_after(log: ChangeLog, from_sequence: int) -> int:
-    """The sequence number a stream starts after: `from_sequence`, or just before the oldest
-    retained change for 0. FailedPrecondition when changes after it are no longer retained,
-    or when it lies beyond the last change."""
+def start_after(log: ChangeLog, from_sequence: int, from_latest: bool = False) -> int:
+    """The sequence number a stream starts after: `from_sequence`, just before the oldest
+    retained change for 0, or the last change with `from_latest`. FailedPrecondition when
+    changes after it are no longer retained, or when it lies beyond the last change."""
+    if from_latest:
+        if from_sequence:
+            raise InvalidArgument("from_latest", "cannot be combined with from_sequence")
+        return log.last_sequence
     first = log.first_sequence
     if from_sequence == 0:
         return first - 1
@@ -105,7 +110,7 @@ class WatchService:
                 raise NotFound(f"segments[{i}]: segment {name!r} does not exist")
         chosen = frozenset(request.segments) or None
         log, alerts = registry.changes, registry.alerts
-        after = start_after(log, request.from_sequence)
+        after = start_after(log, request.from_sequence, request.from_latest)
         alerts_seen = alerts.last_id
         size = batch_size(request.max_batch)
         context.add_callback(log.wake)  # a cancelled stream stops waiting at once

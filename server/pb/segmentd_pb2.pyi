@@ -785,14 +785,16 @@ class MembershipChange(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., segment: _Optional[str] = ..., contact_id: _Optional[int] = ..., entered: _Optional[bool] = ..., at_ms: _Optional[int] = ..., cause: _Optional[str] = ...) -> None: ...
 
 class WatchSegmentsRequest(_message.Message):
-    __slots__ = ("segments", "from_sequence", "max_batch")
+    __slots__ = ("segments", "from_sequence", "max_batch", "from_latest")
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     FROM_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    FROM_LATEST_FIELD_NUMBER: _ClassVar[int]
     segments: _containers.RepeatedScalarFieldContainer[str]
     from_sequence: int
     max_batch: int
-    def __init__(self, segments: _Optional[_Iterable[str]] = ..., from_sequence: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
+    from_latest: bool
+    def __init__(self, segments: _Optional[_Iterable[str]] = ..., from_sequence: _Optional[int] = ..., max_batch: _Optional[int] = ..., from_latest: _Optional[bool] = ...) -> None: ...
 
 class WatchEvent(_message.Message):
     __slots__ = ("change", "alert", "changes")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +26,10 @@ from server.pb import segmentd_pb2 as pb
 from server.pb import segmentd_pb2_grpc as pb_grpc
 from tests.e2e.harness import (
     NOW_MS,
+    ROOT,
     CliRunner,
+    ServerProcess,
+    child_env,
     run_cli,
     start_in_process,
     start_process,
@@ -48,8 +53,9 @@ class Watcher:
     """A WatchSegments stream read by a thread into a queue."""
 
     def __init__(self, stub: pb_grpc.SegmentdStub, segments: tuple[str, ...] = (), from_sequence: int = 0,
-                 max_batch: int = 0) -> None:
-        request = pb.WatchSegmentsRequest(segments=segments, from_sequence=from_sequence, max_batch=max_batch)
+                 max_batch: int = 0, from_latest: bool = False) -> None:
+        request = pb.WatchSegmentsRequest(segments=segments, from_sequence=from_sequence, max_batch=max_batch,
+                                          from_latest=from_latest)
         self.call = stub.WatchSegments(request)
         self.messages: list[pb.WatchEvent] = []  # every WatchEvent read through next(), in order
         self.items: queue.Queue[Any] = queue.Queue()
@@ -212,6 +218,32 @@ def test_watch_refuses_unknown_segments_and_sequences_it_cannot_resume_from(
         assert [c.sequence for c in tail.changes(1)] == [last]
     finally:
         tail.close()
+
+
+def test_from_latest_starts_after_the_last_change_when_the_stream_opens(
+    served: tuple[Engine, pb_grpc.SegmentdStub],
+) -> None:
+    engine, stub = served
+    put(stub, {"name": "fresh", "condition": {"event": {"type": "fresh-buy", "period": {"allTime": {}}}}})
+    for k in range(3):
+        ingest(stub, "fresh-buy", f"F-{k}")
+    last = engine.segments.changes.last_sequence
+    follower = Watcher(stub, ("fresh",), from_latest=True, max_batch=16)
+    everything = Watcher(stub, ("fresh",))
+    try:
+        assert len(everything.changes(3)) == 3  # both streams are open: the earlier entries are retained
+        assert follower.quiet()  # ...but the follower skips them
+        ingest(stub, "fresh-buy", "F-new")
+        (change,) = follower.changes(1)
+        assert change.sequence == last + 1 and change.entered
+        assert change.contact_id == engine.resolve_ref("externalId:F-new")
+    finally:
+        follower.close()
+        everything.close()
+    with pytest.raises(grpc.RpcError) as info:
+        next(iter(stub.WatchSegments(pb.WatchSegmentsRequest(from_sequence=1, from_latest=True), timeout=WAIT_S)))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("from_latest")
 
 
 def test_alerts_reach_watchers_and_history_counts_entries_and_exits(
@@ -426,3 +458,39 @@ def test_cli_watch_and_history(cli: CliRunner, tmp_path: Path) -> None:
     assert printed[:2] == changes
     missing = cli("segment", "watch", "no-such-segment", "--limit", "1")
     assert missing.returncode != 0 and "no-such-segment" in missing.stderr
+
+
+def test_cli_watch_from_latest_prints_only_new_changes(
+    cli: CliRunner, server_process: ServerProcess, tmp_path: Path
+) -> None:
+    segment = tmp_path / "latest.json"
+    segment.write_text(json.dumps({"name": "cli-latest",
+                                   "condition": {"event": {"type": "cli-latest-buy", "period": {"allTime": {}}}}}))
+    assert cli("segment", "apply", str(segment)).returncode == 0
+
+    def buy(external_id: str) -> None:
+        line = json.dumps({"eventTypeKey": "cli-latest-buy", "params": {"externalCustomerId": external_id}})
+        assert cli("ingest", "-", input=line + "\n").returncode == 0
+
+    buy("L-old")
+    (old,) = [json.loads(line) for line in cli("segment", "watch", "cli-latest", "--limit", "1").stdout.splitlines()]
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "segment", "watch", "cli-latest", "--from", "latest", "--limit", "1"],
+        cwd=ROOT, env=child_env(SEGMENTD_SERVER=server_process.address), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        k = 0
+        while watch.poll() is None and time.monotonic() < deadline:  # new members until the watch prints one
+            buy(f"L-new-{k}")
+            k += 1
+            time.sleep(0.2)
+        out, err = watch.communicate(timeout=WAIT_S)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    assert watch.returncode == 0, err
+    (printed,) = [json.loads(line) for line in out.splitlines()]
+    assert printed["sequence"] > old["sequence"] and printed["contactId"] != old["contactId"]
+    bad = cli("segment", "watch", "cli-latest", "--from", "soon", "--limit", "1")
+    assert bad.returncode == 2 and "--from" in bad.stderr and "latest" in bad.stderr
