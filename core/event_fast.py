@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from json.scanner import make_scanner
+from operator import itemgetter
 from typing import Any
 
 from core.event_model import (
@@ -207,12 +208,16 @@ def _fast_params(pairs: Any, per_param: int) -> tuple[dict[str, Any], int, list[
     return params, bound, None if repeated else leaves
 
 
-def parse_event_fast(doc: dict[str, Any]) -> Event | None:
-    """The event of a document in fast form, or None to take the checked path."""
+def parse_event_fast(doc: dict[str, Any], plain: bool = False) -> Event | None:
+    """The event of a document in fast form, or None to take the checked path.
+
+    `plain`: the document was decoded from a line of at most PLAIN_LINE_BYTES bytes, so no
+    size limit needs checking (see "plain lines" below).
+    """
     type_key = doc.get("eventTypeKey")
     if type(type_key) is not str or not 0 < len(type_key) <= MAX_TYPE_KEY_CHARS:
         return None
-    if not type_key.isascii() and not _text_ok(type_key):
+    if not type_key.isascii() and (plain or not _text_ok(type_key)):
         return None
     key_value = doc.get("keyValue")
     if key_value is not None:
@@ -242,25 +247,19 @@ def parse_event_fast(doc: dict[str, Any]) -> Event | None:
     raw = doc.get("params")
     if raw is None:
         return Event(type_key, key_value, event_id, ts_ms, system, {}, []) if bound <= MAX_EVENT_BYTES else None
+    got: tuple[dict[str, Any], int, list[LeafTuple] | None] | None
     if type(raw) is list:
         if len(raw) > MAX_PARAMS:
             return None
-        pairs: list[tuple[Any, Any]] = []
-        append = pairs.append
-        for item in raw:
-            if type(item) is not dict:
-                return None
-            if len(item) == 2 and "name" in item and "value" in item:
-                append((item["name"], item["value"]))
-            elif item.keys() <= ITEM_KEYS:
-                append((item.get("name"), item.get("value")))
-            else:
-                return None
-        got = _fast_params(pairs, 24)
+        if plain:
+            got = _plain_items(raw)
+        else:
+            pairs = _item_pairs(raw)
+            got = None if pairs is None else _fast_params(pairs, 24)
     elif type(raw) is dict:
         if len(raw) > MAX_PARAMS:
             return None
-        got = _fast_params(raw.items(), 4)
+        got = _plain_params(raw.items()) if plain else _fast_params(raw.items(), 4)
     else:
         return None
     if got is None:
@@ -269,4 +268,157 @@ def parse_event_fast(doc: dict[str, Any]) -> Event | None:
     if bound + params_bound > MAX_EVENT_BYTES:
         return None  # near the limit: the checked path measures exactly
     return Event(type_key, key_value, event_id, ts_ms, system, params, leaves)
+
+
+def _item_pairs(raw: list[Any]) -> list[tuple[Any, Any]] | None:
+    """(name, value) of v2 items that are dicts of name and value (either may be absent),
+    or None."""
+    pairs: list[tuple[Any, Any]] = []
+    append = pairs.append
+    for item in raw:
+        if type(item) is not dict:
+            return None
+        if len(item) == 2 and "name" in item and "value" in item:
+            append((item["name"], item["value"]))
+        elif item.keys() <= ITEM_KEYS:
+            append((item.get("name"), item.get("value")))
+        else:
+            return None
+    return pairs
+
+
+# ---------------------------------------------------------------------------- plain lines
+#
+# A document the JSON decoder (strict: no raw control characters) read from a line of at
+# most PLAIN_LINE_BYTES UTF-8 bytes breaks no size limit: a decoded string takes at most as
+# many UTF-8 bytes as its source text (an escape is longer than what it stands for), and
+# the compact encoding of the document takes at most 8 times the line (a float's text, at
+# most 24 bytes, comes from at least 3 bytes of source; anything else from at least as many
+# bytes as it encodes to), which is below MAX_EVENT_BYTES. Its values are exact JSON types
+# (dict, list, str, int, float, bool, None) with str keys. What is left to check is that
+# text is ASCII (other text takes the general fast form, which checks Unicode), numbers,
+# depth, empty names and the shapes of the fields.
+
+PLAIN_LINE_BYTES = MAX_STRING_BYTES  # longest line whose documents are taken as plain
+_NAME_VALUE = itemgetter("name", "value")
+_TWO = frozenset({2})
+
+
+def _plain_tree(
+    path: str,
+    value: Any,
+    items: tuple[tuple[str, int], ...],
+    depth: int,
+    leaves: list[LeafTuple],
+    counters: dict[str, int],
+) -> bool:
+    """`_tree_leaves` for a value of a plain line: adds its leaves; False when it is not
+    in fast form (non-ASCII text, a number out of range, too deep, an empty key)."""
+    if depth >= MAX_DEPTH:
+        return False
+    if type(value) is dict:
+        leaves.append((path, None, items))
+        for key, v in value.items():
+            if not key or not key.isascii():
+                return False
+            t = type(v)
+            if t is str:
+                if not v.isascii():
+                    return False
+            elif t is int:
+                if not -_SMALL_INT < v < _SMALL_INT:
+                    return False
+            elif t is float:
+                if v - v != 0.0:  # NaN or infinite
+                    return False
+            elif v is None:
+                continue
+            elif t is dict or t is list:
+                if not _plain_tree(f"{path}.{key}", v, items, depth + 1, leaves, counters):
+                    return False
+                continue
+            leaves.append((f"{path}.{key}", v, items))  # str, int, float or bool
+        return True
+    for v in value:
+        t = type(v)
+        if t is str:
+            if not v.isascii():
+                return False
+        elif t is int:
+            if not -_SMALL_INT < v < _SMALL_INT:
+                return False
+        elif t is float:
+            if v - v != 0.0:
+                return False
+        elif v is None:
+            continue
+        elif t is list:  # an array in an array adds its elements to the outer one
+            if not _plain_tree(path, v, items, depth + 1, leaves, counters):
+                return False
+            continue
+        ordinal = counters.get(path, 0)
+        counters[path] = ordinal + 1
+        if t is dict:
+            if not _plain_tree(path, v, items + ((path, ordinal),), depth + 1, leaves, counters):
+                return False
+        else:
+            leaves.append((path, v, items + ((path, ordinal),)))
+    return True
+
+
+def _plain_params(pairs: Any) -> tuple[dict[str, Any], int, list[LeafTuple] | None] | None:
+    """`_fast_params` of a plain line's parameters, the size bound left at 0 (the line
+    bounds the size), or None when they are not in fast form."""
+    params: dict[str, Any] = {}
+    leaves: list[LeafTuple] = []
+    counters: dict[str, int] = {}
+    given = 0  # parameters with a value: more than len(params) when a name repeats
+    for name, value in pairs:
+        if type(name) is not str or not name or not name.isascii():
+            return None
+        t = type(value)
+        if t is str:
+            if not value.isascii():
+                return None
+            head = value[:1]
+            if head == "{" or head == "[" or (head.isspace() and value.lstrip()[:1] in ("{", "[")):
+                parsed = _json_text_value(value)
+                if parsed is not _NOT_JSON:
+                    if not _plain_tree(name, parsed, (), 0, leaves, counters):
+                        return None  # the checked path names what is wrong inside
+                    value = parsed
+                else:
+                    leaves.append((name, value, ()))
+            else:
+                leaves.append((name, value, ()))
+        elif t is int:
+            if not -_SMALL_INT < value < _SMALL_INT:
+                return None
+            leaves.append((name, value, ()))
+        elif t is float:
+            if value - value != 0.0:
+                return None
+            leaves.append((name, value, ()))
+        elif value is None:
+            continue  # null is absent
+        elif t is dict or t is list:
+            if not _plain_tree(name, value, (), 0, leaves, counters):
+                return None
+        else:
+            leaves.append((name, value, ()))  # bool
+        params[name] = value
+        given += 1
+    return params, 0, leaves if given == len(params) else None
+
+
+def _plain_items(raw: list[Any]) -> tuple[dict[str, Any], int, list[LeafTuple] | None] | None:
+    """`_plain_params` of v2 items of exactly the keys name and value, or None."""
+    # The decoder's items are dicts: two entries that itemgetter finds are name and value.
+    # Anything else has no len or raises TypeError for a str key.
+    try:
+        if not set(map(len, raw)) <= _TWO:
+            return None
+        return _plain_params(map(_NAME_VALUE, raw))
+    except (KeyError, TypeError):
+        return None
 

@@ -185,6 +185,18 @@ def parse_event(doc: Mapping[str, Any] | Event) -> Event:
     return _parse_event_checked(doc)
 
 
+def parse_line_event(doc: dict[str, Any]) -> Event:
+    """`parse_event` of a document the JSON decoder read from a line of at most
+    PLAIN_LINE_BYTES bytes (`core.event_fast`: such a document breaks no size limit)."""
+    if doc.keys() <= TOP_KEYS:
+        event = parse_event_fast(doc, plain=True)
+        if event is None:
+            event = parse_event_fast(doc)  # text that is not ASCII is checked there
+        if event is not None:
+            return event
+    return _parse_event_checked(doc)
+
+
 
 def _parse_event_checked(doc: Mapping[str, Any]) -> Event:
     """The general parse: every check in the order the fields are named in errors."""

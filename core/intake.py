@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,8 @@ from core.bulk import append_leaves
 from core.columnar import ColumnBatch, leaf_columns_of, record_of, row_errors
 from core.engine import Engine, EventOutcome, IngestReport, Ticket
 from core.errors import InvalidArgument
-from core.events import Event, leaf_tuples, parse_event
+from core.event_fast import PLAIN_LINE_BYTES
+from core.events import Event, leaf_tuples, parse_event, parse_line_event
 from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP, journal_doc
 from core.mapping import place
 
@@ -80,6 +81,9 @@ def prepare(docs: Sequence[Mapping[str, Any] | InvalidArgument], jsonl: bytes | 
     """
     events: list[Event | InvalidArgument] = []
     append = events.append
+    parse: Callable[[Any], Event] = parse_event
+    if jsonl is not None and max(map(len, jsonl.split(b"\n"))) <= PLAIN_LINE_BYTES:
+        parse = parse_line_event  # every document was decoded from a short line
     collecting = gc.isenabled()
     gc.disable()  # many short-lived containers, no cycles
     try:
@@ -88,7 +92,7 @@ def prepare(docs: Sequence[Mapping[str, Any] | InvalidArgument], jsonl: bytes | 
                 append(doc)
                 continue
             try:
-                append(parse_event(doc))  # type: ignore[arg-type]
+                append(parse(doc))
             except InvalidArgument as exc:
                 append(exc)
     finally:
