@@ -123,3 +123,4 @@ def test_prepare_of_a_request_is_the_checked_parse_of_each_line(lines: list[str 
             assert ("error", got.field, str(got)) == want
         else:
             assert want == ("event", got.type, got.key_value, got.event_id, got.ts_ms, got.system, typed(got.params))
+
