@@ -6,6 +6,9 @@ Anything else makes the fast path give up (return None) and `core.events`' check
 runs from the start, so errors and their order are exactly the checked path's. The fast
 path raises only where every earlier check has passed, with the error the checked path
 raises. Nested values of the input are kept, not copied (the checked path copies them).
+
+A document decoded from a short JSON Lines line (`parse_event_fast(doc, plain=True)`, see
+"plain lines" below) skips the size checks: the line's length bounds every size.
 """
 
 from __future__ import annotations

@@ -197,7 +197,6 @@ def parse_line_event(doc: dict[str, Any]) -> Event:
     return _parse_event_checked(doc)
 
 
-
 def _parse_event_checked(doc: Mapping[str, Any]) -> Event:
     """The general parse: every check in the order the fields are named in errors."""
     if not isinstance(doc, Mapping):
