@@ -98,6 +98,15 @@ def test_jsonl_lines_that_are_not_utf8_are_named() -> None:
     assert got[0] == {"a": 1} and got[2] == {"c": 3}
 
 
+@pytest.mark.parametrize("bad", [None, "", "7", "{} {}", "{", '{"a":1}\r'])
+def test_long_requests_decode_as_json_loads_per_line(bad: str | None) -> None:
+    lines = [json.dumps({"eventTypeKey": "t", "n": i}) for i in range(2500)]
+    if bad is not None:
+        lines[1700] = bad  # past the first lines decoded together
+    data = "\n".join(lines).encode()
+    assert comparable(convert.jsonl_to_docs(data)) == comparable(reference_jsonl(data))
+
+
 def test_a_line_nested_too_deeply_to_decode_is_an_error_of_its_line() -> None:
     data = b'{"a": 1}\n' + b"[" * 100_000 + b"]" * 100_000 + b'\n{"c": 3}\n'
     got = convert.jsonl_to_docs(data)
