@@ -11,7 +11,6 @@ import gc
 import json
 from collections.abc import Mapping
 from json.scanner import make_scanner
-from operator import itemgetter
 from typing import Any
 
 from core.errors import InvalidArgument
@@ -28,9 +27,6 @@ RECORD_COLUMNS = "columns"
 
 _scan_json = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # json.loads' own settings
 _JSON_BLANKS = " \t\n\r"
-_VALUE, _END = itemgetter(0), itemgetter(1)  # of a scanner's (value, end)
-_DICT = {dict}
-_CHUNK_LINES = 1024  # lines decoded at a time: their (value, end) pairs stay few and warm
 
 
 def jsonl_docs(data: bytes, field: str = "jsonl") -> list[DocOrError]:
@@ -50,9 +46,6 @@ def jsonl_docs(data: bytes, field: str = "jsonl") -> list[DocOrError]:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        whole = _whole_lines(lines)
-        if whole is not None:
-            return whole
         for line_no, line in enumerate(lines, start=1):
             if not line:
                 continue
@@ -73,26 +66,6 @@ def jsonl_docs(data: bytes, field: str = "jsonl") -> list[DocOrError]:
     finally:
         if collecting:
             gc.enable()
-    return docs
-
-
-def _whole_lines(lines: list[str]) -> list[DocOrError] | None:
-    """The documents of `lines` when every non-blank line is exactly one JSON object (the
-    common request, decoded without a per-line loop in Python), else None."""
-    scan = _scan_json
-    docs: list[DocOrError] = []
-    for start in range(0, len(lines), _CHUNK_LINES):
-        chunk = [line for line in lines[start : start + _CHUNK_LINES] if line]
-        try:
-            scanned = [scan(line, 0) for line in chunk]
-        except (StopIteration, ValueError, RecursionError):
-            return None
-        if list(map(_END, scanned)) != list(map(len, chunk)):
-            return None  # a line with more after its value (blanks, a second value)
-        values = list(map(_VALUE, scanned))
-        if values and set(map(type, values)) != _DICT:
-            return None
-        docs.extend(values)
     return docs
 
 
