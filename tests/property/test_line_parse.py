@@ -1,5 +1,6 @@
 """The parse of JSON Lines documents (`parse_line_event`, taken by `intake.prepare` when every
-line of the request is short) against the checked parse of the same documents.
+line of the request is short; `intake.prepare_jsonl`, parsing each line as it is decoded)
+against the checked parse of the same documents.
 
 Documents of every shape, valid and invalid, are written as lines (ASCII-escaped or as UTF-8,
 compact or spaced, v2 items in any key order), read back by `jsonl_docs` as the server reads
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from core import intake
 from core.errors import InvalidArgument
 from core.event_fast import PLAIN_LINE_BYTES
-from core.events import MAX_DEPTH, _parse_event_checked, leaf_tuples, parse_line_event
+from core.events import MAX_DEPTH, Event, _parse_event_checked, leaf_tuples, parse_line_event
 from core.jsonl import jsonl_docs
 from tests.property.test_ingest_paths import DOCS, outcome_of, typed
 
@@ -113,11 +114,23 @@ def test_prepare_of_a_request_is_the_checked_parse_of_each_line(lines: list[str 
     data = "\n".join(texts).encode("utf-8")
     docs = jsonl_docs(data)
     prepared = intake.prepare(docs, data)
-    assert len(prepared.events) == len(docs)
-    for doc, got in zip(docs, prepared.events):
+    streamed = intake.prepare_jsonl(data)  # each document parsed as it is decoded
+    assert len(prepared.events) == len(streamed.events) == len(docs)
+    assert streamed.jsonl == prepared.jsonl == data
+    for doc, got, got_streamed in zip(docs, prepared.events, streamed.events):
         if isinstance(doc, InvalidArgument):
             assert got is doc
+            assert isinstance(got_streamed, InvalidArgument)
+            assert (got_streamed.field, str(got_streamed)) == (doc.field, str(doc))
             continue
+        if isinstance(got, InvalidArgument):
+            assert isinstance(got_streamed, InvalidArgument)
+            assert (got_streamed.field, str(got_streamed)) == (got.field, str(got))
+        else:
+            assert isinstance(got_streamed, Event)
+            assert [typed(getattr(got_streamed, f)) for f in Event.__slots__] == [
+                typed(getattr(got, f)) for f in Event.__slots__
+            ]
         want = outcome_of(_parse_event_checked, doc)
         if isinstance(got, InvalidArgument):
             assert ("error", got.field, str(got)) == want
