@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +28,9 @@ from core.bulk import append_leaves
 from core.columnar import ColumnBatch, leaf_columns_of, record_of, row_errors
 from core.engine import Engine, EventOutcome, IngestReport, Ticket
 from core.errors import InvalidArgument
-from core.events import Event, leaf_tuples, parse_event
-from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP, journal_doc
+from core.event_fast import PLAIN_LINE_BYTES
+from core.events import Event, leaf_tuples, parse_event, parse_line_event
+from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP, iter_jsonl_docs, journal_doc
 from core.mapping import place
 
 _TURN = threading.Lock()  # one request's batch at a time through `batch_turn`
@@ -72,14 +73,17 @@ class Prepared:
     jsonl: bytes | None = None  # the request's bytes, when every event came from them
 
 
-def prepare(docs: Sequence[Mapping[str, Any] | InvalidArgument], jsonl: bytes | None = None) -> Prepared:
+def prepare(docs: Iterable[Mapping[str, Any] | InvalidArgument], jsonl: bytes | None = None) -> Prepared:
     """Parses every document (`parse_event`); reads no state, takes no lock.
 
-    `jsonl`: the bytes `docs` were decoded from by `jsonl_docs`, all of them and nothing
-    else; given, the log records those bytes instead of the documents.
+    `jsonl`: the bytes `docs` were decoded from by `jsonl_docs` (or `iter_jsonl_docs`), all
+    of them and nothing else; given, the log records those bytes instead of the documents.
     """
     events: list[Event | InvalidArgument] = []
     append = events.append
+    parse: Callable[[Any], Event] = parse_event
+    if jsonl is not None and max(map(len, jsonl.split(b"\n"))) <= PLAIN_LINE_BYTES:
+        parse = parse_line_event  # every document was decoded from a short line
     collecting = gc.isenabled()
     gc.disable()  # many short-lived containers, no cycles
     try:
@@ -88,13 +92,20 @@ def prepare(docs: Sequence[Mapping[str, Any] | InvalidArgument], jsonl: bytes | 
                 append(doc)
                 continue
             try:
-                append(parse_event(doc))  # type: ignore[arg-type]
+                append(parse(doc))
             except InvalidArgument as exc:
                 append(exc)
     finally:
         if collecting:
             gc.enable()
     return Prepared(events, jsonl)
+
+
+def prepare_jsonl(data: bytes, field: str = "jsonl") -> Prepared:
+    """`prepare` of the documents of a JSON Lines request, each parsed as soon as it is
+    decoded: a document is done with while it is still in cache, and freed before the next
+    is decoded (what a request's documents all decoded first would not allow)."""
+    return prepare(iter_jsonl_docs(data, field), data)
 
 
 def ingest_prepared(

@@ -1,15 +1,16 @@
 """JSON Lines batches: the documents of a block of lines, one per non-blank line.
 
-The server decodes a request's `jsonl` bytes with `jsonl_docs`, and so does recovery when a
-log record holds those bytes instead of the documents: the same bytes give the same list,
-position for position, so a record can name the positions it did not store.
+The server decodes a request's `jsonl` bytes with `iter_jsonl_docs` (each document parsed
+as soon as it is decoded), and recovery with `jsonl_docs` when a log record holds those bytes
+instead of the documents: the same bytes give the same documents, position for position, so
+a record can name the positions it did not store.
 """
 
 from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from json.scanner import make_scanner
 from typing import Any
 
@@ -35,38 +36,43 @@ def jsonl_docs(data: bytes, field: str = "jsonl") -> list[DocOrError]:
     A line that is not a JSON object becomes ``InvalidArgument("jsonl[N]", ...)`` at its
     position (N is the 1-based line number within `data`), so the ingest reports it there.
     """
-    try:
-        text = data.decode("utf-8")  # one decode for the batch is the fast path
-    except UnicodeDecodeError:
-        return _line_docs(list(data.split(b"\n")), field)  # not all UTF-8: line by line
-    lines = text.split("\n")
-    docs: list[DocOrError] = []
-    scan = _scan_json
     # Decoding allocates a container per JSON object and array and makes no cycles.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for line_no, line in enumerate(lines, start=1):
-            if not line:
-                continue
-            # The decoder's scanner on the line is json.loads(line) for a line that is one
-            # JSON value, optionally followed by blanks; anything else takes json.loads.
-            try:
-                doc, end = scan(line, 0)
-            except (StopIteration, ValueError, RecursionError):
-                docs.extend(_line_docs([line], field, line_no))
-                continue
-            if end != len(line) and line[end:].strip(_JSON_BLANKS):
-                docs.extend(_line_docs([line], field, line_no))
-                continue
-            if type(doc) is not dict:
-                docs.append(InvalidArgument(f"{field}[{line_no}]", "must be a JSON object"))
-                continue
-            docs.append(doc)
+        return list(iter_jsonl_docs(data, field))
     finally:
         if collecting:
             gc.enable()
-    return docs
+
+
+def iter_jsonl_docs(data: bytes, field: str = "jsonl") -> Iterator[DocOrError]:
+    """`jsonl_docs` one document at a time: each line is decoded when the next document is
+    asked for, so a consumer that is done with a document before asking for the next one
+    keeps only one in memory (and in cache)."""
+    try:
+        text = data.decode("utf-8")  # one decode for the batch is the fast path
+    except UnicodeDecodeError:
+        yield from _line_docs(list(data.split(b"\n")), field)  # not all UTF-8: line by line
+        return
+    scan = _scan_json
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        if not line:
+            continue
+        # The decoder's scanner on the line is json.loads(line) for a line that is one
+        # JSON value, optionally followed by blanks; anything else takes json.loads.
+        try:
+            doc, end = scan(line, 0)
+        except (StopIteration, ValueError, RecursionError):
+            yield from _line_docs([line], field, line_no)
+            continue
+        if end != len(line) and line[end:].strip(_JSON_BLANKS):
+            yield from _line_docs([line], field, line_no)
+            continue
+        if type(doc) is not dict:
+            yield InvalidArgument(f"{field}[{line_no}]", "must be a JSON object")
+            continue
+        yield doc
 
 
 def _line_docs(lines: list[Any], field: str, first_line_no: int = 1) -> list[DocOrError]:
@@ -82,6 +88,9 @@ def _line_docs(lines: list[Any], field: str, first_line_no: int = 1) -> list[Doc
             continue
         except ValueError as exc:  # bytes that are not UTF-8
             docs.append(InvalidArgument(f"{field}[{line_no}]", f"not valid JSON: {exc}"))
+            continue
+        except RecursionError:
+            docs.append(InvalidArgument(f"{field}[{line_no}]", "not valid JSON: nested too deeply to decode"))
             continue
         if not isinstance(doc, dict):
             docs.append(InvalidArgument(f"{field}[{line_no}]", "must be a JSON object"))

@@ -25,8 +25,9 @@ _EPOCH_DIGITS = re.compile(r"-?[0-9]{1,16}")
 _EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
 # Parts of RFC 3339 texts that passed the full check, with their share of the epoch ms:
-# "YYYY-MM-DDTHH" -> the hour's start, ":MM:SS" -> ms into the hour, the rest (fraction and
-# zone: ".571Z", "+02:00") -> milliseconds minus the UTC offset.
+# "YYYY-MM-DD" -> the day's start, "THH" -> ms into the day, ":MM:SS" -> ms into the hour,
+# the rest (fraction and zone: ".571Z", "+02:00") -> milliseconds minus the UTC offset.
+_DAY_MS: dict[str, int] = {}
 _HOUR_MS: dict[str, int] = {}
 _SECOND_MS: dict[str, int] = {}
 _REST_MS: dict[str, int] = {}
@@ -65,16 +66,18 @@ def parse_timestamp(value: Any, field: str = "timestamp") -> int:
 
 def _parse_rfc3339(text: str, field: str) -> int:
     # The first 19 characters have fixed places ("YYYY-MM-DDTHH:MM:SS"), so the text is valid
-    # exactly when its hour prefix, its ":MM:SS" and the rest are; each part's value is kept
-    # once the full check has passed for it.
+    # exactly when its date, its "THH", its ":MM:SS" and the rest are (a valid date takes any
+    # hour 00-23); each part's value is kept once the full check has passed for it.
     if len(text) >= 20:
-        hour_ms = _HOUR_MS.get(text[:13])
-        if hour_ms is not None:
-            second_ms = _SECOND_MS.get(text[13:19])
-            if second_ms is not None:
-                rest_ms = _REST_MS.get(text[19:])
-                if rest_ms is not None:
-                    return hour_ms + second_ms + rest_ms
+        day_ms = _DAY_MS.get(text[:10])
+        if day_ms is not None:
+            hour_ms = _HOUR_MS.get(text[10:13])
+            if hour_ms is not None:
+                second_ms = _SECOND_MS.get(text[13:19])
+                if second_ms is not None:
+                    rest_ms = _REST_MS.get(text[19:])
+                    if rest_ms is not None:
+                        return day_ms + hour_ms + second_ms + rest_ms
     return _parse_rfc3339_checked(text, field)
 
 
@@ -100,7 +103,8 @@ def _parse_rfc3339_checked(text: str, field: str) -> int:
     ms = (moment - _EPOCH) // _MS + millis - offset_min * 60_000
     if leap:
         ms += 1000
-    _remember(_HOUR_MS, text[:13], (datetime(year, month, day, hour) - _EPOCH) // _MS)
+    _remember(_DAY_MS, text[:10], (datetime(year, month, day) - _EPOCH) // _MS)
+    _remember(_HOUR_MS, text[10:13], hour * 3_600_000)
     _remember(_SECOND_MS, text[13:19], minute * 60_000 + second * 1000)
     _remember(_REST_MS, text[19:], millis - offset_min * 60_000)
     return ms

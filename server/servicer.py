@@ -89,9 +89,12 @@ class EventsService:
                 raise InvalidArgument(f"{prefix}columns", "a batch of columns carries no events and no jsonl")
             columns = convert.columns_to_batch(request.columns, f"{prefix}columns")
             count, field = len(columns), f"{prefix}columns.contact_ids"
-        else:
-            docs, jsonl = convert.event_batch_source(request)
-            count, field = len(docs), f"{prefix}events"
+        else:  # parsed before it is counted: parsing reads no state, and a refusal stores nothing
+            if request.events or not request.jsonl:
+                prepared = intake.prepare(convert.event_batch(request))
+            else:
+                prepared = intake.prepare_jsonl(request.jsonl)
+            count, field = len(prepared.events), f"{prefix}events"
         if number is None:
             check_batch_size(count, field)
         elif count > MAX_BATCH_EVENTS:
@@ -104,7 +107,6 @@ class EventsService:
         if request.HasField("columns"):
             report, ticket = intake.ingest_columns(self.engine, columns, dry_run=dry_run, all_results=dry_run)
         else:
-            prepared = intake.prepare(docs, jsonl)
             report, ticket = intake.ingest_prepared(self.engine, prepared, dry_run=dry_run, all_results=dry_run)
         return report, ticket, count
 

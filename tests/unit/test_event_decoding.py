@@ -38,6 +38,9 @@ def reference_jsonl(data: bytes, field: str = "jsonl") -> list[Any]:
         except ValueError as exc:
             out.append(InvalidArgument(f"{field}[{line_no}]", f"not valid JSON: {exc}"))
             continue
+        except RecursionError:
+            out.append(InvalidArgument(f"{field}[{line_no}]", "not valid JSON: nested too deeply to decode"))
+            continue
         out.append(doc if isinstance(doc, dict) else InvalidArgument(f"{field}[{line_no}]", "must be a JSON object"))
     return out
 
@@ -70,6 +73,7 @@ LINES = st.one_of(
             '{"s": "\\ud800"}',
             '{"é": "ü"}',
             "\x0b{}",
+            '{"deep": ' + "[" * 5000 + "]" * 5000 + "}",
         ]
     ),
     st.dictionaries(st.text(max_size=3), st.one_of(st.integers(), st.text(max_size=3), st.none()), max_size=3).map(
@@ -92,6 +96,22 @@ def test_jsonl_lines_that_are_not_utf8_are_named() -> None:
     assert comparable(got) == comparable(reference_jsonl(data))
     assert isinstance(got[1], InvalidArgument) and got[1].field == "jsonl[2]"
     assert got[0] == {"a": 1} and got[2] == {"c": 3}
+
+
+@pytest.mark.parametrize("bad", [None, "", "7", "{} {}", "{", '{"a":1}\r'])
+def test_long_requests_decode_as_json_loads_per_line(bad: str | None) -> None:
+    lines = [json.dumps({"eventTypeKey": "t", "n": i}) for i in range(2500)]
+    if bad is not None:
+        lines[1700] = bad  # past the first lines decoded together
+    data = "\n".join(lines).encode()
+    assert comparable(convert.jsonl_to_docs(data)) == comparable(reference_jsonl(data))
+
+
+def test_a_line_nested_too_deeply_to_decode_is_an_error_of_its_line() -> None:
+    data = b'{"a": 1}\n' + b"[" * 100_000 + b"]" * 100_000 + b'\n{"c": 3}\n'
+    got = convert.jsonl_to_docs(data)
+    assert got[0] == {"a": 1} and got[2] == {"c": 3}
+    assert isinstance(got[1], InvalidArgument) and got[1].field == "jsonl[2]"
 
 
 def test_jsonl_values_split_over_lines_are_errors_on_each_line() -> None:
