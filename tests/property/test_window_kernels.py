@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -87,10 +89,29 @@ def test_reorder_entries(per_row, data):
     assert got_offsets.tolist() == want_offsets and got_entry.tolist() == want_entry
 
 
+# SPARSE_SHARE forcing each way of collecting the touched runs: 0 notes runs on first touch
+# in every call, 2**40 scans the per-run slots in every call with rows, 4 is the default.
+SHARES = st.sampled_from([0, windows.SPARSE_SHARE, 2**40])
+
+
+@contextmanager
+def sparse_share(share: int) -> Iterator[None]:
+    windows.SPARSE_SHARE, saved = share, windows.SPARSE_SHARE
+    try:
+        yield
+    finally:
+        windows.SPARSE_SHARE = saved
+
+
 @BOUNDED
-@given(tables(), st.integers(0, 40), st.integers(0, 42), st.data())
-def test_window_kernels(t, lo, hi, data):
+@given(tables(), st.integers(0, 40), st.integers(0, 42), SHARES, st.data())
+def test_window_kernels(t, lo, hi, share, data):
     """On a table's rows as they stand (any order serves: the kernels read rows as given)."""
+    with sparse_share(share):
+        check_window_kernels(t, lo, hi, data)
+
+
+def check_window_kernels(t, lo, hi, data):
     n = t["ts"].shape[0]
     start = data.draw(st.integers(0, n))
     stop = data.draw(st.integers(start, n))
@@ -99,6 +120,7 @@ def test_window_kernels(t, lo, hi, data):
     common = (start, stop, runs_of, m, t["ts"], t["mask"], lo, hi)
     plain = (start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], lo, hi)
     group, count = windows.window_count(*common)
+    assert len(set(group.tolist())) == group.shape[0]  # each run once
     assert dict(zip(group.tolist(), count.tolist())) == ref.window_count(*plain)
     offsets = windows.row_offsets(t["entry_row"], n)
     dense = data.draw(st.booleans())
@@ -117,25 +139,31 @@ def test_window_kernels(t, lo, hi, data):
     ids = t["ids"] if not dense else (np.resize(t["ids"], n) if t["ids"].shape[0] else np.full(n, -1, np.int32))
     n_ids = data.draw(st.integers(0, 6))
     group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
+    assert len(set(group.tolist())) == group.shape[0]
     assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
-    windows.BITSET_WORDS, saved = 0, windows.BITSET_WORDS  # the hash table path
-    try:
-        group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
-    finally:
-        windows.BITSET_WORDS = saved
-    assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
+    saved = windows.BITSET_WORDS, windows.BITSET_PER_ENTRY
+    # the hash table; the bitset by its size; the bitset by the entries read (hash table when none)
+    for forced in ((0, 0), (2**40, 0), (0, 2**40)):
+        windows.BITSET_WORDS, windows.BITSET_PER_ENTRY = forced
+        try:
+            group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
+        finally:
+            windows.BITSET_WORDS, windows.BITSET_PER_ENTRY = saved
+        assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
 
 
 @BOUNDED
-@given(tables(), st.lists(st.integers(0, 42), min_size=2, max_size=8, unique=True), st.data())
-def test_window_units(t, bounds, data):
+@given(tables(), st.lists(st.integers(0, 42), min_size=2, max_size=8, unique=True), SHARES, st.data())
+def test_window_units(t, bounds, share, data):
     n = t["ts"].shape[0]
     start = data.draw(st.integers(0, n))
     stop = data.draw(st.integers(start, n))
     runs_of = windows.run_of_row(t["run_start"])
     bounds = sorted(bounds)
-    group, units = windows.window_units(start, stop, runs_of, t["run_start"].shape[0] - 1, t["ts"], t["mask"],
-                                        np.array(bounds, np.int64))
+    with sparse_share(share):
+        group, units = windows.window_units(start, stop, runs_of, t["run_start"].shape[0] - 1, t["ts"], t["mask"],
+                                            np.array(bounds, np.int64))
+    assert len(set(group.tolist())) == group.shape[0]
     want = ref.window_units(start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], bounds)
     assert dict(zip(group.tolist(), units.tolist())) == want
 
