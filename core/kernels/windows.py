@@ -97,6 +97,7 @@ BITSET_WORDS = 1 << 18
 BITSET_PER_ENTRY = 4
 MAX_UNITS = 63  # window_units keeps the filled units of a run in one 64-bit word
 SPARSE_SHARE = 4  # a call reading at most n_runs / SPARSE_SHARE rows notes the runs it touches
+EXTREME_SHARE = 4  # window_extreme keeps one value per run when reading n_runs / EXTREME_SHARE rows or more
 
 
 def _sparse(start: int, stop: int, n_runs: int) -> bool:
@@ -124,6 +125,21 @@ def _bits(x: np.uint64) -> int:
         x &= x - np.uint64(1)
         c += 1
     return c
+
+
+@jit
+def _passes(r: int, ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int) -> bool:
+    """Whether row r lies in the window [lo_ms, hi_ms) and passes the mask."""
+    t = ts_ms[r]
+    return t >= lo_ms and t < hi_ms and (not use_mask or row_mask[r])
+
+
+@jit
+def _row_entries(r: int, offsets: np.ndarray, dense: bool) -> tuple[int, int]:
+    """Entries [e0, e1) of row r: entry r alone when `dense`."""
+    if dense:
+        return r, r + 1
+    return offsets[r], offsets[r + 1]
 
 
 # Accumulators are indexed by run (one random access per row): arrays of n_runs slots,
@@ -165,16 +181,10 @@ def _window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
     group_run = np.empty(cap, np.int32)
     g = 0
     for r in range(start, stop):
-        t = ts_ms[r]
-        if t < lo_ms or t >= hi_ms or (use_mask and not row_mask[r]):
+        if not _passes(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
             continue
         j = run_of_row[r]
-        if dense:
-            e0 = r
-            e1 = r + 1
-        else:
-            e0 = offsets[r]
-            e1 = offsets[r + 1]
+        e0, e1 = _row_entries(r, offsets, dense)
         for e in range(e0, e1):
             x = entry_value[e]
             if x != x:
@@ -203,6 +213,35 @@ def _window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
 
 
 @jit
+def _window_extreme(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+                    ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
+                    offsets: np.ndarray, dense: bool, entry_value: np.ndarray, want_max: bool
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    # one value per run, updated in place: a row costs one random access (no slot map)
+    sign = -1.0 if want_max else 1.0  # the max is the min of the negated values
+    best = np.full(n_runs, np.inf)
+    seen = np.zeros(n_runs, np.bool_)
+    for r in range(start, stop):
+        if not _passes(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
+            continue
+        j = run_of_row[r]
+        e0, e1 = _row_entries(r, offsets, dense)
+        for e in range(e0, e1):
+            x = entry_value[e]
+            if x != x:
+                continue
+            seen[j] = True
+            y = sign * x
+            b = best[j]
+            best[j] = y if y < b else b  # the first of equal values stays (0.0 and -0.0 too)
+    group_run = _nonzero_runs(seen, min(stop - start, n_runs))
+    out = np.empty(group_run.shape[0], np.float64)
+    for q in range(group_run.shape[0]):
+        out[q] = sign * best[group_run[q]]
+    return group_run, out
+
+
+@jit
 def _window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                      ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
                      offsets: np.ndarray, dense: bool, entry_id: np.ndarray, n_ids: int, bitset_words: int,
@@ -211,9 +250,9 @@ def _window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
     entries = 0  # entries of the rows read, counted only when the bitset is not small anyway
     if n_runs * words > bitset_words:
         for r in range(start, stop):
-            t = ts_ms[r]
-            if t >= lo_ms and t < hi_ms and (not use_mask or row_mask[r]):
-                entries += 1 if dense else offsets[r + 1] - offsets[r]
+            if _passes(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
+                e0, e1 = _row_entries(r, offsets, dense)
+                entries += e1 - e0
     use_bits = n_runs * words <= max(bitset_words, bitset_per_entry * entries)
     distinct = np.zeros(n_runs, np.int64)  # counted as each (run, id) is first seen
     cap = min(stop - start, n_runs)
@@ -226,16 +265,10 @@ def _window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
             size *= 2
     table = np.full(size if not use_bits else 0, -1, np.int64)  # open addressing over (run, id)
     for r in range(start, stop):
-        t = ts_ms[r]
-        if t < lo_ms or t >= hi_ms or (use_mask and not row_mask[r]):
+        if not _passes(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
             continue
         j = run_of_row[r]
-        if dense:
-            e0 = r
-            e1 = r + 1
-        else:
-            e0 = offsets[r]
-            e1 = offsets[r + 1]
+        e0, e1 = _row_entries(r, offsets, dense)
         for e in range(e0, e1):
             v = entry_id[e]
             if v < 0 or v >= n_ids:
@@ -397,3 +430,18 @@ def window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
     offs, dense, ids = _entries(offsets, entry_id, np.int32, args[4].shape[0])
     return _window_distinct(*args, int(lo_ms), int(hi_ms), offs, dense, ids, int(n_ids), BITSET_WORDS,
                             BITSET_PER_ENTRY, _sparse(args[0], args[1], args[3]))
+
+
+def window_extreme(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+                   ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int, hi_ms: int,
+                   offsets: np.ndarray | None, entry_value: np.ndarray, want_max: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(group_run, min or max): as `window_stats` with only the min (max when `want_max`).
+    Reading many rows for the runs, one value per run in place; otherwise through window_stats
+    (compact slots: its cost follows the rows read)."""
+    args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
+    offs, dense, values = _entries(offsets, entry_value, np.float64, args[4].shape[0])
+    if (args[1] - args[0]) * EXTREME_SHARE < args[3]:
+        group, _, _, low, high = _window_stats(*args, int(lo_ms), int(hi_ms), offs, dense, values)
+        return group, high if want_max else low
+    return _window_extreme(*args, int(lo_ms), int(hi_ms), offs, dense, values, bool(want_max))

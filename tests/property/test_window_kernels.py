@@ -136,6 +136,17 @@ def check_window_kernels(t, lo, hi, data):
         assert got[1][q] == c and got[2][q] == s
         assert (math.isnan(lo_v) and math.isnan(got[3][q])) or got[3][q] == lo_v
         assert (math.isnan(hi_v) and math.isnan(got[4][q])) or got[4][q] == hi_v
+    saved_share = windows.EXTREME_SHARE
+    for share in (0, 2**40):  # through window_stats, one value per run in place
+        windows.EXTREME_SHARE = share
+        try:
+            got_min = windows.window_extreme(*common, offs, values, False)
+            got_max = windows.window_extreme(*common, offs, values, True)
+        finally:
+            windows.EXTREME_SHARE = saved_share
+        for (group, extreme), want_max in ((got_min, False), (got_max, True)):
+            assert len(set(group.tolist())) == group.shape[0]
+            assert dict(zip(group.tolist(), extreme.tolist())) == ref.window_extreme(*plain, offs, values, want_max)
     ids = t["ids"] if not dense else (np.resize(t["ids"], n) if t["ids"].shape[0] else np.full(n, -1, np.int32))
     n_ids = data.draw(st.integers(0, 6))
     group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
@@ -181,3 +192,26 @@ def test_wrappers_name_bad_arguments() -> None:
         windows.window_units(0, 1, np.array([0], np.int32), 1, np.array([5]), None, np.arange(66))
     with pytest.raises(KernelArgumentError, match="order"):
         windows.reorder_entries(np.array([0, 1]), np.array([1], np.int32))
+
+
+@BOUNDED
+@given(tables(), st.integers(0, 40), st.integers(0, 42), st.sampled_from([0, 2**40]), st.booleans(), st.data())
+def test_window_extreme_with_infinities(t, lo, hi, share, want_max, data):
+    """Both ways of window_extreme on values that include both infinities (and NaN: no value)."""
+    n = t["ts"].shape[0]
+    start = data.draw(st.integers(0, n))
+    stop = data.draw(st.integers(start, n))
+    runs_of = windows.run_of_row(t["run_start"])
+    dense = data.draw(st.booleans())
+    k = n if dense else len(t["entry_row"])
+    pool = [math.inf, -math.inf, 0.0, -0.0, 2.5, -1.0, math.nan]
+    values = np.array(data.draw(st.lists(st.sampled_from(pool), min_size=k, max_size=k)), np.float64)
+    offs = None if dense else windows.row_offsets(t["entry_row"], n)
+    windows.EXTREME_SHARE, saved = share, windows.EXTREME_SHARE
+    try:
+        group, extreme = windows.window_extreme(start, stop, runs_of, t["run_start"].shape[0] - 1, t["ts"], t["mask"],
+                                                lo, hi, offs, values, want_max)
+    finally:
+        windows.EXTREME_SHARE = saved
+    plain = (start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], lo, hi)
+    assert dict(zip(group.tolist(), extreme.tolist())) == ref.window_extreme(*plain, offs, values, want_max)
