@@ -24,6 +24,10 @@ by one sequential pass over the slots.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
 from core.kernels import KernelArgumentError, readonly
@@ -98,6 +102,21 @@ BITSET_PER_ENTRY = 4
 MAX_UNITS = 63  # window_units keeps the filled units of a run in one 64-bit word
 SPARSE_SHARE = 4  # a call reading at most n_runs / SPARSE_SHARE rows notes the runs it touches
 EXTREME_SHARE = 4  # window_extreme keeps one value per run when reading n_runs / EXTREME_SHARE rows or more
+
+
+@contextmanager
+def forced(**knobs: int) -> Iterator[None]:
+    """Within the block, this module's path knobs (SPARSE_SHARE, EXTREME_SHARE, BITSET_WORDS,
+    BITSET_PER_ENTRY) hold the given values: for tests and benchmarks taking one path."""
+    module = sys.modules[__name__]
+    saved = {k: getattr(module, k) for k in knobs}
+    for k, v in knobs.items():
+        setattr(module, k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(module, k, v)
 
 
 def _sparse(start: int, stop: int, n_runs: int) -> bool:

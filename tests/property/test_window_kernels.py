@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -94,20 +92,11 @@ def test_reorder_entries(per_row, data):
 SHARES = st.sampled_from([0, windows.SPARSE_SHARE, 2**40])
 
 
-@contextmanager
-def sparse_share(share: int) -> Iterator[None]:
-    windows.SPARSE_SHARE, saved = share, windows.SPARSE_SHARE
-    try:
-        yield
-    finally:
-        windows.SPARSE_SHARE = saved
-
-
 @BOUNDED
 @given(tables(), st.integers(0, 40), st.integers(0, 42), SHARES, st.data())
 def test_window_kernels(t, lo, hi, share, data):
     """On a table's rows as they stand (any order serves: the kernels read rows as given)."""
-    with sparse_share(share):
+    with windows.forced(SPARSE_SHARE=share):
         check_window_kernels(t, lo, hi, data)
 
 
@@ -136,14 +125,10 @@ def check_window_kernels(t, lo, hi, data):
         assert got[1][q] == c and got[2][q] == s
         assert (math.isnan(lo_v) and math.isnan(got[3][q])) or got[3][q] == lo_v
         assert (math.isnan(hi_v) and math.isnan(got[4][q])) or got[4][q] == hi_v
-    saved_share = windows.EXTREME_SHARE
     for share in (0, 2**40):  # through window_stats, one value per run in place
-        windows.EXTREME_SHARE = share
-        try:
+        with windows.forced(EXTREME_SHARE=share):
             got_min = windows.window_extreme(*common, offs, values, False)
             got_max = windows.window_extreme(*common, offs, values, True)
-        finally:
-            windows.EXTREME_SHARE = saved_share
         for (group, extreme), want_max in ((got_min, False), (got_max, True)):
             assert len(set(group.tolist())) == group.shape[0]
             assert dict(zip(group.tolist(), extreme.tolist())) == ref.window_extreme(*plain, offs, values, want_max)
@@ -152,14 +137,10 @@ def check_window_kernels(t, lo, hi, data):
     group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
     assert len(set(group.tolist())) == group.shape[0]
     assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
-    saved = windows.BITSET_WORDS, windows.BITSET_PER_ENTRY
     # the hash table; the bitset by its size; the bitset by the entries read (hash table when none)
-    for forced in ((0, 0), (2**40, 0), (0, 2**40)):
-        windows.BITSET_WORDS, windows.BITSET_PER_ENTRY = forced
-        try:
+    for words, per_entry in ((0, 0), (2**40, 0), (0, 2**40)):
+        with windows.forced(BITSET_WORDS=words, BITSET_PER_ENTRY=per_entry):
             group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
-        finally:
-            windows.BITSET_WORDS, windows.BITSET_PER_ENTRY = saved
         assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
 
 
@@ -171,7 +152,7 @@ def test_window_units(t, bounds, share, data):
     stop = data.draw(st.integers(start, n))
     runs_of = windows.run_of_row(t["run_start"])
     bounds = sorted(bounds)
-    with sparse_share(share):
+    with windows.forced(SPARSE_SHARE=share):
         group, units = windows.window_units(start, stop, runs_of, t["run_start"].shape[0] - 1, t["ts"], t["mask"],
                                             np.array(bounds, np.int64))
     assert len(set(group.tolist())) == group.shape[0]
@@ -207,11 +188,8 @@ def test_window_extreme_with_infinities(t, lo, hi, share, want_max, data):
     pool = [math.inf, -math.inf, 0.0, -0.0, 2.5, -1.0, math.nan]
     values = np.array(data.draw(st.lists(st.sampled_from(pool), min_size=k, max_size=k)), np.float64)
     offs = None if dense else windows.row_offsets(t["entry_row"], n)
-    windows.EXTREME_SHARE, saved = share, windows.EXTREME_SHARE
-    try:
+    with windows.forced(EXTREME_SHARE=share):
         group, extreme = windows.window_extreme(start, stop, runs_of, t["run_start"].shape[0] - 1, t["ts"], t["mask"],
                                                 lo, hi, offs, values, want_max)
-    finally:
-        windows.EXTREME_SHARE = saved
     plain = (start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], lo, hi)
     assert dict(zip(group.tolist(), extreme.tolist())) == ref.window_extreme(*plain, offs, values, want_max)

@@ -8,7 +8,6 @@ reference scenarios of test_segments_reference run again.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from hypothesis import given
@@ -41,24 +40,11 @@ KERNEL_PATHS = {
 }
 
 
-@contextmanager
-def kernel_paths(name: str) -> Iterator[None]:
-    knobs = KERNEL_PATHS[name]
-    saved = {k: getattr(windows, k) for k in knobs}
-    for k, v in knobs.items():
-        setattr(windows, k, v)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            setattr(windows, k, v)
-
-
 @pytest.mark.parametrize("paths", sorted(KERNEL_PATHS))
 @BOUNDED
 @given(gen.scenarios())
 def test_bucketed_measures_match_the_reference(paths: str, scenario: gen.Scenario) -> None:
-    with kernel_paths(paths):
+    with windows.forced(**KERNEL_PATHS[paths]):
         check_scenario(scenario)
 
 
