@@ -68,25 +68,26 @@ def layout(store: EventStore, type_key: str, value_path: str, ids_path: str) -> 
                   value_offsets, values, id_offsets, ids_b, n_ids)
 
 
-def per_run(group: np.ndarray, values: np.ndarray) -> dict[int, float]:
+def per_run(result: tuple[np.ndarray, np.ndarray]) -> dict[int, float]:
+    """{run: value} of a kernel's (group_run, values)."""
+    group, values = result
     return dict(zip(group.tolist(), values.tolist()))
 
 
-def calls(t: Layout, lo: int, hi: int) -> dict[str, Callable[[], dict[int, float]]]:
-    """measure -> the call giving {run: value} over the period."""
+def calls(t: Layout, lo: int, hi: int) -> dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]]:
+    """measure -> the kernel call giving (group_run, value) over the period."""
     start, stop = windows.bucket_span(t.buckets, lo, hi)
     common = (start, stop, t.run, t.n_runs, t.ts_ms, None, lo, hi)
 
-    def every_run() -> dict[int, float]:
+    def every_run() -> tuple[np.ndarray, np.ndarray]:
         count = aggregates.count_in_window(t.run_start, t.ts_rows, None, lo, hi)
-        nonzero = np.flatnonzero(count)
-        return per_run(nonzero, count[nonzero])
+        return np.flatnonzero(count), count  # every run's count: the run kernels' own output
 
     return {
-        "count": lambda: per_run(*windows.window_count(*common)),
+        "count": lambda: windows.window_count(*common),
         "count-every-run": every_run,
-        "min": lambda: per_run(*windows.window_extreme(*common, t.value_offsets, t.values, False)),
-        "distinct": lambda: per_run(*windows.window_distinct(*common, t.id_offsets, t.ids, t.n_ids)),
+        "min": lambda: windows.window_extreme(*common, t.value_offsets, t.values, False),
+        "distinct": lambda: windows.window_distinct(*common, t.id_offsets, t.ids, t.n_ids),
     }
 
 
@@ -124,9 +125,10 @@ def run(ds: datagen.Dataset, type_key: str, value_path: str, ids_path: str, days
                     with windows.forced(**knobs):
                         return fn()
                 timed[f"{measure}/{path}"] = call
-                answers[f"{measure}/{path}"] = call()
+                answers[f"{measure}/{path}"] = per_run(call())
         timed["count/every-run"] = fns["count-every-run"]
-        answers["count/every-run"] = fns["count-every-run"]()
+        nonzero, count = fns["count-every-run"]()
+        answers["count/every-run"] = per_run((nonzero, count[nonzero]))
         for measure in PATHS:
             same = {k for k in answers if k.startswith(measure + "/")}
             if len({repr(sorted(answers[k].items())) for k in same}) != 1:

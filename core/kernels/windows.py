@@ -19,7 +19,10 @@ row in the window passing the mask (stats: one value there; distinct: one id) as
 Per-run accumulators are arrays of n_runs slots, touched at random by the rows read. A call
 reading few rows for its runs (`sparse`: at most n_runs / SPARSE_SHARE of them) notes each run
 on its first touch, so its cost follows the rows read; otherwise the touched runs are found
-by one sequential pass over the slots.
+by one sequential pass over the slots. Stats give each run touched a compact slot (two random
+accesses a row); `window_extreme` (min or max alone) keeps one value per run in place instead
+when it reads many rows for its runs. The module's knobs pick the paths; `forced` sets them for
+a block (tests and benchmarks; module state, so not while other threads evaluate).
 """
 
 from __future__ import annotations
@@ -120,8 +123,8 @@ def forced(**knobs: int) -> Iterator[None]:
 
 
 def _sparse(start: int, stop: int, n_runs: int) -> bool:
-    """Whether a call over rows [start, stop) notes its runs as it touches them (see the module
-    docstring): reading the rows then costs more than scanning n_runs slots would not."""
+    """Whether a call over rows [start, stop) notes its runs on first touch (see the module
+    docstring): it reads so few rows that a pass over all n_runs slots would cost more."""
     return (stop - start) * SPARSE_SHARE <= n_runs
 
 
