@@ -289,6 +289,11 @@ def window_stats(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets
     return out
 
 
+def window_extreme(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets, entry_value, want_max):
+    stats = window_stats(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets, entry_value)
+    return {j: (high if want_max else low) for j, (_, _, low, high) in stats.items()}
+
+
 def window_distinct(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms, offsets, entry_id, n_ids) -> dict[int, int]:
     out = {j: len({int(entry_id[e]) for r in rows for e in _row_entries(offsets, r) if 0 <= entry_id[e] < n_ids})
            for j, rows in _window_rows(start, stop, run_of_row, ts_ms, row_mask, lo_ms, hi_ms).items()}

@@ -14,11 +14,22 @@ int32[n] and `n_runs`, `ts_ms` int64[n], `row_mask` bool[n] (None: every row), w
 [lo_ms, hi_ms). Entries of a row: `offsets[r]:offsets[r+1]` (`row_offsets`,
 `reorder_entries`), or entry r when `offsets` is None. Results list the runs with at least
 row in the window passing the mask (stats: one value there; distinct: one id) as
-`group_run` int32 (ascending, but for stats in order of first value), with one value per
-such run.
+`group_run` int32, each such run once with one value, in no promised order.
+
+Per-run accumulators are arrays of n_runs slots, touched at random by the rows read. A call
+reading few rows for its runs (`sparse`: at most n_runs / SPARSE_SHARE of them) notes each run
+on its first touch, so its cost follows the rows read; otherwise the touched runs are found
+by one sequential pass over the slots. Stats give each run touched a compact slot (two random
+accesses a row); `window_extreme` (min or max alone) keeps one value per run in place instead
+when it reads many rows for its runs. The module's knobs pick the paths; `forced` sets them for
+a block (tests and benchmarks; module state, so not while other threads evaluate).
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -86,23 +97,47 @@ def window_size(buckets: tuple[np.ndarray, np.ndarray, int, int], lo_ms: int, hi
     return int(starts[last] - starts[first]) if last > first else 0
 
 
-BITSET_WORDS = 1 << 18  # distinct keeps one bit per (run, id) up to 2 MiB, else a hash table
+# distinct keeps one bit per (run, id) when that takes at most BITSET_WORDS 64-bit words, or at
+# most BITSET_PER_ENTRY words per entry read (a hash table would take 2 to 4 per entry, and
+# probe); otherwise an open-addressing hash table of (run, id) keys
+BITSET_WORDS = 1 << 18
+BITSET_PER_ENTRY = 4
 MAX_UNITS = 63  # window_units keeps the filled units of a run in one 64-bit word
+SPARSE_SHARE = 4  # a call reading at most n_runs / SPARSE_SHARE rows notes the runs it touches
+EXTREME_SHARE = 4  # window_extreme keeps one value per run when reading n_runs / EXTREME_SHARE rows or more
+
+
+@contextmanager
+def forced(**knobs: int) -> Iterator[None]:
+    """Within the block, this module's path knobs (SPARSE_SHARE, EXTREME_SHARE, BITSET_WORDS,
+    BITSET_PER_ENTRY) hold the given values: for tests and benchmarks taking one path."""
+    module = sys.modules[__name__]
+    saved = {k: getattr(module, k) for k in knobs}
+    for k, v in knobs.items():
+        setattr(module, k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(module, k, v)
+
+
+def _sparse(start: int, stop: int, n_runs: int) -> bool:
+    """Whether a call over rows [start, stop) notes its runs on first touch (see the module
+    docstring): it reads so few rows that a pass over all n_runs slots would cost more."""
+    return (stop - start) * SPARSE_SHARE <= n_runs
 
 
 @jit
-def _nonzero_runs(per_run: np.ndarray) -> np.ndarray:
-    """int32 indices of the runs with a non-zero entry (ascending)."""
-    k = 0
-    for j in range(per_run.shape[0]):
-        k += per_run[j] != 0
-    out = np.empty(k, np.int32)
+def _nonzero_runs(per_run: np.ndarray, cap: int) -> np.ndarray:
+    """int32 indices of the runs with a non-zero entry (ascending); at most `cap` of them."""
+    out = np.empty(min(cap, per_run.shape[0]), np.int32)
     k = 0
     for j in range(per_run.shape[0]):
         if per_run[j] != 0:
             out[k] = j
             k += 1
-    return out
+    return out[:k].copy()
 
 
 @jit
@@ -114,21 +149,43 @@ def _bits(x: np.uint64) -> int:
     return c
 
 
+@jit
+def _passes(r: int, ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int) -> bool:
+    """Whether row r lies in the window [lo_ms, hi_ms) and passes the mask."""
+    t = ts_ms[r]
+    return t >= lo_ms and t < hi_ms and (not use_mask or row_mask[r])
+
+
+@jit
+def _row_entries(r: int, offsets: np.ndarray, dense: bool) -> tuple[int, int]:
+    """Entries [e0, e1) of row r: entry r alone when `dense`."""
+    if dense:
+        return r, r + 1
+    return offsets[r], offsets[r + 1]
+
+
 # Accumulators are indexed by run (one random access per row): arrays of n_runs slots,
-# zeroed per call, then the runs that were touched are collected in one sequential pass.
+# zeroed per call; the runs touched are noted on first touch (sparse) or found in one pass.
 
 
 @jit
 def _window_count(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                   ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int,
-                  hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    count = np.zeros(n_runs, np.int64)
+                  hi_ms: int, sparse: bool) -> tuple[np.ndarray, np.ndarray]:
+    count = np.zeros(n_runs, np.int32)  # a run holds fewer than 2**31 rows (run_of_row is int32)
+    cap = min(stop - start, n_runs)  # no more runs touched than rows read
+    touched = np.empty(cap if sparse else 0, np.int32)
+    g = 0
     for r in range(start, stop):
         t = ts_ms[r]
         if t >= lo_ms and t < hi_ms and (not use_mask or row_mask[r]):
-            count[run_of_row[r]] += 1
-    group_run = _nonzero_runs(count)
-    return group_run, count[group_run]
+            j = run_of_row[r]
+            if sparse and count[j] == 0:
+                touched[g] = j
+                g += 1
+            count[j] += 1
+    group_run = touched[:g].copy() if sparse else _nonzero_runs(count, cap)
+    return group_run, count[group_run].astype(np.int64)
 
 
 @jit
@@ -137,30 +194,27 @@ def _window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                   offsets: np.ndarray, dense: bool, entry_value: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     # a run gets a compact slot on its first value; its count, sum, min and max share one
-    # cache line, so a row costs two random accesses (slot map, accumulators)
-    slot = np.full(n_runs, -1, np.int32)
-    acc = np.empty((stop - start, 4), np.float64)
-    group_run = np.empty(stop - start, np.int32)
+    # cache line, so a row costs two random accesses (slot map, accumulators). slot[j] is
+    # 1 + the slot of run j, 0 for none (a zeroed map). Slots: at most one per run, and at
+    # most one per row read.
+    slot = np.zeros(n_runs, np.int32)
+    cap = min(stop - start, n_runs)
+    acc = np.empty((cap, 4), np.float64)
+    group_run = np.empty(cap, np.int32)
     g = 0
     for r in range(start, stop):
-        t = ts_ms[r]
-        if t < lo_ms or t >= hi_ms or (use_mask and not row_mask[r]):
+        if not _passes(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
             continue
         j = run_of_row[r]
-        if dense:
-            e0 = r
-            e1 = r + 1
-        else:
-            e0 = offsets[r]
-            e1 = offsets[r + 1]
+        e0, e1 = _row_entries(r, offsets, dense)
         for e in range(e0, e1):
             x = entry_value[e]
             if x != x:
                 continue
-            q = slot[j]
+            q = slot[j] - 1
             if q < 0:
                 q = g
-                slot[j] = q
+                slot[j] = q + 1
                 group_run[q] = j
                 acc[q, 0] = 1.0
                 acc[q, 1] = x
@@ -181,66 +235,97 @@ def _window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
 
 
 @jit
+def _window_extreme(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+                    ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
+                    offsets: np.ndarray, dense: bool, entry_value: np.ndarray, want_max: bool
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    # one value per run, updated in place: a row costs one random access (no slot map)
+    sign = -1.0 if want_max else 1.0  # the max is the min of the negated values
+    best = np.full(n_runs, np.inf)
+    seen = np.zeros(n_runs, np.bool_)
+    for r in range(start, stop):
+        if not _passes(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
+            continue
+        j = run_of_row[r]
+        e0, e1 = _row_entries(r, offsets, dense)
+        for e in range(e0, e1):
+            x = entry_value[e]
+            if x != x:
+                continue
+            seen[j] = True
+            y = sign * x
+            b = best[j]
+            best[j] = y if y < b else b  # the first of equal values stays (0.0 and -0.0 too)
+    group_run = _nonzero_runs(seen, min(stop - start, n_runs))
+    out = np.empty(group_run.shape[0], np.float64)
+    for q in range(group_run.shape[0]):
+        out[q] = sign * best[group_run[q]]
+    return group_run, out
+
+
+@jit
 def _window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                      ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
-                     offsets: np.ndarray, dense: bool, entry_id: np.ndarray, n_ids: int, bitset_words: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     offsets: np.ndarray, dense: bool, entry_id: np.ndarray, n_ids: int, bitset_words: int,
+                     bitset_per_entry: int, sparse: bool) -> tuple[np.ndarray, np.ndarray]:
     words = (n_ids + 63) // 64
-    use_bits = n_runs * words <= bitset_words
-    distinct = np.zeros(n_runs, np.int64)
+    entries = 0  # entries of the rows read, counted only when the bitset is not small anyway
+    if n_runs * words > bitset_words:
+        for r in range(start, stop):
+            if _passes(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
+                e0, e1 = _row_entries(r, offsets, dense)
+                entries += e1 - e0
+    use_bits = n_runs * words <= max(bitset_words, bitset_per_entry * entries)
+    distinct = np.zeros(n_runs, np.int64)  # counted as each (run, id) is first seen
+    cap = min(stop - start, n_runs)
+    touched = np.empty(cap if sparse else 0, np.int32)
+    g = 0
     bits = np.zeros(n_runs * words if use_bits else 0, np.uint64)  # one bit per (run, id)
     size = 16
     if not use_bits:
-        entries = 0
-        for r in range(start, stop):
-            t = ts_ms[r]
-            if t >= lo_ms and t < hi_ms and (not use_mask or row_mask[r]):
-                entries += 1 if dense else offsets[r + 1] - offsets[r]
         while size < 2 * entries:
             size *= 2
     table = np.full(size if not use_bits else 0, -1, np.int64)  # open addressing over (run, id)
     for r in range(start, stop):
-        t = ts_ms[r]
-        if t < lo_ms or t >= hi_ms or (use_mask and not row_mask[r]):
+        if not _passes(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
             continue
         j = run_of_row[r]
-        if dense:
-            e0 = r
-            e1 = r + 1
-        else:
-            e0 = offsets[r]
-            e1 = offsets[r + 1]
+        e0, e1 = _row_entries(r, offsets, dense)
         for e in range(e0, e1):
             v = entry_id[e]
             if v < 0 or v >= n_ids:
                 continue
             if use_bits:
                 w = j * words + (v >> 6)
-                bits[w] |= np.uint64(1) << np.uint64(v & 63)
-                continue
-            key = np.int64(j) * n_ids + v
-            h = (key * 40503 + (key >> 13)) & (size - 1)  # keys < 2**52: no overflow
-            while table[h] != -1 and table[h] != key:
-                h = (h + 1) & (size - 1)
-            if table[h] == -1:
+                bit = np.uint64(1) << np.uint64(v & 63)
+                if bits[w] & bit:
+                    continue
+                bits[w] |= bit
+            else:
+                key = np.int64(j) * n_ids + v
+                h = (key * 40503 + (key >> 13)) & (size - 1)  # keys < 2**52: no overflow
+                while table[h] != -1 and table[h] != key:
+                    h = (h + 1) & (size - 1)
+                if table[h] != -1:
+                    continue
                 table[h] = key
-                distinct[j] += 1
-    if use_bits:
-        for j in range(n_runs):
-            c = 0
-            for w in range(j * words, (j + 1) * words):
-                if bits[w]:
-                    c += _bits(bits[w])
-            distinct[j] = c
-    group_run = _nonzero_runs(distinct)
+            if sparse and distinct[j] == 0:
+                touched[g] = j
+                g += 1
+            distinct[j] += 1
+    group_run = touched[:g].copy() if sparse else _nonzero_runs(distinct, cap)
     return group_run, distinct[group_run]
 
 
 @jit
 def _window_units(start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts_ms: np.ndarray,
-                  row_mask: np.ndarray, use_mask: bool, bounds_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                  row_mask: np.ndarray, use_mask: bool, bounds_ms: np.ndarray,
+                  sparse: bool) -> tuple[np.ndarray, np.ndarray]:
     k = bounds_ms.shape[0] - 1
     filled = np.zeros(n_runs, np.uint64)
+    cap = min(stop - start, n_runs)
+    touched = np.empty(cap if sparse else 0, np.int32)
+    g = 0
     for r in range(start, stop):
         t = ts_ms[r]
         if t < bounds_ms[0] or t >= bounds_ms[k] or (use_mask and not row_mask[r]):
@@ -253,8 +338,12 @@ def _window_units(start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts
                 lo = mid
             else:
                 hi = mid
-        filled[run_of_row[r]] |= np.uint64(1) << np.uint64(lo)
-    group_run = _nonzero_runs(filled)
+        j = run_of_row[r]
+        if sparse and filled[j] == 0:
+            touched[g] = j
+            g += 1
+        filled[j] |= np.uint64(1) << np.uint64(lo)
+    group_run = touched[:g].copy() if sparse else _nonzero_runs(filled, cap)
     units = np.empty(group_run.shape[0], np.int64)
     for q in range(group_run.shape[0]):
         units[q] = _bits(filled[group_run[q]])
@@ -270,7 +359,7 @@ def window_units(start: int, stop: int, run_of_row: np.ndarray, n_runs: int, ts_
     bounds_ms = readonly(bounds_ms, np.int64)
     if bounds_ms.ndim != 1 or not 2 <= bounds_ms.shape[0] <= MAX_UNITS + 1 or np.any(np.diff(bounds_ms) <= 0):
         raise KernelArgumentError("bounds_ms", f"must be 2 to {MAX_UNITS + 1} strictly ascending instants")
-    return _window_units(*args, bounds_ms)
+    return _window_units(*args, bounds_ms, _sparse(args[0], args[1], args[3]))
 
 
 @jit
@@ -340,7 +429,7 @@ def window_count(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                  hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
     """(group_run, count int64): rows [start, stop) in the window passing the mask, per run."""
     args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
-    return _window_count(*args, int(lo_ms), int(hi_ms))
+    return _window_count(*args, int(lo_ms), int(hi_ms), _sparse(args[0], args[1], args[3]))
 
 
 def window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
@@ -361,4 +450,20 @@ def window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
     passing the mask, per run that has one; an id outside [0, n_ids) is no value."""
     args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
     offs, dense, ids = _entries(offsets, entry_id, np.int32, args[4].shape[0])
-    return _window_distinct(*args, int(lo_ms), int(hi_ms), offs, dense, ids, int(n_ids), BITSET_WORDS)
+    return _window_distinct(*args, int(lo_ms), int(hi_ms), offs, dense, ids, int(n_ids), BITSET_WORDS,
+                            BITSET_PER_ENTRY, _sparse(args[0], args[1], args[3]))
+
+
+def window_extreme(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
+                   ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int, hi_ms: int,
+                   offsets: np.ndarray | None, entry_value: np.ndarray, want_max: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(group_run, min or max): as `window_stats` with only the min (max when `want_max`).
+    Reading many rows for the runs, one value per run in place; otherwise through window_stats
+    (compact slots: its cost follows the rows read)."""
+    args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
+    offs, dense, values = _entries(offsets, entry_value, np.float64, args[4].shape[0])
+    if (args[1] - args[0]) * EXTREME_SHARE < args[3]:
+        group, _, _, low, high = _window_stats(*args, int(lo_ms), int(hi_ms), offs, dense, values)
+        return group, high if want_max else low
+    return _window_extreme(*args, int(lo_ms), int(hi_ms), offs, dense, values, bool(want_max))

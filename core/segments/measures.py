@@ -372,13 +372,14 @@ def _window_values(
         return run_contact[group], distinct.astype(np.float64)
     entry_row, entry_value = numeric_entries(view, cond.param, dictionary)
     offsets, values_b = _in_bucket_order(view, layout, entry_row, entry_value)
-    group, count, total, low, high = windows.window_stats(*args, offsets, values_b)
+    if m in ("min", "max"):
+        group, extreme = windows.window_extreme(*args, offsets, values_b, m == "max")
+        return run_contact[group], extreme
+    group, count, total, _, _ = windows.window_stats(*args, offsets, values_b)
     if m == "sum":
         return run_contact[group], total
-    if m == "avg":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return run_contact[group], np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return run_contact[group], low if m == "min" else high
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return run_contact[group], np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def absent_holds(plan: EventPlan) -> bool:

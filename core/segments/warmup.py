@@ -47,6 +47,7 @@ def warm_up() -> float:
         windows.window_units(0, 3, run_of, 2, ts, m, np.array([0, 12, 30], np.int64))
         for offs in (None, offsets):
             windows.window_stats(0, 3, run_of, 2, ts, m, 0, 30, offs, values)
+            windows.window_extreme(0, 3, run_of, 2, ts, m, 0, 30, offs, values, True)
             windows.window_distinct(0, 3, run_of, 2, ts, m, 0, 30, offs, ids, 2)
     out = np.zeros(3, np.bool_)
     filters.mark_range(entry_row, values, 0.0, True, 3.0, False, out)

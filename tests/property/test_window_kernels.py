@@ -87,10 +87,20 @@ def test_reorder_entries(per_row, data):
     assert got_offsets.tolist() == want_offsets and got_entry.tolist() == want_entry
 
 
+# SPARSE_SHARE forcing each way of collecting the touched runs: 0 notes runs on first touch
+# in every call, 2**40 scans the per-run slots in every call with rows, 4 is the default.
+SHARES = st.sampled_from([0, windows.SPARSE_SHARE, 2**40])
+
+
 @BOUNDED
-@given(tables(), st.integers(0, 40), st.integers(0, 42), st.data())
-def test_window_kernels(t, lo, hi, data):
+@given(tables(), st.integers(0, 40), st.integers(0, 42), SHARES, st.data())
+def test_window_kernels(t, lo, hi, share, data):
     """On a table's rows as they stand (any order serves: the kernels read rows as given)."""
+    with windows.forced(SPARSE_SHARE=share):
+        check_window_kernels(t, lo, hi, data)
+
+
+def check_window_kernels(t, lo, hi, data):
     n = t["ts"].shape[0]
     start = data.draw(st.integers(0, n))
     stop = data.draw(st.integers(start, n))
@@ -99,6 +109,7 @@ def test_window_kernels(t, lo, hi, data):
     common = (start, stop, runs_of, m, t["ts"], t["mask"], lo, hi)
     plain = (start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], lo, hi)
     group, count = windows.window_count(*common)
+    assert len(set(group.tolist())) == group.shape[0]  # each run once
     assert dict(zip(group.tolist(), count.tolist())) == ref.window_count(*plain)
     offsets = windows.row_offsets(t["entry_row"], n)
     dense = data.draw(st.booleans())
@@ -114,28 +125,37 @@ def test_window_kernels(t, lo, hi, data):
         assert got[1][q] == c and got[2][q] == s
         assert (math.isnan(lo_v) and math.isnan(got[3][q])) or got[3][q] == lo_v
         assert (math.isnan(hi_v) and math.isnan(got[4][q])) or got[4][q] == hi_v
+    for share in (0, 2**40):  # through window_stats, one value per run in place
+        with windows.forced(EXTREME_SHARE=share):
+            got_min = windows.window_extreme(*common, offs, values, False)
+            got_max = windows.window_extreme(*common, offs, values, True)
+        for (group, extreme), want_max in ((got_min, False), (got_max, True)):
+            assert len(set(group.tolist())) == group.shape[0]
+            assert dict(zip(group.tolist(), extreme.tolist())) == ref.window_extreme(*plain, offs, values, want_max)
     ids = t["ids"] if not dense else (np.resize(t["ids"], n) if t["ids"].shape[0] else np.full(n, -1, np.int32))
     n_ids = data.draw(st.integers(0, 6))
     group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
+    assert len(set(group.tolist())) == group.shape[0]
     assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
-    windows.BITSET_WORDS, saved = 0, windows.BITSET_WORDS  # the hash table path
-    try:
-        group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
-    finally:
-        windows.BITSET_WORDS = saved
-    assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
+    # the hash table; the bitset by its size; the bitset by the entries read (hash table when none)
+    for words, per_entry in ((0, 0), (2**40, 0), (0, 2**40)):
+        with windows.forced(BITSET_WORDS=words, BITSET_PER_ENTRY=per_entry):
+            group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
+        assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
 
 
 @BOUNDED
-@given(tables(), st.lists(st.integers(0, 42), min_size=2, max_size=8, unique=True), st.data())
-def test_window_units(t, bounds, data):
+@given(tables(), st.lists(st.integers(0, 42), min_size=2, max_size=8, unique=True), SHARES, st.data())
+def test_window_units(t, bounds, share, data):
     n = t["ts"].shape[0]
     start = data.draw(st.integers(0, n))
     stop = data.draw(st.integers(start, n))
     runs_of = windows.run_of_row(t["run_start"])
     bounds = sorted(bounds)
-    group, units = windows.window_units(start, stop, runs_of, t["run_start"].shape[0] - 1, t["ts"], t["mask"],
-                                        np.array(bounds, np.int64))
+    with windows.forced(SPARSE_SHARE=share):
+        group, units = windows.window_units(start, stop, runs_of, t["run_start"].shape[0] - 1, t["ts"], t["mask"],
+                                            np.array(bounds, np.int64))
+    assert len(set(group.tolist())) == group.shape[0]
     want = ref.window_units(start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], bounds)
     assert dict(zip(group.tolist(), units.tolist())) == want
 
@@ -153,3 +173,23 @@ def test_wrappers_name_bad_arguments() -> None:
         windows.window_units(0, 1, np.array([0], np.int32), 1, np.array([5]), None, np.arange(66))
     with pytest.raises(KernelArgumentError, match="order"):
         windows.reorder_entries(np.array([0, 1]), np.array([1], np.int32))
+
+
+@BOUNDED
+@given(tables(), st.integers(0, 40), st.integers(0, 42), st.sampled_from([0, 2**40]), st.booleans(), st.data())
+def test_window_extreme_with_infinities(t, lo, hi, share, want_max, data):
+    """Both ways of window_extreme on values that include both infinities (and NaN: no value)."""
+    n = t["ts"].shape[0]
+    start = data.draw(st.integers(0, n))
+    stop = data.draw(st.integers(start, n))
+    runs_of = windows.run_of_row(t["run_start"])
+    dense = data.draw(st.booleans())
+    k = n if dense else len(t["entry_row"])
+    pool = [math.inf, -math.inf, 0.0, -0.0, 2.5, -1.0, math.nan]
+    values = np.array(data.draw(st.lists(st.sampled_from(pool), min_size=k, max_size=k)), np.float64)
+    offs = None if dense else windows.row_offsets(t["entry_row"], n)
+    with windows.forced(EXTREME_SHARE=share):
+        group, extreme = windows.window_extreme(start, stop, runs_of, t["run_start"].shape[0] - 1, t["ts"], t["mask"],
+                                                lo, hi, offs, values, want_max)
+    plain = (start, stop, runs_of.tolist(), t["ts"].tolist(), t["mask"], lo, hi)
+    assert dict(zip(group.tolist(), extreme.tolist())) == ref.window_extreme(*plain, offs, values, want_max)
