@@ -204,6 +204,30 @@ def _bandwidth_section(lines: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _windows_section(lines: list[dict[str, Any]]) -> list[str]:
+    paths = [ln for ln in lines if ln["kind"] == "windows" and ln.get("record") == "path"]
+    if not paths:
+        return []
+    latest = max(ln["run"] for ln in paths)
+    paths = sorted((ln for ln in paths if ln["run"] == latest),
+                   key=lambda r: (int(r.get("days") or 0), str(r.get("measure")), str(r.get("path"))))
+    first = paths[0]
+    out = ["## Period kernel paths", "",
+           f"Each way the windowed kernels can read a period, forced in turn on one table ({first.get('type')}, "
+           f"{_fmt(first.get('rows'))} rows, at {_fmt(first.get('contacts'))} contacts / "
+           f"{_fmt(first.get('events'))} events; medians of {first.get('runs')} alternating runs; `python -m "
+           "bench.windows`). *every-run* is the kernel that reads every contact's run. Rows per second counts "
+           "the period's rows, each read once; for comparison, the bandwidth probe's random gather rate above is "
+           "what one random access per row into a large array costs on this machine.", ""]
+    out.append(_table(
+        ["days", "period rows", "measure", "path", "median ms", "M rows/s"],
+        [[r.get("days"), r.get("period_rows"), r.get("measure"), r.get("path"), r.get("median_ms"),
+          round(int(r.get("period_rows") or 0) / max(1e-9, float(r.get("median_ms") or 0)) / 1000, 1)]
+         for r in paths]))
+    out.append("")
+    return out
+
+
 def _mixed_section(lines: list[dict[str, Any]]) -> list[str]:
     mx = [ln for ln in lines if ln["kind"] == "mixed"]
     if not mx:
@@ -408,6 +432,7 @@ def render(lines: list[dict[str, Any]], plots: Path, md_dir: Path) -> str:
         out += [busy, ""]
     out += _bandwidth_section(lines)
     out += _segments_section(lines, plots, md_dir)
+    out += _windows_section(lines)
     out += _ingest_section(lines, plots, md_dir)
     out += _membership_section(lines)
     out += _memory_section(lines)
