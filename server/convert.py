@@ -144,14 +144,6 @@ def event_batch(request: pb.IngestEventsRequest) -> list[DocOrError]:
     return docs
 
 
-def event_batch_source(request: pb.IngestEventsRequest) -> tuple[list[DocOrError], bytes | None]:
-    """`event_batch`, and the `jsonl` bytes when every document came from them (the log then
-    records those bytes: core/intake.py)."""
-    if request.events or not request.jsonl:
-        return event_batch(request), None
-    return jsonl_to_docs(request.jsonl), request.jsonl
-
-
 def _packed(data: bytes, dtype: str, field: str) -> np.ndarray:
     """A packed little-endian array field as numpy, or InvalidArgument naming it."""
     size = np.dtype(dtype).itemsize
