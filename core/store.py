@@ -454,13 +454,13 @@ class EventStore:
             }
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> "EventStore":
-        """The store `to_state` described."""
+    def from_state(cls, state: Mapping[str, Any], dictionary: StringDictionary | None = None) -> "EventStore":
+        """The store `to_state` described; `dictionary`: its dictionary, already restored."""
         if int(state.get("format", -1)) != STATE_FORMAT:
             raise InvalidArgument("format", f"unsupported event store state format {state.get('format')!r}")
         store = cls(shard_bits=int(state["shard_bits"]))
         store._next_arrival = int(state["next_arrival"])
-        store.dictionary = StringDictionary.from_state(state["dictionary"])
+        store.dictionary = StringDictionary.from_state(state["dictionary"]) if dictionary is None else dictionary
         refs = np.zeros(len(store.dictionary), dtype=np.int64)
         types: dict[str, _TypeState] = {}
         for doc in state["types"]:

@@ -254,6 +254,9 @@ def serve(
             summary = demo_data.load(engine)
         engine.start_background(on_error=lambda exc: log.error("time-driven segment update failed", exc_info=exc))
         engine.ready = True
+        # A restored dictionary builds its string tables on first use; build them now, while
+        # the first requests (which rarely need them) are already answered.
+        engine.store.dictionary.build_in_background()
         say(f"segmentd serving on {address}")
         if summary is not None:
             say(summary.describe(address))
