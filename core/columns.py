@@ -181,7 +181,7 @@ class StringDictionary:
     time.
 
     A restored dictionary keeps its state (one blob) and builds the string list and the
-    string -> code map on first use, or in the background (`build_in_background`); whoever
+    string -> code map on first use, or when `finish_restore` is called; whoever
     needs them first builds them under `_build_lock` while the others wait. The writer always
     goes through `_code_map` before it changes anything, so a build never sees a change.
     """
@@ -232,14 +232,11 @@ class StringDictionary:
             self._codes = dict(zip(live, code_list))
             self._stored = None
 
-    def build_in_background(self) -> threading.Thread | None:
-        """Builds the string list and code map of a restored dictionary in a daemon thread
-        (the thread, or None when there is nothing to build)."""
-        if self._stored is None:
-            return None
-        thread = threading.Thread(target=self._build, name="dictionary-build", daemon=True)
-        thread.start()
-        return thread
+    def finish_restore(self) -> None:
+        """Builds the string list and code map of a restored dictionary now, if that is still
+        to be done (any thread)."""
+        if self._stored is not None:
+            self._build()
 
     def encode(self, s: str) -> int:
         """The code of `s`, assigning the next one when `s` is new."""

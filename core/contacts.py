@@ -8,19 +8,20 @@ any number of push tokens and anonymous keys. Fields are kept column-wise (field
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from core.contact_docs import RESERVED_FIELDS, SOURCES, check_fields, parse_contact_doc, source_code
+from core.contact_state import Slot, StoredMaps, build_maps, checked_maps
 from core.errors import InvalidArgument, NotFound
 from core.identifiers import SINGLE_VALUED, IdKind, Identifier
 
 MULTI_VALUED = (IdKind.PUSH_TOKEN, IdKind.ANONYMOUS)
 STATE_FORMAT = 1
 
-Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
 _CONTACT_ID = IdKind.CONTACT_ID  # enum members as module constants: hot paths compare them
 _KEY = IdKind.KEY
 
@@ -60,7 +61,32 @@ class ContactBook:
         self._single: dict[Slot, dict[int, str]] = {}  # contact id -> value (SINGLE_VALUED)
         self._multi: dict[IdKind, dict[int, list[str]]] = {}  # contact id -> values, never []
         self._fields: dict[str, dict[int, Any]] = {}  # field name -> {contact id -> value}
+        # A restored book holds its checked entries here until the four maps above are built
+        # from them: on first use (every method reading a map calls `_ready` first) or by
+        # `finish_restore`; the first caller builds under `_build_lock`, others wait.
+        self._stored: StoredMaps | None = None
+        self._build_lock = threading.Lock()
         self.version = 0  # bumped by every change to contacts, fields or identifiers (cache key)
+
+    # ------------------------------------------------------------ restored maps
+
+    def _ready(self) -> None:
+        """Builds the maps of a restored book if that is still to be done."""
+        if self._stored is not None:
+            self._build()
+
+    def _build(self) -> None:
+        with self._build_lock:
+            stored = self._stored
+            if stored is None:  # built meanwhile by another thread
+                return
+            maps = build_maps(stored)
+            self._owner, self._single, self._multi, self._fields = maps.owner, maps.single, maps.multi, maps.fields
+            self._stored = None  # last: a reader seeing None sees the maps
+
+    def finish_restore(self) -> None:
+        """Builds the maps of a restored book now, if that is still to be done (any thread)."""
+        self._ready()
 
     # ------------------------------------------------------------ reading
 
@@ -86,6 +112,8 @@ class ContactBook:
 
     def find(self, ident: Identifier) -> int | None:
         """The contact holding `ident`; for a contactId, that id if the contact exists."""
+        if self._stored is not None:  # inline `_ready`: a hot path
+            self._build()
         if ident.kind is _CONTACT_ID:
             cid = int(ident.value)
             return cid if self.exists(cid) else None
@@ -94,6 +122,8 @@ class ContactBook:
 
     def owner_of(self, parts: tuple[IdKind, str, str]) -> int | None:
         """`find` of the identifier with these (kind, value, key name) fields."""
+        if self._stored is not None:  # inline `_ready`: a hot path
+            self._build()
         kind, value, key_name = parts
         if kind is _CONTACT_ID:
             cid = int(value)
@@ -103,11 +133,13 @@ class ContactBook:
 
     def value_of(self, contact_id: int, kind: IdKind, key_name: str = "") -> str | None:
         """The contact's identifier of a single-valued kind (KEY: of that key name), or None."""
+        self._ready()
         values = self._single.get((kind, key_name if kind is _KEY else ""))
         return None if values is None else values.get(contact_id)
 
     def get(self, contact_id: int) -> Contact:
         """A copy of the contact; NotFound when it does not exist."""
+        self._ready()
         self._require(contact_id)
         keys = {
             name: values[contact_id]
@@ -130,6 +162,7 @@ class ContactBook:
 
     def identifiers(self, contact_id: int) -> list[Identifier]:
         """Every identifier the contact holds (without its contact id)."""
+        self._ready()
         self._require(contact_id)
         out = [
             Identifier(kind, values[contact_id], name)
@@ -147,6 +180,7 @@ class ContactBook:
     def has_identifier_mask(self, kind: IdKind, key_name: str = "") -> np.ndarray:
         """bool[max_id + 1]: the contact holds an identifier of `kind` (KEY with key_name "":
         any contact key)."""
+        self._ready()
         mask = np.zeros(self._max_id + 1, dtype=np.bool_)
         kind = IdKind(kind)
         if kind is IdKind.CONTACT_ID:
@@ -166,6 +200,7 @@ class ContactBook:
 
     def field_names(self) -> list[str]:
         """Names of the fields some contact has, plus createdAt and source."""
+        self._ready()
         return [name for name, values in self._fields.items() if values] + list(RESERVED_FIELDS)
 
     def field_values(self, name: str) -> dict[int, Any]:
@@ -173,6 +208,7 @@ class ContactBook:
 
         ``createdAt`` is epoch milliseconds and ``source`` the source name, for every contact.
         """
+        self._ready()
         if name == "createdAt":
             ids = self.ids()
             return dict(zip(ids.tolist(), self._created_ms[ids].tolist()))
@@ -185,6 +221,7 @@ class ContactBook:
 
     def _put(self, contact_id: int, ident: Identifier) -> None:
         """Gives a free identifier to a contact (a single-valued slot must be empty)."""
+        self._ready()
         self.version += 1
         slot = (ident.kind, ident.key_name)
         self._owner.setdefault(slot, {})[ident.value] = contact_id
@@ -194,6 +231,7 @@ class ContactBook:
             self._single.setdefault(slot, {})[contact_id] = ident.value
 
     def _drop_single(self, contact_id: int, slot: Slot) -> str | None:
+        self._ready()
         self.version += 1
         values = self._single.get(slot)
         value = None if values is None else values.pop(contact_id, None)
@@ -202,6 +240,7 @@ class ContactBook:
         return value
 
     def _drop_multi(self, contact_id: int, kind: IdKind) -> list[str]:
+        self._ready()
         self.version += 1
         values = self._multi.get(kind, {}).pop(contact_id, [])
         owners = self._owner.get((kind, ""), {})
@@ -275,6 +314,7 @@ class ContactBook:
         return cid
 
     def _set_fields(self, contact_id: int, updates: Mapping[str, Any]) -> None:
+        self._ready()
         self.version += 1
         for name, value in updates.items():
             if value is None:
@@ -324,6 +364,7 @@ class ContactBook:
         A single-valued identifier of from whose slot into already fills is released (and
         counted as a conflict).
         """
+        self._ready()
         if into_id == from_id:
             raise InvalidArgument("from", "cannot merge a contact into itself")
         self._require(into_id)
@@ -347,6 +388,7 @@ class ContactBook:
 
     def erase(self, contact_id: int) -> None:
         """Removes the contact, its fields and identifiers (released); the id stays used."""
+        self._ready()
         self._require(contact_id)
         for slot in list(self._single):
             self._drop_single(contact_id, slot)
@@ -367,6 +409,7 @@ class ContactBook:
 
     def to_state(self) -> dict[str, Any]:
         """Plain data (dict, list, int, str, numpy arrays) that from_state restores exactly."""
+        self._ready()
         n = self._max_id + 1
         identifiers: list[dict[str, Any]] = []
         for (kind, name), values in self._single.items():
@@ -436,37 +479,7 @@ class ContactBook:
         book._alive[:n] = alive
         book._created_ms[:n] = created
         book._source[:n] = source
-        for entry in state["identifiers"]:
-            kind = IdKind(entry["kind"])
-            name = str(entry["key_name"])
-            ids_arr = np.asarray(entry["ids"], dtype=np.int64)
-            values = list(entry["values"])
-            if len(ids_arr) != len(values) or not book._all_alive(ids_arr):
-                raise ValueError(f"{kind.value}: ids and values do not match live contacts")
-            if values and (set(map(type, values)) != {str} or not all(values)):  # C loops, no genexpr
-                raise ValueError(f"{kind.value}: values must be non-empty strings")
-            ids = ids_arr.tolist()
-            slot: Slot = (kind, name)
-            owners = dict(zip(values, ids))
-            if len(owners) != len(values) or slot in book._owner:
-                raise ValueError(f"{kind.value}: an identifier appears twice")
-            book._owner[slot] = owners
-            if kind in MULTI_VALUED:
-                lists: dict[int, list[str]] = {}
-                for cid, value in zip(ids, values):
-                    lists.setdefault(cid, []).append(value)
-                book._multi[kind] = lists
-            else:
-                by_id = dict(zip(ids, values))
-                if len(by_id) != len(ids):
-                    raise ValueError(f"{kind.value}: a contact holds two values")
-                book._single[slot] = by_id
-        for entry in state["fields"]:
-            ids_arr = np.asarray(entry["ids"], dtype=np.int64)
-            values = list(entry["values"])
-            if len(ids_arr) != len(values) or not book._all_alive(ids_arr):
-                raise ValueError(f"field {entry['name']!r}: bad entries")
-            book._fields[str(entry["name"])] = dict(zip(ids_arr.tolist(), values))
+        book._stored = checked_maps(state, book._all_alive)  # maps built on first use
         return book
 
     def _all_alive(self, ids: np.ndarray) -> bool:

@@ -254,9 +254,7 @@ def serve(
             summary = demo_data.load(engine)
         engine.start_background(on_error=lambda exc: log.error("time-driven segment update failed", exc_info=exc))
         engine.ready = True
-        # A restored dictionary builds its string tables on first use; build them now, while
-        # the first requests (which rarely need them) are already answered.
-        engine.store.dictionary.build_in_background()
+        _finish_restore_in_background(engine)
         say(f"segmentd serving on {address}")
         if summary is not None:
             say(summary.describe(address))
@@ -275,6 +273,20 @@ def serve(
             endpoint.stop()
         log.info("stopped")
     return status
+
+
+def _finish_restore_in_background(engine: Engine) -> None:
+    """A restored contact book and string dictionary build their lookup maps on first use;
+    build them now, while the first requests (most of which do not need them) are answered."""
+
+    def build() -> None:
+        try:
+            engine.contacts.finish_restore()
+            engine.store.dictionary.finish_restore()
+        except Exception:  # the next caller that needs them builds them (and meets the error)
+            log.exception("building the restored lookup maps failed")
+
+    threading.Thread(target=build, name="segmentd-restore-maps", daemon=True).start()
 
 
 def _say(text: str) -> None:
