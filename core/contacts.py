@@ -112,22 +112,22 @@ class ContactBook:
 
     def find(self, ident: Identifier) -> int | None:
         """The contact holding `ident`; for a contactId, that id if the contact exists."""
-        if self._stored is not None:  # inline `_ready`: a hot path
-            self._build()
         if ident.kind is _CONTACT_ID:
             cid = int(ident.value)
             return cid if self.exists(cid) else None
+        if self._stored is not None:  # inline `_ready`: a hot path
+            self._build()
         owners = self._owner.get((ident.kind, ident.key_name))
         return None if owners is None else owners.get(ident.value)
 
     def owner_of(self, parts: tuple[IdKind, str, str]) -> int | None:
         """`find` of the identifier with these (kind, value, key name) fields."""
-        if self._stored is not None:  # inline `_ready`: a hot path
-            self._build()
         kind, value, key_name = parts
         if kind is _CONTACT_ID:
             cid = int(value)
             return cid if 0 < cid <= self._max_id and self._alive[cid] else None
+        if self._stored is not None:  # inline `_ready`: a hot path
+            self._build()
         owners = self._owner.get((kind, key_name))
         return None if owners is None else owners.get(value)
 
