@@ -155,6 +155,18 @@ class GrowableArray:
         return self._buf[start : self._n].copy()
 
 
+BUILD_CHUNK = 65_536  # dict entries added per step of a background build
+
+
+def dict_of(keys: Sequence[Any], values: Sequence[Any]) -> dict[Any, Any]:
+    """dict(zip(keys, values)) added a chunk at a time: a thread building a big dict lets the
+    others run between chunks (one dict(zip(...)) call holds the GIL to its end)."""
+    out: dict[Any, Any] = {}
+    for start in range(0, len(keys), BUILD_CHUNK):
+        out.update(zip(keys[start : start + BUILD_CHUNK], values[start : start + BUILD_CHUNK]))
+    return out
+
+
 def missing_codes(codes: np.ndarray, known: np.ndarray, known_below: int = 0) -> np.ndarray:
     """The distinct codes of `codes` that `known` (bool per code) does not mark, ascending;
     codes below `known_below` count as known. Sorts a short `codes`, marks a long one."""
@@ -229,7 +241,7 @@ class StringDictionary:
             if not state["blob"].tobytes().isascii():
                 self._text_bytes = sum(map(sys.getsizeof, live))
             self._strings = strings
-            self._codes = dict(zip(live, code_list))
+            self._codes = dict_of(live, code_list)
             self._stored = None
 
     def finish_restore(self) -> None:

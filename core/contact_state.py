@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from core.columns import dict_of
 from core.identifiers import SINGLE_VALUED, IdKind
 
 Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
@@ -101,13 +102,13 @@ def build_maps(stored: StoredMaps) -> BookMaps:
     for entry in stored.identifiers:
         ids = entry.ids.tolist()
         slot: Slot = (entry.kind, entry.key_name)
-        maps.owner[slot] = dict(zip(entry.values, ids))
+        maps.owner[slot] = dict_of(entry.values, ids)
         if entry.kind in SINGLE_VALUED:
-            maps.single[slot] = dict(zip(ids, entry.values))
+            maps.single[slot] = dict_of(ids, entry.values)
         else:
             maps.multi[entry.kind] = grouped(entry.ids, entry.values)
     for field in stored.fields:
-        maps.fields[field.name] = dict(zip(field.ids.tolist(), field.values))
+        maps.fields[field.name] = dict_of(field.ids.tolist(), field.values)
     return maps
 
 
