@@ -384,20 +384,27 @@ class StringDictionary:
         if stored is not None:  # unchanged since the restore (a change builds the tables first)
             return {"size": self._size, **{key: stored[key] for key in ("codes", "offsets", "blob")}}
         strings = self._string_list()
-        live = [code for code, s in enumerate(strings) if s is not None]
-        encoded = [
-            strings[code].encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
-            for code in live
-        ]
-        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        if len(self._code_map()) == len(strings):  # nothing released: every code is live
+            live_codes = np.arange(len(strings), dtype=np.int64)
+            live: list[str] = strings  # type: ignore[assignment]  # no None in it
+        else:
+            live_codes = np.flatnonzero(np.fromiter(map(_is_str, strings), dtype=np.bool_, count=len(strings)))
+            live = [s for s in strings if s is not None]
+        text = "".join(live)
+        if text.isascii():  # one byte per character: lengths are the strings' lengths
+            data = text.encode("ascii")
+            lengths = np.fromiter(map(len, live), dtype=np.int64, count=len(live))
+        else:
+            encoded = [s.encode("utf-8", "surrogatepass") for s in live]
+            data = b"".join(encoded)
+            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        offsets = np.zeros(len(live) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        blob = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
         return {
             "size": self._size,
-            "codes": np.asarray(live, dtype=np.int64),
+            "codes": live_codes,
             "offsets": offsets,
-            "blob": blob,
+            "blob": np.frombuffer(data, dtype=np.uint8).copy(),
         }
 
     @classmethod
@@ -420,6 +427,10 @@ class StringDictionary:
         out._strings = out._codes = None
         out._text_bytes = codes.shape[0] * _EMPTY_STR_BYTES + blob.shape[0]  # exact when ASCII
         return out
+
+
+def _is_str(s: str | None) -> bool:
+    return s is not None
 
 
 def _strings_of_state(state: Mapping[str, Any], size: int) -> tuple[list[str | None], list[str], list[int]]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,13 +120,18 @@ def max_payload(kind: int) -> int:
     return MAX_RECORD_BYTES if kind == KIND_RECORD else MAX_FRAME_BYTES
 
 
-def frame_header(kind: int, seq: int, payload: bytes | memoryview) -> bytes:
-    """The 20-byte header of a frame carrying `payload` (written before it, payload not copied)."""
-    length = len(payload)
+def frame_header(kind: int, seq: int, payload: bytes | memoryview | Sequence[bytes | memoryview]) -> bytes:
+    """The 20-byte header of a frame carrying `payload`, or the concatenation of a list of
+    pieces (written before it, payload not copied)."""
+    parts = [payload] if isinstance(payload, (bytes, bytearray, memoryview)) else payload
+    length = sum(len(part) for part in parts)
     if length > max_payload(kind):
         raise FrameError(0, f"frame payload of {length} bytes exceeds {max_payload(kind)}")
     head = _FRAME_HEADER.pack(FRAME_MAGIC, kind, 0, length, seq)
-    return head + _CRC.pack(zlib.crc32(payload, zlib.crc32(head)))
+    crc = zlib.crc32(head)
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return head + _CRC.pack(crc)
 
 
 def encode_frame(kind: int, seq: int, payload: bytes | memoryview) -> bytes:

@@ -149,35 +149,34 @@ class _FrameSink:
     def __init__(self, out: BinaryIO, limit: int) -> None:
         self.out = out
         self.limit = limit
-        self.buffer = bytearray()
+        self.parts: list[memoryview] = []  # the next frame's payload so far, not copied
+        self.part_bytes = 0
         self.frames = 0
         self.stream_bytes = 0
 
     def write(self, data: bytes | memoryview) -> None:
+        """Adds `data` to the stream; it must stay unchanged until its frame is written."""
         view = memoryview(data)
         self.stream_bytes += len(view)
         while view:
-            if not self.buffer and len(view) >= self.limit:
-                self._emit(view[: self.limit])  # large arrays go out without a copy
-                view = view[self.limit :]
-                continue
-            take = min(len(view), self.limit - len(self.buffer))
-            self.buffer += view[:take]
+            take = min(len(view), self.limit - self.part_bytes)
+            self.parts.append(view[:take])
+            self.part_bytes += take
             view = view[take:]
-            if len(self.buffer) == self.limit:
-                self._emit(memoryview(self.buffer))
-                self.buffer = bytearray()
+            if self.part_bytes == self.limit:
+                self._emit()
 
     def finish(self, arrays: int) -> None:
-        if self.buffer:
-            self._emit(memoryview(self.buffer))
-            self.buffer = bytearray()
+        if self.parts:
+            self._emit()
         end = msgpack.packb({"frames": self.frames, "bytes": self.stream_bytes, "arrays": arrays})
         self.out.write(encode_frame(KIND_END, self.frames, end))
 
-    def _emit(self, payload: memoryview) -> None:
-        self.out.write(frame_header(KIND_DATA, self.frames, payload))
-        self.out.write(payload)
+    def _emit(self) -> None:
+        self.out.write(frame_header(KIND_DATA, self.frames, self.parts))
+        for part in self.parts:
+            self.out.write(part)
+        self.parts, self.part_bytes = [], 0
         self.frames += 1
         crash_point("snapshot.mid_frames")
 
