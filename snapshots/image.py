@@ -7,8 +7,8 @@ slow part, `to_tree` and writing the file, runs outside the lock while ingest go
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from core.columns import StringDictionary
