@@ -230,10 +230,10 @@ class _Cancelled(Exception):
 class _FrameSource:
     """Reads the DATA frames of a snapshot in order and hands out their bytes.
 
-    Frames read `buffered` are read whole and checked before any of their bytes are handed out
-    (the tree: decoded only once checked). Frames read direct go straight into the caller's
-    buffer (no copy) and are checked at their last byte; `verified_bytes` tells how much of the
-    stream lies in checked frames, so a caller uses nothing that was not checked.
+    By default a frame is read whole and checked before any of its bytes are handed out (the
+    tree: decoded only once checked). With `direct`, payloads go straight into the caller's
+    buffer (no copy) and each frame is checked at its last byte; `verified_bytes` tells how
+    much of the stream lies in checked frames, so a caller uses nothing that was not checked.
     """
 
     def __init__(self, path: Path, handle: BinaryIO) -> None:
