@@ -7,13 +7,16 @@ Two steps, each in its own process so neither holds the other's memory:
    the engine (journalled), its events bulk-loaded as leaf columns, one saved segment, then
    a snapshot (timed, with its file size) and a close without another snapshot.
 2. restart: ``segmentd serve --data-dir D --listen 127.0.0.1:PORT`` as a subprocess; timed
-   from spawn until the health service reports SERVING, and until a first CheckMembership of
-   the saved segment answers; the server's RSS once it answers; then SIGTERM and its exit.
+   from spawn until the health service reports SERVING, until a first CheckMembership of
+   the saved segment answers (by contact id), and until a CheckMembership by identifier
+   (``externalId:C-1``, which needs the contact book's identifier maps, built after SERVING)
+   answers; the server's RSS at each answer; then SIGTERM and its exit.
 
 Results: ``bench/results/restart-<timestamp>.jsonl``.
 
 CLI: ``python -m bench.restart --contacts N --events M [--seed S] [--data DIR] [--data-dir D]
-[--restarts K]``.
+[--restarts K] [--keep]``; ``python -m bench.restart restart --data-dir D`` times restarts of a
+directory built before with ``--keep`` (its build record is kept beside it).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from bench.common import LOOPBACK, REPO_ROOT, ResultWriter, channel, load_engine
 # restarted server (not the dataset's `now`) gives it the same members.
 SEGMENT = {"name": "restart-probe", "condition": {"event": {"type": "cartUpdated", "period": {"allTime": {}},
                                                             "count": {"gte": 1}}}}
+PROBE_EXTERNAL_ID = "C-1"  # bench.datagen gives contact i the externalId C-i
 
 
 def build(ds: datagen.Dataset, data_dir: Path, shard_bits: int = 20) -> dict[str, Any]:
@@ -111,6 +115,11 @@ def restart(data_dir: Path, timeout: float = 600.0) -> dict[str, Any]:
                 reply = stub.CheckMembership(request, timeout=timeout)
                 answer_s = now_s() - t0
                 rss = rss_bytes(proc.pid)
+                by_ref = pb.CheckMembershipRequest(contacts=[pb.ContactRef(ref=f"externalId:{PROBE_EXTERNAL_ID}")],
+                                                   segments=[SEGMENT["name"]])
+                ref_reply = stub.CheckMembership(by_ref, timeout=timeout)
+                ref_answer_s = now_s() - t0
+                ref_rss = rss_bytes(proc.pid)
                 t1 = now_s()
                 proc.send_signal(15)
                 try:
@@ -125,9 +134,12 @@ def restart(data_dir: Path, timeout: float = 600.0) -> dict[str, Any]:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+    if list(ref_reply.contact_ids) != [1] or list(ref_reply.results) != list(reply.results):
+        raise RuntimeError(f"externalId:{PROBE_EXTERNAL_ID} answered {ref_reply}, contact 1 answered {reply}")
     return {"serving_s": round(serving_s, 3), "first_answer_s": round(answer_s, 3),
             "first_answer_member": bool(reply.results[0]) if reply.results else None,
-            "server_rss_bytes": rss, "stop_s": round(stop_s, 3), "exit_code": code}
+            "server_rss_bytes": rss, "ref_answer_s": round(ref_answer_s, 3), "ref_answer_rss_bytes": ref_rss,
+            "stop_s": round(stop_s, 3), "exit_code": code}
 
 
 def _build_in_child(ds: datagen.Dataset, data_dir: Path, shard_bits: int) -> dict[str, Any]:
@@ -137,10 +149,36 @@ def _build_in_child(ds: datagen.Dataset, data_dir: Path, shard_bits: int) -> dic
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _build_record(data_dir: Path) -> Path:
+    return data_dir.parent / f"{data_dir.name}-build.json"
+
+
+def _timed_restarts(data_dir: Path, built: dict[str, Any], restarts: int, writer: ResultWriter) -> None:
+    for i in range(max(1, restarts)):
+        rec = restart(data_dir)
+        writer.write({"record": "restart", "attempt": i, "contacts": built["contacts"], "events": built["events"],
+                      "seed": built["seed"], **rec, "build": built})
+        print(f"restart {i}: SERVING after {rec['serving_s']:.2f} s, first CheckMembership after "
+              f"{rec['first_answer_s']:.2f} s (by externalId after {rec['ref_answer_s']:.2f} s); server RSS "
+              f"{rec['server_rss_bytes'] / 2**30:.2f} GiB, {rec['ref_answer_rss_bytes'] / 2**30:.2f} GiB; "
+              f"stopped in {rec['stop_s']:.1f} s (exit {rec['exit_code']})", file=sys.stderr)
+
+
+def _restart_only(data_dir: Path, args: argparse.Namespace, argv: list[str] | None) -> int:
+    record = _build_record(data_dir)
+    if not record.exists():
+        raise SystemExit(f"{record} is missing: build the directory with --keep first")
+    writer = ResultWriter("restart", args.out_dir, argv)
+    _timed_restarts(data_dir, json.loads(record.read_text()), args.restarts, writer)
+    print(f"wrote {writer.path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.restart", description=__doc__.splitlines()[0])
-    ap.add_argument("step", nargs="?", choices=("all", "build"), default="all",
-                    help="all: build then restart (default); build: only fill the data directory")
+    ap.add_argument("step", nargs="?", choices=("all", "build", "restart"), default="all",
+                    help="all: build then restart (default); build: only fill the data directory; "
+                         "restart: only restart a directory built with --keep")
     ap.add_argument("--contacts", type=int, default=None)
     ap.add_argument("--events", type=int, default=None)
     ap.add_argument("--seed", type=int, default=1)
@@ -151,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the data directory afterwards")
     ap.add_argument("--out-dir", default=None)
     args = ap.parse_args(argv)
+    if args.step == "restart":
+        if not args.data_dir:
+            ap.error("restart needs the --data-dir of an earlier run with --keep")
+        return _restart_only(Path(args.data_dir), args, argv)
     if args.data and args.contacts is None:
         ds = datagen.open_dataset(args.data)
     else:
@@ -169,13 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"built {data_dir}: {built['events']:,} events, {built['contacts']:,} contacts in {built['build_s']:.1f} s;"
               f" snapshot {built['snapshot_bytes'] / 2**20:.0f} MiB written in {built['snapshot_s']:.2f} s",
               file=sys.stderr)
-        for i in range(max(1, args.restarts)):
-            rec = restart(data_dir)
-            writer.write({"record": "restart", "attempt": i, "contacts": ds.contacts, "events": built["events"],
-                          "seed": ds.meta["seed"], **rec, "build": built})
-            print(f"restart {i}: SERVING after {rec['serving_s']:.2f} s, first CheckMembership after "
-                  f"{rec['first_answer_s']:.2f} s; server RSS {rec['server_rss_bytes'] / 2**30:.2f} GiB; "
-                  f"stopped in {rec['stop_s']:.1f} s (exit {rec['exit_code']})", file=sys.stderr)
+        if args.keep:
+            _build_record(data_dir).write_text(json.dumps({**built, "seed": ds.meta["seed"]}))
+        _timed_restarts(data_dir, {**built, "seed": ds.meta["seed"]}, args.restarts, writer)
     finally:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)

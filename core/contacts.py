@@ -8,35 +8,20 @@ any number of push tokens and anonymous keys. Fields are kept column-wise (field
 
 from __future__ import annotations
 
-import math
-import re
+import threading
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from core.contact_docs import RESERVED_FIELDS, SOURCES, check_fields, parse_contact_doc, source_code
+from core.contact_state import Slot, StoredMaps, build_maps, checked_maps
 from core.errors import InvalidArgument, NotFound
-from core.events import check_text
-from core.identifiers import (
-    SINGLE_VALUED,
-    IdKind,
-    Identifier,
-    check_key_name,
-    make_identifier,
-    scalar_text,
-)
+from core.identifiers import SINGLE_VALUED, IdKind, Identifier
 
-SOURCES = ("Event", "Import", "Api")  # stored as codes 1, 2, 3 (0: no contact)
-TEXT_FIELDS = ("firstName", "lastName", "gender", "city", "country")
-RESERVED_FIELDS = ("createdAt", "source")
-CONTACT_DOC_KEYS = ("contactId", "externalId", "email", "phone", "pushTokens", "keys", "fields")
 MULTI_VALUED = (IdKind.PUSH_TOKEN, IdKind.ANONYMOUS)
 STATE_FORMAT = 1
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
 _CONTACT_ID = IdKind.CONTACT_ID  # enum members as module constants: hot paths compare them
 _KEY = IdKind.KEY
 
@@ -55,117 +40,6 @@ class Contact:
     fields: dict[str, Any]
     created_at_ms: int
     source: str  # "Event" | "Import" | "Api"
-
-
-def check_birthday(value: Any, field: str) -> str:
-    """A YYYY-MM-DD calendar date, returned as given."""
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise InvalidArgument(field, "must be a date written YYYY-MM-DD")
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        raise InvalidArgument(field, f"{value!r} is not a calendar date") from None
-    return value
-
-
-def check_fields(raw: Any, field: str = "fields") -> dict[str, Any]:
-    """Validated field updates; a None value means "remove the field"."""
-    if not isinstance(raw, Mapping):
-        raise InvalidArgument(field, "must be an object")
-    out: dict[str, Any] = {}
-    for name, value in raw.items():
-        if not isinstance(name, str) or not name:
-            raise InvalidArgument(field, "field names must be non-empty strings")
-        path = f"{field}.{name}"
-        check_text(name, path)
-        if name in RESERVED_FIELDS:
-            raise InvalidArgument(path, "is set by the service")
-        if value is None:
-            out[name] = None
-        elif name == "birthday":
-            out[name] = check_birthday(value, path)
-        elif name in TEXT_FIELDS:
-            if not isinstance(value, str):
-                raise InvalidArgument(path, "must be a string")
-            check_text(value, path)
-            out[name] = value
-        elif isinstance(value, str):
-            check_text(value, path)
-            out[name] = value
-        elif isinstance(value, bool):
-            out[name] = value
-        elif isinstance(value, (int, float)):
-            if isinstance(value, float) and not math.isfinite(value):
-                raise InvalidArgument(path, "numbers must be finite")
-            if isinstance(value, int) and value.bit_length() > 63:
-                raise InvalidArgument(path, "integers must fit in 64 bits")
-            out[name] = value
-        else:
-            raise InvalidArgument(path, "must be a string, number, boolean or date")
-    return out
-
-
-def _source_code(source: str) -> int:
-    if source not in SOURCES:
-        raise InvalidArgument("source", f"must be one of {', '.join(SOURCES)}")
-    return SOURCES.index(source) + 1
-
-
-def _ident_text(value: Any, field: str, kind: IdKind, key_name: str = "") -> Identifier:
-    if isinstance(value, str):
-        check_text(value, field)
-        text: str | None = value
-    elif kind in (IdKind.EMAIL, IdKind.PUSH_TOKEN):
-        text = None
-    else:
-        text = scalar_text(value)
-        if isinstance(value, float):
-            text = None
-    ident = None if text is None else make_identifier(kind, text, key_name)
-    if ident is None:
-        raise InvalidArgument(field, f"must be a non-empty {kind.value}")
-    return ident
-
-
-def parse_contact_doc(doc: Mapping[str, Any]) -> tuple[int | None, list[Identifier], dict[str, Any]]:
-    """(contactId or None, identifiers in lookup order, field updates) of a contact document."""
-    if not isinstance(doc, Mapping):
-        raise InvalidArgument("", "a contact must be a JSON object")
-    for key in doc:
-        if key not in CONTACT_DOC_KEYS:
-            raise InvalidArgument(str(key), "unknown field")
-    contact_id: int | None = None
-    raw_id = doc.get("contactId")
-    if raw_id is not None:
-        if isinstance(raw_id, str) and raw_id.isdigit():
-            raw_id = int(raw_id)
-        if not isinstance(raw_id, int) or isinstance(raw_id, bool) or raw_id <= 0:
-            raise InvalidArgument("contactId", "must be a positive integer")
-        contact_id = raw_id
-    idents: list[Identifier] = []
-    for key, kind in (("externalId", IdKind.EXTERNAL_ID), ("email", IdKind.EMAIL), ("phone", IdKind.PHONE)):
-        if doc.get(key) is not None:
-            idents.append(_ident_text(doc[key], key, kind))
-    tokens = doc.get("pushTokens")
-    if tokens is not None:
-        if not isinstance(tokens, (list, tuple)):
-            raise InvalidArgument("pushTokens", "must be a list of strings")
-        for i, token in enumerate(tokens):
-            idents.append(_ident_text(token, f"pushTokens[{i}]", IdKind.PUSH_TOKEN))
-    keys = doc.get("keys")
-    if keys is not None:
-        if not isinstance(keys, Mapping):
-            raise InvalidArgument("keys", "must be an object of key name -> value")
-        for name, value in keys.items():
-            path = f"keys.{name}"
-            if not isinstance(name, str):
-                raise InvalidArgument("keys", "key names must be strings")
-            check_key_name(name, path)
-            check_text(name, path)
-            idents.append(_ident_text(value, path, IdKind.KEY, name))
-    raw_fields = doc.get("fields")
-    fields = {} if raw_fields is None else check_fields(raw_fields)
-    return contact_id, idents, fields
 
 
 def _slot(ident: Identifier) -> Slot:
@@ -187,7 +61,32 @@ class ContactBook:
         self._single: dict[Slot, dict[int, str]] = {}  # contact id -> value (SINGLE_VALUED)
         self._multi: dict[IdKind, dict[int, list[str]]] = {}  # contact id -> values, never []
         self._fields: dict[str, dict[int, Any]] = {}  # field name -> {contact id -> value}
+        # A restored book holds its checked entries here until the four maps above are built
+        # from them: on first use (every method reading a map calls `_ready` first) or by
+        # `finish_restore`; the first caller builds under `_build_lock`, others wait.
+        self._stored: StoredMaps | None = None
+        self._build_lock = threading.Lock()
         self.version = 0  # bumped by every change to contacts, fields or identifiers (cache key)
+
+    # ------------------------------------------------------------ restored maps
+
+    def _ready(self) -> None:
+        """Builds the maps of a restored book if that is still to be done."""
+        if self._stored is not None:
+            self._build()
+
+    def _build(self) -> None:
+        with self._build_lock:
+            stored = self._stored
+            if stored is None:  # built meanwhile by another thread
+                return
+            maps = build_maps(stored)
+            self._owner, self._single, self._multi, self._fields = maps.owner, maps.single, maps.multi, maps.fields
+            self._stored = None  # last: a reader seeing None sees the maps
+
+    def finish_restore(self) -> None:
+        """Builds the maps of a restored book now, if that is still to be done (any thread)."""
+        self._ready()
 
     # ------------------------------------------------------------ reading
 
@@ -216,6 +115,8 @@ class ContactBook:
         if ident.kind is _CONTACT_ID:
             cid = int(ident.value)
             return cid if self.exists(cid) else None
+        if self._stored is not None:  # inline `_ready`: a hot path
+            self._build()
         owners = self._owner.get((ident.kind, ident.key_name))
         return None if owners is None else owners.get(ident.value)
 
@@ -225,16 +126,20 @@ class ContactBook:
         if kind is _CONTACT_ID:
             cid = int(value)
             return cid if 0 < cid <= self._max_id and self._alive[cid] else None
+        if self._stored is not None:  # inline `_ready`: a hot path
+            self._build()
         owners = self._owner.get((kind, key_name))
         return None if owners is None else owners.get(value)
 
     def value_of(self, contact_id: int, kind: IdKind, key_name: str = "") -> str | None:
         """The contact's identifier of a single-valued kind (KEY: of that key name), or None."""
+        self._ready()
         values = self._single.get((kind, key_name if kind is _KEY else ""))
         return None if values is None else values.get(contact_id)
 
     def get(self, contact_id: int) -> Contact:
         """A copy of the contact; NotFound when it does not exist."""
+        self._ready()
         self._require(contact_id)
         keys = {
             name: values[contact_id]
@@ -257,6 +162,7 @@ class ContactBook:
 
     def identifiers(self, contact_id: int) -> list[Identifier]:
         """Every identifier the contact holds (without its contact id)."""
+        self._ready()
         self._require(contact_id)
         out = [
             Identifier(kind, values[contact_id], name)
@@ -274,6 +180,7 @@ class ContactBook:
     def has_identifier_mask(self, kind: IdKind, key_name: str = "") -> np.ndarray:
         """bool[max_id + 1]: the contact holds an identifier of `kind` (KEY with key_name "":
         any contact key)."""
+        self._ready()
         mask = np.zeros(self._max_id + 1, dtype=np.bool_)
         kind = IdKind(kind)
         if kind is IdKind.CONTACT_ID:
@@ -293,6 +200,7 @@ class ContactBook:
 
     def field_names(self) -> list[str]:
         """Names of the fields some contact has, plus createdAt and source."""
+        self._ready()
         return [name for name, values in self._fields.items() if values] + list(RESERVED_FIELDS)
 
     def field_values(self, name: str) -> dict[int, Any]:
@@ -300,6 +208,7 @@ class ContactBook:
 
         ``createdAt`` is epoch milliseconds and ``source`` the source name, for every contact.
         """
+        self._ready()
         if name == "createdAt":
             ids = self.ids()
             return dict(zip(ids.tolist(), self._created_ms[ids].tolist()))
@@ -312,6 +221,7 @@ class ContactBook:
 
     def _put(self, contact_id: int, ident: Identifier) -> None:
         """Gives a free identifier to a contact (a single-valued slot must be empty)."""
+        self._ready()
         self.version += 1
         slot = (ident.kind, ident.key_name)
         self._owner.setdefault(slot, {})[ident.value] = contact_id
@@ -321,6 +231,7 @@ class ContactBook:
             self._single.setdefault(slot, {})[contact_id] = ident.value
 
     def _drop_single(self, contact_id: int, slot: Slot) -> str | None:
+        self._ready()
         self.version += 1
         values = self._single.get(slot)
         value = None if values is None else values.pop(contact_id, None)
@@ -329,6 +240,7 @@ class ContactBook:
         return value
 
     def _drop_multi(self, contact_id: int, kind: IdKind) -> list[str]:
+        self._ready()
         self.version += 1
         values = self._multi.get(kind, {}).pop(contact_id, [])
         owners = self._owner.get((kind, ""), {})
@@ -383,7 +295,7 @@ class ContactBook:
         fields: Mapping[str, Any] | None = None,
     ) -> int:
         """A new contact holding those of `idents` it can (in order); returns its id."""
-        code = _source_code(source)
+        code = source_code(source)
         updates = check_fields(fields) if fields else {}
         cid = self._max_id + 1
         self._grow(cid)
@@ -402,6 +314,7 @@ class ContactBook:
         return cid
 
     def _set_fields(self, contact_id: int, updates: Mapping[str, Any]) -> None:
+        self._ready()
         self.version += 1
         for name, value in updates.items():
             if value is None:
@@ -419,7 +332,7 @@ class ContactBook:
         pushTokens, keys); externalId, email, phone and keys replace the contact's own when
         free; fields merge (null removes one).
         """
-        code = _source_code(source)
+        code = source_code(source)
         given_id, idents, updates = parse_contact_doc(doc)
         if given_id is not None and not self.exists(given_id):
             raise InvalidArgument("contactId", f"contact {given_id} does not exist")
@@ -451,6 +364,7 @@ class ContactBook:
         A single-valued identifier of from whose slot into already fills is released (and
         counted as a conflict).
         """
+        self._ready()
         if into_id == from_id:
             raise InvalidArgument("from", "cannot merge a contact into itself")
         self._require(into_id)
@@ -474,6 +388,7 @@ class ContactBook:
 
     def erase(self, contact_id: int) -> None:
         """Removes the contact, its fields and identifiers (released); the id stays used."""
+        self._ready()
         self._require(contact_id)
         for slot in list(self._single):
             self._drop_single(contact_id, slot)
@@ -494,6 +409,7 @@ class ContactBook:
 
     def to_state(self) -> dict[str, Any]:
         """Plain data (dict, list, int, str, numpy arrays) that from_state restores exactly."""
+        self._ready()
         n = self._max_id + 1
         identifiers: list[dict[str, Any]] = []
         for (kind, name), values in self._single.items():
@@ -563,37 +479,7 @@ class ContactBook:
         book._alive[:n] = alive
         book._created_ms[:n] = created
         book._source[:n] = source
-        for entry in state["identifiers"]:
-            kind = IdKind(entry["kind"])
-            name = str(entry["key_name"])
-            ids_arr = np.asarray(entry["ids"], dtype=np.int64)
-            values = list(entry["values"])
-            if len(ids_arr) != len(values) or not book._all_alive(ids_arr):
-                raise ValueError(f"{kind.value}: ids and values do not match live contacts")
-            if values and (set(map(type, values)) != {str} or not all(values)):  # C loops, no genexpr
-                raise ValueError(f"{kind.value}: values must be non-empty strings")
-            ids = ids_arr.tolist()
-            slot: Slot = (kind, name)
-            owners = dict(zip(values, ids))
-            if len(owners) != len(values) or slot in book._owner:
-                raise ValueError(f"{kind.value}: an identifier appears twice")
-            book._owner[slot] = owners
-            if kind in MULTI_VALUED:
-                lists: dict[int, list[str]] = {}
-                for cid, value in zip(ids, values):
-                    lists.setdefault(cid, []).append(value)
-                book._multi[kind] = lists
-            else:
-                by_id = dict(zip(ids, values))
-                if len(by_id) != len(ids):
-                    raise ValueError(f"{kind.value}: a contact holds two values")
-                book._single[slot] = by_id
-        for entry in state["fields"]:
-            ids_arr = np.asarray(entry["ids"], dtype=np.int64)
-            values = list(entry["values"])
-            if len(ids_arr) != len(values) or not book._all_alive(ids_arr):
-                raise ValueError(f"field {entry['name']!r}: bad entries")
-            book._fields[str(entry["name"])] = dict(zip(ids_arr.tolist(), values))
+        book._stored = checked_maps(state, book._all_alive)  # maps built on first use
         return book
 
     def _all_alive(self, ids: np.ndarray) -> bool:

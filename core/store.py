@@ -454,13 +454,13 @@ class EventStore:
             }
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> "EventStore":
-        """The store `to_state` described."""
+    def from_state(cls, state: Mapping[str, Any], dictionary: StringDictionary | None = None) -> "EventStore":
+        """The store `to_state` described; `dictionary`: its dictionary, already restored."""
         if int(state.get("format", -1)) != STATE_FORMAT:
             raise InvalidArgument("format", f"unsupported event store state format {state.get('format')!r}")
         store = cls(shard_bits=int(state["shard_bits"]))
         store._next_arrival = int(state["next_arrival"])
-        store.dictionary = StringDictionary.from_state(state["dictionary"])
+        store.dictionary = StringDictionary.from_state(state["dictionary"]) if dictionary is None else dictionary
         refs = np.zeros(len(store.dictionary), dtype=np.int64)
         types: dict[str, _TypeState] = {}
         for doc in state["types"]:
@@ -477,14 +477,26 @@ class EventStore:
                 version, stats = _version_from_state(sdoc)
                 for (_, kind), col in version.columns.items():
                     if kind == Kind.STR and len(col):
-                        codes, counts = np.unique(col.values, return_counts=True)
-                        refs[codes] += counts
+                        _count_refs(refs, col.values)
                 tables[int(sdoc["shard"])] = store._new_table(version, stats)
             ts.tables = tables
             types[ts.key] = ts
         store._types = types
         store.dictionary.set_refs(refs)
         return store
+
+
+def _count_refs(refs: np.ndarray, codes: np.ndarray) -> None:
+    """Adds to `refs[c]` how often code c occurs in `codes`: counted in one pass when the codes
+    are many for the dictionary's size, else by sorting them. ValueError on a code out of range."""
+    if codes.shape[0] * 4 >= refs.shape[0]:
+        counts = np.bincount(codes, minlength=refs.shape[0])  # ValueError on a negative code
+        if counts.shape[0] != refs.shape[0]:
+            raise ValueError("a string code beyond the dictionary")
+        refs += counts
+    else:
+        uniq, counts = np.unique(codes, return_counts=True)
+        refs[uniq] += counts
 
 
 def _version_state(v: TableVersion, stats: Mapping[ColumnKey, PathStats]) -> dict[str, Any]:

@@ -232,7 +232,11 @@ def serve(
     durability: Durability | None = None
     status = 0
     try:
-        log.info("kernels compiled or loaded in %.1fs", warm_up())
+        # Kernels compile (or load from their cache) while the data directory is recovered:
+        # recovery waits on file reads the compiler can use, and neither needs the other.
+        warm_pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="segmentd-warm-up")
+        warming = warm_pool.submit(warm_up)
+        warm_pool.shutdown(wait=False)  # its one thread ends after the warm-up
         if data_dir is not None:
             _, durability = open_durable(
                 data_dir,
@@ -247,6 +251,7 @@ def serve(
                 metrics.watch_durability(durability)
             assert server.servicer is not None
             server.servicer.durability = durability
+        log.info("kernels compiled or loaded in %.1fs", warming.result())  # raises what warm-up raised
         summary = None
         if settings.demo and not engine.store.type_keys():  # a recovered data directory keeps its own data
             from server import demo as demo_data
@@ -254,6 +259,7 @@ def serve(
             summary = demo_data.load(engine)
         engine.start_background(on_error=lambda exc: log.error("time-driven segment update failed", exc_info=exc))
         engine.ready = True
+        _finish_restore_in_background(engine)
         say(f"segmentd serving on {address}")
         if summary is not None:
             say(summary.describe(address))
@@ -272,6 +278,20 @@ def serve(
             endpoint.stop()
         log.info("stopped")
     return status
+
+
+def _finish_restore_in_background(engine: Engine) -> None:
+    """A restored contact book and string dictionary build their lookup maps on first use;
+    build them now, while the first requests (most of which do not need them) are answered."""
+
+    def build() -> None:
+        try:
+            engine.contacts.finish_restore()
+            engine.store.dictionary.finish_restore()
+        except Exception:  # the next caller that needs them builds them (and meets the error)
+            log.exception("building the restored lookup maps failed")
+
+    threading.Thread(target=build, name="segmentd-restore-maps", daemon=True).start()
 
 
 def _say(text: str) -> None:

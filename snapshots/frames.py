@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,13 +120,18 @@ def max_payload(kind: int) -> int:
     return MAX_RECORD_BYTES if kind == KIND_RECORD else MAX_FRAME_BYTES
 
 
-def frame_header(kind: int, seq: int, payload: bytes | memoryview) -> bytes:
-    """The 20-byte header of a frame carrying `payload` (written before it, payload not copied)."""
-    length = len(payload)
+def frame_header(kind: int, seq: int, payload: bytes | memoryview | Sequence[bytes | memoryview]) -> bytes:
+    """The 20-byte header of a frame carrying `payload`, or the concatenation of a list of
+    pieces (written before it, payload not copied)."""
+    parts = [payload] if isinstance(payload, (bytes, bytearray, memoryview)) else payload
+    length = sum(len(part) for part in parts)
     if length > max_payload(kind):
         raise FrameError(0, f"frame payload of {length} bytes exceeds {max_payload(kind)}")
     head = _FRAME_HEADER.pack(FRAME_MAGIC, kind, 0, length, seq)
-    return head + _CRC.pack(zlib.crc32(payload, zlib.crc32(head)))
+    crc = zlib.crc32(head)
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return head + _CRC.pack(crc)
 
 
 def encode_frame(kind: int, seq: int, payload: bytes | memoryview) -> bytes:
@@ -133,28 +139,55 @@ def encode_frame(kind: int, seq: int, payload: bytes | memoryview) -> bytes:
     return frame_header(kind, seq, payload) + bytes(payload)
 
 
-def decode_frame(buf: bytes | memoryview, offset: int) -> Frame:
-    """The frame starting at `offset` of `buf`; raises FrameError naming the offset."""
-    view = memoryview(buf)
-    size = len(view)
+@dataclass(frozen=True, slots=True)
+class FrameHeader:
+    kind: int
+    length: int  # payload bytes
+    seq: int
+    crc: int  # zlib.crc32 of the header's first 16 bytes followed by the payload
+    head_crc: int  # zlib.crc32 of the header's first 16 bytes: where the payload's checksum starts
+
+
+def decode_frame_header(buf: bytes | memoryview, offset: int) -> FrameHeader:
+    """The header of the frame starting at `offset` of `buf` (payload not read or checked);
+    raises FrameError naming the offset."""
+    size = len(buf)
     if size - offset < FRAME_HEADER_BYTES:
         raise FrameError(offset, f"frame header cut short ({size - offset} of {FRAME_HEADER_BYTES} bytes)", incomplete=True)
-    magic, kind, reserved, length, seq = _FRAME_HEADER.unpack_from(view, offset)
+    magic, kind, reserved, length, seq = _FRAME_HEADER.unpack_from(buf, offset)
     if magic != FRAME_MAGIC:
         raise FrameError(offset, "no frame magic")
     if kind not in KINDS or reserved != 0:
         raise FrameError(offset, f"unknown frame kind {kind}")
     if length > max_payload(kind):
         raise FrameError(offset, f"frame length {length} exceeds {max_payload(kind)}")
+    (crc,) = _CRC.unpack_from(buf, offset + _FRAME_HEADER.size)
+    head_crc = zlib.crc32(memoryview(buf)[offset : offset + _FRAME_HEADER.size])
+    return FrameHeader(kind, length, seq, crc, head_crc)
+
+
+def cut_short(offset: int, length: int, available: int) -> FrameError:
+    """The error for a frame at `offset` whose payload of `length` bytes ends at byte `available`."""
+    return FrameError(offset, f"frame of {length} bytes cut short at byte {available}", incomplete=True)
+
+
+def checksum_mismatch(offset: int) -> FrameError:
+    """The error for a frame at `offset` whose payload does not match its checksum."""
+    return FrameError(offset, "frame checksum mismatch")
+
+
+def decode_frame(buf: bytes | memoryview, offset: int) -> Frame:
+    """The frame starting at `offset` of `buf`; raises FrameError naming the offset."""
+    view = memoryview(buf)
+    header = decode_frame_header(view, offset)
     start = offset + FRAME_HEADER_BYTES
-    end = start + length
-    if end > size:
-        raise FrameError(offset, f"frame of {length} bytes cut short at byte {size}", incomplete=True)
-    (crc,) = _CRC.unpack_from(view, offset + _FRAME_HEADER.size)
+    end = start + header.length
+    if end > len(view):
+        raise cut_short(offset, header.length, len(view))
     payload = view[start:end]
-    if zlib.crc32(payload, zlib.crc32(view[offset : offset + _FRAME_HEADER.size])) != crc:
-        raise FrameError(offset, "frame checksum mismatch")
-    return Frame(kind, seq, payload, offset, end)
+    if zlib.crc32(payload, header.head_crc) != header.crc:
+        raise checksum_mismatch(offset)
+    return Frame(header.kind, header.seq, payload, offset, end)
 
 
 def find_frame(buf: bytes | memoryview, start: int, kind: int) -> Frame | None:

@@ -7,13 +7,16 @@ slow part, `to_tree` and writing the file, runs outside the lock while ingest go
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from core.columns import StringDictionary
 from core.contacts import ContactBook
 from core.engine import Engine
 from core.errors import SegmentdError
 from core.store import EventStore
+from snapshots.snapshot import SnapshotReader
 
 IMAGE_FORMAT = 1
 
@@ -89,23 +92,37 @@ def reset(engine: Engine) -> None:
         engine.segments = SegmentRegistry(engine)
 
 
-def restore(engine: Engine, tree: dict[str, Any]) -> int:
-    """Loads a snapshot tree into an empty engine; returns the sequence number it covers."""
+def restore(engine: Engine, tree: dict[str, Any], reader: SnapshotReader | None = None) -> int:
+    """Loads a snapshot tree into an empty engine; returns the sequence number it covers.
+
+    `reader`: the snapshot file still being read; each part is restored once its arrays are
+    filled and checked (damage found meanwhile raises its RecoveryError)."""
     if not isinstance(tree, dict) or tree.get("format") != IMAGE_FORMAT:
         raise ImageError(f"snapshot content format {tree.get('format') if isinstance(tree, dict) else '?'} is not {IMAGE_FORMAT}")
     try:
         with engine._lock:
-            _restore_locked(engine, tree)
+            _restore_locked(engine, tree, reader)
     except (KeyError, TypeError, ValueError, IndexError, SegmentdError) as exc:
         raise ImageError(f"snapshot content cannot be restored: {type(exc).__name__}: {exc}") from None
     return int(tree["seq"])
 
 
-def _restore_locked(engine: Engine, tree: dict[str, Any]) -> None:
+def _restore_locked(engine: Engine, tree: dict[str, Any], reader: SnapshotReader | None) -> None:
+    # Arrays lie in the file in tree order: contacts, then the store (its dictionary first).
+    if reader is not None:
+        reader.wait_part("contacts")
     engine.contacts = ContactBook.from_state(tree["contacts"])
-    engine.store = EventStore.from_state(tree["store"])
+    dictionary_state = tree["store"]["dictionary"]
+    if reader is not None and isinstance(dictionary_state, Mapping):
+        reader.wait_arrays(*dictionary_state.values())
+    dictionary = StringDictionary.from_state(dictionary_state)
+    if reader is not None:
+        reader.wait_part("store")
+    engine.store = EventStore.from_state(tree["store"], dictionary=dictionary)
     engine.restore_seen_window([(type_key, event_id, int(ms)) for type_key, event_id, ms in tree["seen"]])
     if "realtime" in tree:  # members and change log as they were: replay continues the log
+        if reader is not None:
+            reader.wait_part("realtime")
         from core.segments.registry import SegmentRegistry
 
         engine.segments = SegmentRegistry.from_state(engine, tree["realtime"])

@@ -19,7 +19,7 @@ from core.engine import Engine
 from snapshots.frames import FILE_HEADER_BYTES, FrameError, RecoveryError
 from snapshots.image import ImageError, reset, restore
 from snapshots.manifest import Manifest, read_manifest
-from snapshots.snapshot import list_snapshots, read_snapshot
+from snapshots.snapshot import SnapshotReader, list_snapshots
 from snapshots.wal import decode_record, fsync_directory, list_segments, scan_segment
 
 log = logging.getLogger(__name__)
@@ -104,13 +104,16 @@ def _load_snapshot(data_dir: Path, engine: Engine, force: bool, report: Recovery
 def _load_one(engine: Engine, path: Path, seq: int) -> None:
     if not path.exists():
         raise RecoveryError(path, 0, "snapshot named by the MANIFEST does not exist")
-    file_seq, tree = read_snapshot(path)
-    if file_seq != seq:
-        raise RecoveryError(path, 12, f"snapshot covers sequence {file_seq}, the MANIFEST says {seq}")
-    try:
-        restore(engine, tree)
-    except ImageError as exc:
-        raise RecoveryError(path, 0, str(exc)) from None
+    with SnapshotReader(path) as snapshot:
+        if snapshot.seq != seq:
+            snapshot.finish()  # damage is reported before a disagreement with the MANIFEST
+            raise RecoveryError(path, 12, f"snapshot covers sequence {snapshot.seq}, the MANIFEST says {seq}")
+        try:
+            restore(engine, snapshot.tree, snapshot)
+        except ImageError as exc:
+            snapshot.finish()  # damage is reported before what it made unrestorable
+            raise RecoveryError(path, 0, str(exc)) from None
+        snapshot.finish()
 
 
 def _replay_log(data_dir: Path, engine: Engine, force: bool, report: RecoveryReport) -> None:

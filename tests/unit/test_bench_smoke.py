@@ -206,7 +206,21 @@ def test_restart_driver(dataset: datagen.Dataset, tmp_path: Path) -> None:
     assert line["events"] == EVENTS and line["build"]["snapshot_bytes"] > 0
     assert 0 < line["serving_s"] <= line["first_answer_s"] and line["exit_code"] == 0
     assert line["build"]["segment_members"] > 0 and line["first_answer_member"] is not None
+    assert line["first_answer_s"] <= line["ref_answer_s"]
     assert not data_dir.exists()  # removed afterwards unless --keep
+
+
+def test_restart_driver_restarts_a_kept_directory(dataset: datagen.Dataset, tmp_path: Path) -> None:
+    from bench import restart
+
+    data_dir = tmp_path / "segmentd-data"
+    assert restart.main(["--data", str(dataset.root), "--data-dir", str(data_dir), "--restarts", "1", "--keep",
+                         "--out-dir", str(tmp_path / "first")]) == 0
+    assert data_dir.exists()
+    assert restart.main(["restart", "--data-dir", str(data_dir), "--restarts", "1",
+                         "--out-dir", str(tmp_path / "again")]) == 0
+    (line,) = _lines(tmp_path / "again", "restart")
+    assert line["events"] == EVENTS and line["exit_code"] == 0 and line["first_answer_member"] is not None
 
 
 def test_bandwidth_probe(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from core.columns import (
     GrowableArray,
     Kind,
     StringDictionary,
+    dict_of,
     empty_column,
     kind_of,
     make_column,
@@ -150,7 +151,8 @@ class TestStringDictionary:
         codes = [d.acquire(s) for s in ["a@x.io", "gone", "", "C-17", "a@x.io2"]]
         d.drop_refs(np.array([codes[1]]))
         back = StringDictionary.from_state(d.to_state())
-        assert back._strings == d._strings and back._codes == d._codes
+        assert back.nbytes == d.nbytes  # before the tables are built, and after
+        assert back._string_list() == d._string_list() and back._code_map() == d._code_map()
         assert back.nbytes == d.nbytes
         whole = StringDictionary()
         for s in ["x", "yy", "zzz"]:
@@ -199,3 +201,11 @@ class TestPathColumn:
             make_column("a", Kind.NUM, [0, 1], [1.0])
         with pytest.raises(ValueError):
             make_column("a", Kind.NUM, [0, 1], [1.0, 2.0], {"a": [0]})
+
+
+def test_dict_of_is_dict_of_zip_across_chunks() -> None:
+    keys = [f"k{i % 70_000}" for i in range(150_000)]  # repeats cross a chunk boundary: last wins
+    values = list(range(150_000))
+    built = dict_of(keys, values)
+    assert built == dict(zip(keys, values)) and list(built) == list(dict(zip(keys, values)))
+    assert dict_of([], []) == {}

@@ -1,0 +1,127 @@
+"""The contact book's identifier and field maps as restored from a snapshot state.
+
+Restoring a book is split in two so a restart answers sooner: `checked_maps` checks every
+identifier and field entry of a state at once (in C loops and numpy, no per-contact Python),
+and `build_maps` later turns the checked entries into the book's dicts, which is what costs
+(hashing millions of strings). A state `checked_maps` accepts always builds, into exactly the
+maps the book had when it wrote the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.columns import dict_of
+from core.identifiers import SINGLE_VALUED, IdKind
+
+Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIdentifiers:
+    """The identifiers of one slot: values[i] belongs to contact ids[i]."""
+
+    kind: IdKind
+    key_name: str
+    ids: np.ndarray  # int64, live contact ids
+    values: list[str]  # non-empty, distinct
+
+
+@dataclass(frozen=True, slots=True)
+class StoredField:
+    """One field: values[i] is the value of contact ids[i]."""
+
+    name: str
+    ids: np.ndarray  # int64, live contact ids
+    values: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMaps:
+    identifiers: tuple[StoredIdentifiers, ...]  # in state order
+    fields: tuple[StoredField, ...]  # in state order
+
+
+@dataclass(slots=True)
+class BookMaps:
+    """The dicts of a contact book (see ContactBook.__init__ for their shapes)."""
+
+    owner: dict[Slot, dict[str, int]]
+    single: dict[Slot, dict[int, str]]
+    multi: dict[IdKind, dict[int, list[str]]]
+    fields: dict[str, dict[int, Any]]
+
+
+def checked_maps(state: Mapping[str, Any], all_alive: Callable[[np.ndarray], bool]) -> StoredMaps:
+    """The identifier and field entries of a book state, checked; raises ValueError (or
+    KeyError, TypeError) on a malformed one. `all_alive(ids)`: every id names a live contact."""
+    identifiers = []
+    slots: set[Slot] = set()
+    for entry in state["identifiers"]:
+        kind = IdKind(entry["kind"])
+        name = str(entry["key_name"])
+        ids = np.asarray(entry["ids"], dtype=np.int64)
+        values = list(entry["values"])
+        if ids.shape != (len(values),) or not all_alive(ids):
+            raise ValueError(f"{kind.value}: ids and values do not match live contacts")
+        if values and (set(map(type, values)) != {str} or not all(values)):  # C loops, no genexpr
+            raise ValueError(f"{kind.value}: values must be non-empty strings")
+        if (kind, name) in slots or not _distinct(values):
+            raise ValueError(f"{kind.value}: an identifier appears twice")
+        if kind in SINGLE_VALUED and ids.shape[0] and int(np.bincount(ids).max()) > 1:  # ids checked >= 1
+            raise ValueError(f"{kind.value}: a contact holds two values")
+        slots.add((kind, name))
+        identifiers.append(StoredIdentifiers(kind, name, ids, values))
+    fields = []
+    for entry in state["fields"]:
+        ids = np.asarray(entry["ids"], dtype=np.int64)
+        values = list(entry["values"])
+        if ids.shape != (len(values),) or not all_alive(ids):
+            raise ValueError(f"field {entry['name']!r}: bad entries")
+        fields.append(StoredField(str(entry["name"]), ids, values))
+    return StoredMaps(tuple(identifiers), tuple(fields))
+
+
+def _distinct(values: list[str]) -> bool:
+    """Whether no string repeats. Python's string hashes, sorted, decide unless two collide;
+    the hashes stay cached in the strings, so building the owner dict later is cheaper."""
+    hashes = np.fromiter(map(hash, values), dtype=np.int64, count=len(values))
+    hashes.sort()
+    if not bool((hashes[1:] == hashes[:-1]).any()):
+        return True
+    return len(set(values)) == len(values)
+
+
+def build_maps(stored: StoredMaps) -> BookMaps:
+    """The book's dicts for checked entries, in the order the state lists them."""
+    maps = BookMaps({}, {}, {}, {})
+    for entry in stored.identifiers:
+        ids = entry.ids.tolist()
+        slot: Slot = (entry.kind, entry.key_name)
+        maps.owner[slot] = dict_of(entry.values, ids)
+        if entry.kind in SINGLE_VALUED:
+            maps.single[slot] = dict_of(ids, entry.values)
+        else:
+            maps.multi[entry.kind] = grouped(entry.ids, entry.values)
+    for field in stored.fields:
+        maps.fields[field.name] = dict_of(field.ids.tolist(), field.values)
+    return maps
+
+
+def grouped(ids: np.ndarray, values: list[str]) -> dict[int, list[str]]:
+    """contact id -> its values in order, contacts in order of first appearance."""
+    n = ids.shape[0]
+    starts = np.flatnonzero(np.diff(ids)) + 1 if n else np.zeros(0, dtype=np.int64)
+    bounds = [0, *starts.tolist(), n] if n else [0]
+    keys = ids[bounds[:-1]].tolist()
+    lists = dict(zip(keys, [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]))
+    if len(lists) == len(keys):  # each contact's values lie together (as `to_state` writes them)
+        return lists
+    out: dict[int, list[str]] = {}
+    for cid, value in zip(ids.tolist(), values):
+        out.setdefault(cid, []).append(value)
+    return out
