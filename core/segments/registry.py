@@ -432,7 +432,10 @@ class SegmentRegistry:
             entered, exited = self._reevaluate(saved, now, None if full else candidates)
             if not entered and not exited:
                 continue
-            default = DEFINITION if name == redefined else (TIME if moved else cause)
+            if name == redefined:  # every change of the segment put is down to its definition,
+                default, parts = DEFINITION, []  # whatever moved the segments it refers to
+            else:
+                default = TIME if moved else cause
             change = pending_change(name, entered, exited, default, parts, len(saved.members))
             pending.append(change)
             changed[name] = [(int(code), bitmap_of(change.contacts[change.causes == code]))

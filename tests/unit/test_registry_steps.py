@@ -79,3 +79,19 @@ def test_the_worker_never_steps_back_past_a_write() -> None:
     assert reg.changes.last_sequence == seq
     reg.current("recent", late - 2 * TIME_RESOLUTION_MS)  # a slow reader's old clock
     assert reg.at_ms == clock[0] and reg.changes.last_sequence == seq
+
+
+def test_a_segment_put_after_time_moved_enters_its_members_by_definition() -> None:
+    engine, clock = _engine()
+    reg = engine.segments
+    seen = reg.changes.last_sequence
+    clock[0] += 60_000 - 750  # "recent" now loses C-2 .. C-4, but nothing has stepped it yet
+    engine.put_segment({"name": "not-recent", "condition": {"not": {"segment": "recent"}}})
+    changes, _ = reg.changes.read(seen, limit=1000)
+    by_segment = {name: {(c.contact_id, c.entered, c.cause) for c in changes if c.segment == name}
+                  for name in ("recent", "not-recent")}
+    recent = engine.evaluate({"name": "q1", "condition": {"segment": "recent"}})
+    rest = engine.evaluate({"name": "q2", "condition": {"not": {"segment": "recent"}}})
+    assert len(recent) == 2 and len(rest) == 3
+    assert by_segment["recent"] == {(c, False, "time") for c in rest}
+    assert by_segment["not-recent"] == {(c, True, "definition") for c in rest}  # not "time", though "recent" moved
