@@ -215,7 +215,7 @@ def run(mode: str, events: int, batch: int, contacts: int, seed: int, wal_dir: P
                 profiler.enable()
             t0, c0 = time.perf_counter(), time.process_time()
             if mode == "columns":
-                from core.columns import StringDictionary  # noqa: F401  (warm import outside timing)
+                from core.dictionary import StringDictionary  # noqa: F401  (warm import outside timing)
 
                 n = len(payload["contact"])
                 engine.store.append_columns(

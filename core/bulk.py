@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from core.columns import ITEM_DTYPE, NO_ITEM, ROW_DTYPE, VALUE_DTYPES, Kind, StringDictionary
+from core.columns import ITEM_DTYPE, NO_ITEM, ROW_DTYPE, VALUE_DTYPES, Kind
+from core.dictionary import StringDictionary
 from core.errors import InvalidArgument
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from core.columns import dict_of
+from core.dictionary import dict_of
 from core.identifiers import SINGLE_VALUED, IdKind
 
 Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY

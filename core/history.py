@@ -9,7 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core.columns import NO_ITEM, Kind, StringDictionary
+from core.columns import NO_ITEM, Kind
+from core.dictionary import StringDictionary
 from core.errors import InvalidArgument
 from core.events import Leaf
 from core.store import EventStore

@@ -16,7 +16,8 @@ import numpy as np
 
 from core.batch import EventBatch
 from core.bulk import append_columns
-from core.columns import Kind, PathColumn, PathStats, StringDictionary, make_column
+from core.columns import Kind, PathColumn, PathStats, make_column
+from core.dictionary import StringDictionary
 from core.compactor import Compactor
 from core.errors import InvalidArgument, NotFound
 from core.identifiers import TypeMapping

@@ -20,14 +20,8 @@ from typing import Any
 import numpy as np
 
 from core.blocks import KINDS, RowBlock
-from core.columns import (
-    MAX_EXAMPLES,
-    VALUE_DTYPES,
-    Kind,
-    PathStats,
-    StringDictionary,
-    kind_of,
-)
+from core.columns import MAX_EXAMPLES, VALUE_DTYPES, Kind, PathStats, kind_of
+from core.dictionary import StringDictionary
 from core.errors import InvalidArgument
 from core.tail import Tail, TailColumn, extend_array_items, extend_block_column
 from core.versions import (

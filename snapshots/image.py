@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from core.columns import StringDictionary
+from core.dictionary import StringDictionary
 from core.contacts import ContactBook
 from core.engine import Engine
 from core.errors import SegmentdError

@@ -15,7 +15,8 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from core.columns import NO_ITEM, Kind, PathColumn, StringDictionary
+from core.columns import NO_ITEM, Kind, PathColumn
+from core.dictionary import StringDictionary
 from core.kernels import filters as fk
 from core.kernels import groups as gk
 from core.segments import derived

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core import periods
-from core.columns import NO_ITEM, Kind, PathColumn, StringDictionary
+from core.columns import NO_ITEM, Kind, PathColumn
+from core.dictionary import StringDictionary
 from core.kernels import aggregates, compare, sequences, windows
 from core.segments import derived
 from core.segments.filters import ColumnSource, columns_at, row_mask

@@ -14,7 +14,7 @@ from typing import Callable, Hashable
 
 import numpy as np
 
-from core.columns import StringDictionary, missing_codes
+from core.dictionary import StringDictionary, missing_codes
 
 MAX_TABLES = 256  # per dictionary
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.columns import StringDictionary
+from core.dictionary import StringDictionary
 from core.contact_state import grouped
 from core.contacts import ContactBook
 from core.errors import SegmentdError

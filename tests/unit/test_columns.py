@@ -7,16 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from core.columns import (
-    NO_ITEM,
-    GrowableArray,
-    Kind,
-    StringDictionary,
-    dict_of,
-    empty_column,
-    kind_of,
-    make_column,
-)
+from core.columns import NO_ITEM, GrowableArray, Kind, empty_column, kind_of, make_column
+from core.dictionary import StringDictionary, dict_of
 
 
 class TestGrowableArray:

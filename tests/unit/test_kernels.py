@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import tests.reference as spec_ref
 import tests.reference_kernels as ref
-from core.columns import StringDictionary
+from core.dictionary import StringDictionary
 from core.kernels import KernelArgumentError, aggregates, compare, filters, groups, readonly, runs, sequences, windows
 from core.segments import derived
 from core.segments.measures import CmpRange, compile_cmp

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.columns import Kind, StringDictionary
+from core.columns import Kind
+from core.dictionary import StringDictionary
 from core.events import Leaf, flatten
 from core.store import EventStore
 from core.tables import Table
