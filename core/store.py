@@ -299,9 +299,10 @@ class EventStore:
         """Per shard holding rows of the type: (sorted base, unsorted tail rows); merges nothing."""
         return [table.parts() for _, table in self._tables(type_key) if len(table)]
 
-    def rows_of(self, type_key: str, contact_ids: Any) -> list[TableVersion]:
+    def rows_of(self, type_key: str, contact_ids: Any, paths: frozenset[str] | None = None) -> list[TableVersion]:
         """Small fully sorted versions holding only the rows of `contact_ids`, one per shard with
-        any; base rows by binary search, tail rows by a scan of the tail. Merges nothing.
+        any; base rows by binary search, tail rows by a scan of the tail. Merges nothing. With
+        `paths`, the versions hold only the columns at or under them (None: every column).
 
         The last few answers are kept while their tables do not change: the segments of one
         real-time step read the same contacts of the same type one after another."""
@@ -312,7 +313,7 @@ class EventStore:
             return []
         tables = self._tables(type_key)
         stamp = tuple((shard, id(table), table.generation) for shard, table in tables)
-        key = (type_key, ids.tobytes())
+        key = (type_key, ids.tobytes(), paths)
         with self._rows_lock:
             hit = self._rows_cache.get(key)
             if hit is not None and hit[0] == stamp:
@@ -324,7 +325,7 @@ class EventStore:
             lo = int(np.searchsorted(shard_of, shard, side="left"))
             hi = int(np.searchsorted(shard_of, shard, side="right"))
             if hi > lo and len(table):
-                version = table.rows_of(ids[lo:hi])
+                version = table.rows_of(ids[lo:hi], paths)
                 if len(version):
                     out.append(version)
         if sum(len(v) for v in out) <= ROWS_CACHE_MAX_ROWS:

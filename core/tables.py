@@ -33,6 +33,7 @@ from core.versions import (
     merge_sorted,
     sort_rows,
     version_stats,
+    with_paths,
 )
 
 # a column of `Table.append_arrays`: (key, rows, values) or (key, rows, values, items)
@@ -288,9 +289,12 @@ class Table:
                 cached = self._tail_version = (self._generation, self._tail.version())
             return self._base, cached[1]
 
-    def rows_of(self, contact_ids: np.ndarray) -> TableVersion:
-        """A fully sorted version of the rows of `contact_ids` only (any order, repeats allowed)."""
+    def rows_of(self, contact_ids: np.ndarray, paths: frozenset[str] | None = None) -> TableVersion:
+        """A fully sorted version of the rows of `contact_ids` only (any order, repeats allowed);
+        with `paths`, holding only the columns at or under them (None: every column)."""
         base, tail = self.parts()
+        if paths is not None:
+            base, tail = with_paths(base, paths), with_paths(tail, paths)
         return contact_rows_of(base, tail, contact_ids)
 
     def split(self) -> TableSplit:

@@ -104,6 +104,27 @@ def _share_dense_rows(columns: Mapping[ColumnKey, PathColumn], n: int) -> dict[C
     return out
 
 
+def with_paths(v: TableVersion, paths: frozenset[str]) -> TableVersion:
+    """`v` with only the columns at or under `paths` (same rows, arrays shared)."""
+    cols = {key: col for key, col in v.columns.items() if reads_path(key[0], paths)}
+    if len(cols) == len(v.columns):
+        return v
+    return TableVersion(v.contact, v.ts_ms, v.arrival, v.sorted_rows, MappingProxyType(cols))
+
+
+def reads_path(path: str, paths: frozenset[str]) -> bool:
+    """Whether `path` is one of `paths` or lies under one ("a.b" under "a")."""
+    if path in paths:
+        return True
+    dot = path.rfind(".")
+    while dot > 0:
+        path = path[:dot]
+        if path in paths:
+            return True
+        dot = path.rfind(".")
+    return False
+
+
 def empty_version() -> TableVersion:
     """A version with no rows (sorted)."""
     return make_version(np.zeros(0, np.uint32), np.zeros(0, np.int64), np.zeros(0, np.int64), 0, {})

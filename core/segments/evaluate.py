@@ -13,7 +13,7 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from pyroaring import BitMap
@@ -37,6 +37,7 @@ from core.segments.plan import (
     Not,
     SegmentRef,
     paths,
+    paths_read,
 )
 from core.store import EventStore
 
@@ -75,6 +76,10 @@ class EvalContext:
     resolve_segment: Callable[[str, int], BitMap]
     parallel: bool = True  # run the shards of an event leaf in threads
     among: BitMap | None = None  # judge only these contacts (see evaluate_among)
+    # Per event type, the parameter paths whose columns the contacts' rows are read with
+    # under `among` (a superset of what any one leaf reads, so the leaves of one type share
+    # a read); a type not in it reads what its leaf needs (plan.paths_read).
+    type_paths: Mapping[str, frozenset[str]] | None = None
     _universe: BitMap | None = field(default=None, init=False, repr=False)
 
     def universe(self) -> BitMap:
@@ -147,7 +152,8 @@ def _pieces(cond: EventCond, ctx: EvalContext) -> list[tuple[Any, BitMap | None]
     contacts whose rows in it are to be ignored (None: none). Nothing is merged or compacted."""
     if ctx.among is not None:
         ids = np.array(ctx.universe().to_array(), dtype=np.uint32)
-        return [(v, None) for v in ctx.store.rows_of(cond.type, ids)]
+        read = ctx.type_paths.get(cond.type) if ctx.type_paths is not None else None
+        return [(v, None) for v in ctx.store.rows_of(cond.type, ids, read if read is not None else paths_read(cond))]
     out: list[tuple[Any, BitMap | None]] = []
     for split in ctx.store.splits(cond.type):
         if len(split.base):
@@ -280,7 +286,8 @@ def evaluate_among(defn_or_node: Definition | Node, ctx: EvalContext, contact_id
     """The members among `contact_ids` only (a subset of them), reading just their rows:
     re-evaluating the contacts an ingest touched costs their events, not the whole store."""
     among = contact_ids if isinstance(contact_ids, BitMap) else bitmap_of(np.asarray(contact_ids, dtype=np.uint32))
-    narrowed = EvalContext(ctx.store, ctx.contacts, ctx.now_ms, ctx.tz, ctx.resolve_segment, ctx.parallel, among)
+    narrowed = EvalContext(ctx.store, ctx.contacts, ctx.now_ms, ctx.tz, ctx.resolve_segment, ctx.parallel, among,
+                           ctx.type_paths)
     return evaluate(defn_or_node, narrowed)
 
 

@@ -6,6 +6,7 @@ invariants stated in the field comments. Numbers in comparisons and filter value
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -91,6 +92,15 @@ class EventCond:
     cmp: Cmp | None = None  # set exactly for CMP_MEASURES
     streak_unit: str = ""  # streak only: day | week | month
     streak_count: int = 0  # streak only: >= 1
+
+
+def paths_read(cond: EventCond) -> frozenset[str]:
+    """The parameter paths an event condition reads: its measure's and its filters' (an `any`
+    filter's element paths lie under its own). Columns at or under these are all it needs."""
+    read = {f.param for f in cond.where}
+    if cond.param:
+        read.add(cond.param)
+    return frozenset(read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +193,13 @@ def paths(definition: Definition) -> list[tuple[str, Node]]:
     if definition.condition is None:
         return []
     return node_paths(definition.condition, "condition")
+
+
+def paths_by_type(definitions: Iterable[Definition]) -> dict[str, frozenset[str]]:
+    """Per event type, the parameter paths any event condition of `definitions` reads."""
+    read: dict[str, set[str]] = {}
+    for definition in definitions:
+        for _, node in paths(definition):
+            if isinstance(node, EventCond):
+                read.setdefault(node.type, set()).update(paths_read(node))
+    return {type_key: frozenset(p) for type_key, p in read.items()}

@@ -50,7 +50,7 @@ from core.segments.evaluate import (
     evaluate_among,
 )
 from core.segments.history import HistoryPoint, SegmentHistory
-from core.segments.plan import Definition, Node, paths
+from core.segments.plan import Definition, Node, paths, paths_by_type
 from core.segments.registry_state import registry_state, restore_registry
 from core.segments.saved import (
     Pending,
@@ -82,6 +82,7 @@ class SegmentRegistry:
         self._engine = engine
         self._saved: dict[str, SavedSegment] = {}  # replaced on put/delete: readers iterate safely
         self._order: tuple[str, ...] = ()
+        self._type_paths: dict[str, frozenset[str]] = {}  # per event type: the paths saved segments read
         self.changes = changes or ChangeLog(durable=self._durable_position)
         self.changes.durable = self._durable_position
         self.alerts = AlertBook(notify=self.changes.wake)
@@ -177,6 +178,7 @@ class SegmentRegistry:
             s.time_dependent = s.timing is not None or any(d.time_dependent for d in deps)
         self._saved = saved
         self._order = order
+        self._type_paths = paths_by_type(s.definition for s in saved.values())
 
     def delete(self, name: str, now_ms: int | None = None) -> None:
         """Deletes a segment no other refers to; its members exit (cause "definition").
@@ -208,6 +210,7 @@ class SegmentRegistry:
             now_ms=now_ms,
             tz=defn.timezone,
             resolve_segment=self.members_at,
+            type_paths=self._type_paths,
         )
 
     def evaluate(self, doc: Mapping[str, Any] | Definition, now_ms: int) -> BitMap:

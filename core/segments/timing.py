@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 DAY_MS = periods.DAY_MS
 _FIXED_MS = {"minutes": periods.MINUTE_MS, "hours": periods.HOUR_MS, "days": DAY_MS, "weeks": periods.WEEK_MS}
 _MAX_DAYS = 2**62 // DAY_MS  # daysSinceLast marks beyond this reach before any representable instant
+NO_PATHS: frozenset[str] = frozenset()  # stored rows read for their times and contacts only
 EXISTS = 1  # the offset of the threshold `now + 1`: events after now do not exist yet
 
 
@@ -321,7 +322,7 @@ class EventTimes:
     def _index_rows(self, store: EventStore, type_key: str, ids: np.ndarray, min_arrival: int, floor_ms: int) -> None:
         """Adds the rows of `ids` (ascending) arriving at or after `min_arrival`."""
         ts_parts, contact_parts = [], []
-        for v in store.rows_of(type_key, ids):
+        for v in store.rows_of(type_key, ids, NO_PATHS):  # times and contacts only
             arrival = v.arrival
             self.arrival_mark = max(self.arrival_mark, int(arrival.max()) + 1)
             keep = arrival >= min_arrival

@@ -33,6 +33,8 @@ from core.segments.plan import (
     Period,
     SegmentRef,
     paths,
+    paths_by_type,
+    paths_read,
 )
 
 SPEC = Path("/work/shared/spec/SEGMENTS.md")
@@ -632,3 +634,23 @@ def test_hand_built_definitions_serialise() -> None:
                    "count": {"gte": 2}}},
         {"attribute": {"field": "age", "op": "between", "value": [18, 30]}}]}
     assert parse_definition(doc).condition == cond
+
+
+def test_paths_read_by_event_conditions_and_by_type() -> None:
+    buy = parse_definition(seg({"all": [
+        {"event": {"type": "purchase", "sum": {"param": "totalPrice", "gte": 10}, "where": [
+            {"param": "city", "op": "eq", "value": "London"},
+            {"param": "items", "op": "any", "where": [{"param": "price", "op": "gt", "value": 5}]}]}},
+        {"not": {"event": {"type": "cart", "count": {"gte": 1}}}},
+        {"attribute": {"field": "city", "op": "eq", "value": "Paris"}}]}))
+    view = parse_definition(seg({"any": [
+        {"event": {"type": "purchase", "distinct": {"param": "items.title", "gte": 2}}},
+        {"event": {"type": "view", "where": [{"param": "product.price", "op": "exists"}]}}]}))
+    conds = [node for _, node in paths(buy) if isinstance(node, EventCond)]
+    # an `any` filter's element paths ("price") lie under its own ("items")
+    assert [paths_read(c) for c in conds] == [frozenset({"totalPrice", "city", "items"}), frozenset()]
+    assert paths_by_type([buy, view]) == {
+        "purchase": frozenset({"totalPrice", "city", "items", "items.title"}),
+        "cart": frozenset(),
+        "view": frozenset({"product.price"}),
+    }

@@ -66,6 +66,31 @@ class TestTableReads:
         assert table.parts()[0] is base
         assert _rows(table.version(sorted=True)) == rows
 
+    @settings(max_examples=40, deadline=None)
+    @given(seed=st.integers(0, 10**6), before=st.integers(0, 30), after=st.integers(0, 30),
+           ids=st.lists(st.integers(0, 13), max_size=6),
+           paths=st.frozensets(st.sampled_from(["n", "items", "items.id", "items.q", "s", "it", "nope"]), max_size=3))
+    def test_rows_of_with_paths_holds_just_the_columns_at_or_under_them(
+        self, seed: int, before: int, after: int, ids: list[int], paths: frozenset[str]
+    ) -> None:
+        rng = random.Random(seed)
+        table, d = Table(), StringDictionary()
+        _fill(table, d, rng, before, 0)
+        table.compact()
+        _fill(table, d, rng, after, before)
+        wanted = np.array(ids, dtype=np.uint32)
+        whole, some = table.rows_of(wanted), table.rows_of(wanted, paths)
+        assert some.is_sorted
+        for name in ("contact", "ts_ms", "arrival"):  # the same rows
+            assert getattr(some, name).tolist() == getattr(whole, name).tolist()
+        kept = {key for key in whole.columns if key[0] in paths or any(key[0].startswith(p + ".") for p in paths)}
+        assert set(some.columns) == kept  # "it" is no parent of "items.id"
+        for key in kept:
+            a, b = whole.columns[key], some.columns[key]
+            assert a.row.tolist() == b.row.tolist()
+            assert key[1] == Kind.NODE or a.values.tolist() == b.values.tolist()
+            assert {p: x.tolist() for p, x in a.items.items()} == {p: x.tolist() for p, x in b.items.items()}
+
     def test_tail_version_reads_are_views_that_never_change(self) -> None:
         table, d = Table(), StringDictionary()
         table.append(3, 1, 0, [Leaf("a", 1.0, ())], d)
