@@ -302,14 +302,17 @@ def _restart_section(lines: list[dict[str, Any]]) -> list[str]:
     rs = sorted(_latest(rs, _size), key=lambda r: (_size(r), r.get("attempt", 0)))
     out = ["## Restart", "",
            "A data directory built in process (bulk load, snapshot), then `segmentd serve --data-dir` timed from "
-           "spawn until health reports SERVING and a first CheckMembership answers.", ""]
+           "spawn until health reports SERVING and a first CheckMembership (by contact id) answers; *by identifier* "
+           "is the first answer to a check naming its contact by externalId, which waits for the identifier maps "
+           "built after SERVING.", ""]
     rows = []
     for r in rs:
         build = r.get("build") or {}
         rows.append([r["contacts"], r["events"], r.get("attempt"), r.get("serving_s"), r.get("first_answer_s"),
-                     _mib(r.get("server_rss_bytes")), _mib(build.get("snapshot_bytes")), build.get("snapshot_s")])
-    out.append(_table(["contacts", "events", "attempt", "SERVING s", "first answer s", "RSS MiB", "snapshot MiB",
-                       "snapshot write s"], rows))
+                     r.get("ref_answer_s"), _mib(r.get("server_rss_bytes")), _mib(build.get("snapshot_bytes")),
+                     build.get("snapshot_s")])
+    out.append(_table(["contacts", "events", "attempt", "SERVING s", "first answer s", "by identifier s", "RSS MiB",
+                       "snapshot MiB", "snapshot write s"], rows))
     out.append("")
     return out
 
