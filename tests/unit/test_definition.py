@@ -37,7 +37,9 @@ from core.segments.plan import (
     paths_read,
 )
 
-SPEC = Path("/work/shared/spec/SEGMENTS.md")
+# The contract lives in shared/ beside the repository (where CI puts its copy too).
+SPEC = next((p for p in (Path(__file__).resolve().parents[3] / "shared" / "spec" / "SEGMENTS.md",
+                         Path("/work/shared/spec/SEGMENTS.md")) if p.exists()), Path("/work/shared/spec/SEGMENTS.md"))
 
 # The ten examples of SEGMENTS.md section 8, as written there.
 EXAMPLES: list[dict[str, Any]] = [
