@@ -228,6 +228,11 @@ def _windows_section(lines: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _target(rate: Any) -> str:
+    """An offered ingest rate as shown: the number, or "flat out" for 0 (no pacing)."""
+    return _fmt(rate) if rate else "flat out"
+
+
 def _mixed_section(lines: list[dict[str, Any]]) -> list[str]:
     mx = [ln for ln in lines if ln["kind"] == "mixed"]
     if not mx:
@@ -242,13 +247,14 @@ def _mixed_section(lines: list[dict[str, Any]]) -> list[str]:
            "once; watch lag is from a change's instant to its arrival at the client. *Watch batch* is the "
            "most changes a WatchSegments message carries (1: one change a message); *from* is where watchers start: "
            "*latest* follows new changes only, *0* first replays every retained change (the saved segments' initial "
-           "entries), with live changes queued behind. *Flat out* sends live events as fast as the ingest clients get replies.", ""]
+           "entries), with live changes queued behind. *Flat out* sends live events as fast as the ingest clients "
+           "get replies.", ""]
     out.append(_table(
-        ["contacts", "events", "watch batch", "from", "seconds", "ingest batch × threads", "ingest ev/s (target)", "ingest batch p99 ms", "queries/s", "query p50 ms",
-         "query p99 ms", "live changes", "watch lag p50 ms", "watch lag p99 ms", "errors"],
+        ["contacts", "events", "watch batch", "from", "seconds", "ingest batch × threads", "ingest ev/s (target)",
+         "ingest batch p99 ms", "queries/s", "query p50 ms", "query p99 ms", "live changes", "watch lag p50 ms", "watch lag p99 ms", "errors"],
         [[r["contacts"], r["events"], int(r.get("watch_batch") or 1), r.get("watch_from", "0"), r.get("seconds"),
           f"{r.get('batch_lines')} × {r.get('ingest_threads')}",
-          f"{_fmt(r.get('ingest_events_per_s'))} ({_fmt(r.get('ingest_rate_target')) if r.get('ingest_rate_target') else 'flat out'})",
+          f"{_fmt(r.get('ingest_events_per_s'))} ({_target(r.get('ingest_rate_target'))})",
           (r.get("ingest_batch_latency_ms") or {}).get("p99"), r.get("queries_per_s"),
           (r.get("query_latency_ms") or {}).get("p50"), (r.get("query_latency_ms") or {}).get("p99"),
           "not served" if r.get("watch_unavailable") else r.get("watch_live_changes"),

@@ -476,7 +476,8 @@ def test_cli_watch_from_latest_prints_only_new_changes(
     (old,) = [json.loads(line) for line in cli("segment", "watch", "cli-latest", "--limit", "1").stdout.splitlines()]
     watch = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "segment", "watch", "cli-latest", "--from", "latest", "--limit", "1"],
-        cwd=ROOT, env=child_env(SEGMENTD_SERVER=server_process.address), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=child_env(SEGMENTD_SERVER=server_process.address),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         deadline = time.monotonic() + 60
