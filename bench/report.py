@@ -251,7 +251,8 @@ def _mixed_section(lines: list[dict[str, Any]]) -> list[str]:
            "get replies.", ""]
     out.append(_table(
         ["contacts", "events", "watch batch", "from", "seconds", "ingest batch × threads", "ingest ev/s (target)",
-         "ingest batch p99 ms", "queries/s", "query p50 ms", "query p99 ms", "live changes", "watch lag p50 ms", "watch lag p99 ms", "errors"],
+         "ingest batch p99 ms", "queries/s", "query p50 ms", "query p99 ms", "live changes", "watch lag p50 ms",
+         "watch lag p99 ms", "errors"],
         [[r["contacts"], r["events"], int(r.get("watch_batch") or 1), r.get("watch_from", "0"), r.get("seconds"),
           f"{r.get('batch_lines')} × {r.get('ingest_threads')}",
           f"{_fmt(r.get('ingest_events_per_s'))} ({_target(r.get('ingest_rate_target'))})",
