@@ -1,7 +1,7 @@
 """The generated events as leaf columns for the bulk loader (`core.bulk.append_leaves`).
 
 For every event type of `bench.datagen`, flat or nested, the events of one column chunk
-become the leaf columns that flattening their documents (`core.events.flatten`) gives: the
+become the leaf columns that flattening their documents (`core.event_model.flatten`) gives: the
 same paths, kinds, values, array item ordinals and leaf positions, so bulk-loading a type's
 events stores what ingesting its documents one by one stores. Strings are handed over as
 codes into vocabularies shared across chunks (contact ids, emails, catalog names), so no

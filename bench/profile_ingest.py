@@ -266,7 +266,7 @@ def steps(events: int, batch: int, contacts: int, seed: int, source: str | None 
     import gc
 
     from core import intake
-    from core.events import leaf_tuples
+    from core.event_model import leaf_tuples
     from core.jsonl import jsonl_docs
     from core.mapping import place
     from snapshots.wal import encode_record

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from core.blocks import RowBlock
 from core.errors import InvalidArgument
-from core.events import LeafTuple
+from core.event_model import LeafTuple
 
 if TYPE_CHECKING:
     from core.store import EventStore

@@ -10,7 +10,7 @@ Two forms:
 - `append_columns`: flat parameters, one array per parameter with one entry per event
   (integer or float arrays: numbers, NaN where absent; bool arrays: booleans; str or object
   arrays: strings, None where absent).
-- `append_leaves`: any parameters, already flattened the way `core.events.flatten` flattens a
+- `append_leaves`: any parameters, already flattened the way `core.event_model.flatten` flattens a
   document, as one `LeafColumn` per (path, kind): the event of every entry, its value, the
   ordinal of every array element it lies in (per array prefix), and optionally its position
   among its event's leaves, which fixes the order strings are first seen in.
@@ -29,7 +29,7 @@ from core.dictionary import StringDictionary
 from core.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from core.events import LeafTuple
+    from core.event_model import LeafTuple
     from core.store import EventStore
 
 _U32_MAX = 2**32 - 1
@@ -57,7 +57,7 @@ class LeafColumn:
     NUM float64, STR str/object array or `Coded`, BOOL bool or 0/1, NODE None.
     `items[prefix][i]` is the ordinal of the array element entry i lies in at `prefix` (an
     array path that is `path` or a dotted prefix of it), NO_ITEM where it crosses no array
-    there, exactly as `core.events.flatten` numbers elements. `order[i]`, when given, is the
+    there, exactly as `core.event_model.flatten` numbers elements. `order[i]`, when given, is the
     position of entry i among its event's leaves (the index in `flatten`'s list).
     """
 
@@ -394,7 +394,7 @@ def append_leaves(
 
 def leaf_columns(events: Sequence[Sequence[LeafTuple]]) -> list[LeafColumn]:
     """The LeafColumns (with `order`) of events given as (path, value, items) leaf lists, as
-    `core.events.leaf_tuples` makes them: the plain, per-leaf way to build bulk input."""
+    `core.event_model.leaf_tuples` makes them: the plain, per-leaf way to build bulk input."""
     cols: dict[tuple[str, Kind], dict[str, Any]] = {}
     for row, leaves in enumerate(events):
         for pos, (path, value, items) in enumerate(leaves):

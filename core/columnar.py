@@ -23,15 +23,14 @@ import numpy as np
 from core.bulk import Coded, LeafColumn
 from core.columns import Kind
 from core.errors import InvalidArgument
-from core.events import (
+from core.event_model import (
     MAX_EVENT_BYTES,
     MAX_PARAMS,
     MAX_TYPE_KEY_CHARS,
     Event,
     LeafTuple,
-    check_text,
-    encoded_size,
 )
+from core.events import check_text, encoded_size
 from core.timestamps import MAX_TS_MS, MIN_TS_MS
 
 BOOL_ABSENT = 2  # a booleans entry: 0 false, 1 true, 2 absent

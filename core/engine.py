@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from core.contacts import Contact, ContactBook
 from core.errors import InvalidArgument, NotFound
-from core.events import Event, flatten, leaf_tuples, parse_event
+from core.event_model import Event, flatten, leaf_tuples
+from core.events import parse_event
 from core.history import StoredEvent, contact_events, recent_events
 from core.identifiers import Identifier, TypeMapping, parse_identifier_spec, parse_ref
 from core.jsonl import journal_doc

@@ -15,9 +15,8 @@ from typing import Any, Mapping
 
 from core.errors import InvalidArgument
 from core.event_fast import TOP_KEYS, parse_event_fast
-from core.event_model import (  # noqa: F401  (part of this module's API)
+from core.event_model import (
     ITEM_KEYS,
-    MAX_BATCH,
     MAX_DEPTH,
     MAX_EVENT_BYTES,
     MAX_PARAMS,
@@ -25,14 +24,9 @@ from core.event_model import (  # noqa: F401  (part of this module's API)
     MAX_TYPE_KEY_CHARS,
     TOP_LEVEL_KEYS,
     Event,
-    Leaf,
-    LeafTuple,
-    flatten,
-    leaf_tuples,
     reject_constant,
 )
 from core.timestamps import MAX_TS_MS, MIN_TS_MS, parse_timestamp  # noqa: F401  (part of this module's API)
-
 
 # ---------------------------------------------------------------------------- values
 

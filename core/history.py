@@ -12,7 +12,7 @@ import numpy as np
 from core.columns import NO_ITEM, Kind
 from core.dictionary import StringDictionary
 from core.errors import InvalidArgument
-from core.events import Leaf
+from core.event_model import Leaf
 from core.store import EventStore
 from core.versions import ColumnKey, TableVersion
 

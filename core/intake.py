@@ -29,8 +29,15 @@ from core.columnar import ColumnBatch, leaf_columns_of, record_of, row_errors
 from core.engine import Engine, EventOutcome, IngestReport, Ticket
 from core.errors import InvalidArgument
 from core.event_fast import PLAIN_LINE_BYTES
-from core.events import Event, leaf_tuples, parse_event, parse_line_event
-from core.jsonl import RECORD_BYTES, RECORD_COLUMNS, RECORD_SKIP, iter_jsonl_docs, journal_doc
+from core.event_model import Event, leaf_tuples
+from core.events import parse_event, parse_line_event
+from core.jsonl import (
+    RECORD_BYTES,
+    RECORD_COLUMNS,
+    RECORD_SKIP,
+    iter_jsonl_docs,
+    journal_doc,
+)
 from core.mapping import place
 
 _TURN = threading.Lock()  # one request's batch at a time through `batch_turn`

@@ -15,7 +15,7 @@ from json.scanner import make_scanner
 from typing import Any
 
 from core.errors import InvalidArgument
-from core.events import Event
+from core.event_model import Event
 
 DocOrError = Mapping[str, Any] | InvalidArgument
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from core.contacts import ContactBook
 from core.errors import InvalidArgument
-from core.events import Event
+from core.event_model import Event
 from core.identifiers import (
     SINGLE_VALUED,
     Identifier,

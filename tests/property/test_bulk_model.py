@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from core.bulk import Coded, LeafColumn, append_leaves, leaf_columns
 from core.columns import Kind
-from core.events import flatten, leaf_tuples
+from core.event_model import flatten, leaf_tuples
 from core.store import EventStore
 
 SCALARS = st.one_of(

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tests.reference as ref
-from core.events import flatten
+from core.event_model import flatten
 from core.segments.filters import row_mask
 from core.segments.plan import Filter
 from core.store import EventStore

@@ -24,14 +24,8 @@ from hypothesis import strategies as st
 
 from core.engine import Engine
 from core.errors import InvalidArgument
-from core.events import (
-    MAX_DEPTH,
-    _parse_event_checked,
-    flatten,
-    leaf_tuples,
-    parse_event,
-    parse_timestamp,
-)
+from core.event_model import MAX_DEPTH, flatten, leaf_tuples
+from core.events import _parse_event_checked, parse_event, parse_timestamp
 from core.store import EventStore
 
 pytestmark = pytest.mark.property

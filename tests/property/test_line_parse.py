@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from core import intake
 from core.errors import InvalidArgument
 from core.event_fast import PLAIN_LINE_BYTES
-from core.events import MAX_DEPTH, Event, _parse_event_checked, leaf_tuples, parse_line_event
+from core.event_model import MAX_DEPTH, Event, leaf_tuples
+from core.events import _parse_event_checked, parse_line_event
 from core.jsonl import jsonl_docs
 from tests.property.test_ingest_paths import DOCS, outcome_of, typed
 

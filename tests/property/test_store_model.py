@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from core.columns import Kind, kind_of
-from core.events import Leaf, flatten
+from core.event_model import Leaf, flatten
 from core.history import row_leaves
 from core.store import EventStore
 from core.tables import Table, TableVersion

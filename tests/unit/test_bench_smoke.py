@@ -157,7 +157,8 @@ def test_columnar_loader_gives_the_same_members(dataset: datagen.Dataset) -> Non
 def test_leaf_columns_store_what_the_documents_store(dataset: datagen.Dataset) -> None:
     from bench import columnar
     from core.bulk import append_leaves
-    from core.events import flatten, parse_event
+    from core.event_model import flatten
+    from core.events import parse_event
     from core.store import EventStore
 
     contacts = dataset.contact_columns()

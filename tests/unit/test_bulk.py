@@ -11,7 +11,7 @@ from core.bulk import Coded, LeafColumn, append_leaves, leaf_columns
 from core.columns import NO_ITEM, Kind
 from core.engine import Engine
 from core.errors import InvalidArgument
-from core.events import flatten, leaf_tuples
+from core.event_model import flatten, leaf_tuples
 from core.store import EventStore
 
 NOW = 1_000_000_000

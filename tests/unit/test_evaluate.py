@@ -12,11 +12,17 @@ from pyroaring import BitMap
 
 import tests.reference as ref
 from core.contacts import ContactBook
-from core.events import flatten
+from core.event_model import flatten
 from core.identifiers import IdKind, make_identifier
-from core.segments.definition import parse_definition
 from core.segments import evaluate as evaluation
-from core.segments.evaluate import EvalContext, condition_counts, evaluate, evaluate_among, explain
+from core.segments.definition import parse_definition
+from core.segments.evaluate import (
+    EvalContext,
+    condition_counts,
+    evaluate,
+    evaluate_among,
+    explain,
+)
 from core.store import EventStore
 
 NOW = 1_700_000_000_000  # 2023-11-14T22:13:20Z, a Tuesday

@@ -8,19 +8,16 @@ from datetime import datetime, timezone
 import pytest
 
 from core.errors import InvalidArgument
-from core.events import (
+from core.event_model import (
     MAX_DEPTH,
     MAX_EVENT_BYTES,
     MAX_PARAMS,
     MAX_STRING_BYTES,
     Leaf,
-    _parse_event_checked,
-    encoded_size,
     flatten,
     leaf_tuples,
-    parse_event,
-    parse_timestamp,
 )
+from core.events import _parse_event_checked, encoded_size, parse_event, parse_timestamp
 
 
 def ms(text: str) -> int:

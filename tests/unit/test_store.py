@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from core.columns import Kind, kind_of
 from core.errors import InvalidArgument, NotFound
-from core.events import Leaf, flatten
+from core.event_model import Leaf, flatten
 from core.history import contact_events, recent_events, unflatten
 from core.identifiers import TypeMapping
 from core.store import EventStore

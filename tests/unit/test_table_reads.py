@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 
 from core.columns import Kind
 from core.dictionary import StringDictionary
-from core.events import Leaf, flatten
+from core.event_model import Leaf, flatten
 from core.store import EventStore
 from core.tables import Table
 from core.versions import TableVersion, concat_versions, sort_rows
-from tests.unit.test_tables import _as_rows as _rows  # each row with its entries, any numbering
+from tests.unit.test_tables import (
+    _as_rows as _rows,  # each row with its entries, any numbering
+)
 
 
 def _fill(table: Table, d: StringDictionary, rng: random.Random, n: int, arrival0: int) -> None:

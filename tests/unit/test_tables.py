@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.columns import NO_ITEM, ITEM_DTYPE, VALUE_DTYPES, Kind, kind_of
+from core.columns import ITEM_DTYPE, NO_ITEM, VALUE_DTYPES, Kind, kind_of
 from core.dictionary import StringDictionary
 from core.errors import FailedPrecondition, InvalidArgument
-from core.events import Leaf, flatten
+from core.event_model import Leaf, flatten
 from core.tables import Table
 from core.versions import (
     TableVersion,
