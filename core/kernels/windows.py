@@ -19,9 +19,11 @@ row in the window passing the mask (stats: one value there; distinct: one id) as
 Per-run accumulators are arrays of n_runs slots, touched at random by the rows read. A call
 reading few rows for its runs (`sparse`: at most n_runs / SPARSE_SHARE of them) notes each run
 on its first touch, so its cost follows the rows read; otherwise the touched runs are found
-by one sequential pass over the slots. Stats give each run touched a compact slot (two random
-accesses a row); `window_extreme` (min or max alone) keeps one value per run in place instead
-when it reads many rows for its runs. The module's knobs pick the paths; `forced` sets them for
+by one sequential (branch-free) pass over the slots. Stats give each run touched a compact
+slot (two random accesses a row); `window_extreme` (min or max alone) keeps one value per run
+in place instead when it reads many rows for its runs. Distinct reads its entries in one flat
+loop through the row of each entry (`entry_rows`), keeps only the (run, id) bits and counts
+them at the end. The module's knobs pick the paths; `forced` sets them for
 a block (tests and benchmarks; module state, so not while other threads evaluate).
 """
 
@@ -131,12 +133,11 @@ def _sparse(start: int, stop: int, n_runs: int) -> bool:
 @jit
 def _nonzero_runs(per_run: np.ndarray, cap: int) -> np.ndarray:
     """int32 indices of the runs with a non-zero entry (ascending); at most `cap` of them."""
-    out = np.empty(min(cap, per_run.shape[0]), np.int32)
+    out = np.empty(min(cap, per_run.shape[0]) + 1, np.int32)
     k = 0
-    for j in range(per_run.shape[0]):
-        if per_run[j] != 0:
-            out[k] = j
-            k += 1
+    for j in range(per_run.shape[0]):  # branch-free: touched runs come at random
+        out[k] = j
+        k += per_run[j] != 0
     return out[:k].copy()
 
 
@@ -264,57 +265,114 @@ def _window_extreme(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
 
 
 @jit
+def _popcount(x: np.uint64) -> int:
+    """Set bits of x, in constant time."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    x = x + (x >> np.uint64(8))  # byte sums, added without a wrapping multiply
+    x = x + (x >> np.uint64(16))
+    x = x + (x >> np.uint64(32))
+    return int(x & np.uint64(0x7F))
+
+
+@jit
 def _window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                      ts_ms: np.ndarray, row_mask: np.ndarray, use_mask: bool, lo_ms: int, hi_ms: int,
-                     offsets: np.ndarray, dense: bool, entry_id: np.ndarray, n_ids: int, bitset_words: int,
-                     bitset_per_entry: int, sparse: bool) -> tuple[np.ndarray, np.ndarray]:
+                     offsets: np.ndarray, dense: bool, entry_row: np.ndarray, entry_id: np.ndarray, n_ids: int,
+                     bitset_words: int, bitset_per_entry: int, sparse: bool) -> tuple[np.ndarray, np.ndarray]:
+    # Entries are read in one flat loop (a per-row inner loop of varying length keeps missing
+    # the branch predictor). The bitset keeps one bit per (run, id), a run's words side by side,
+    # so an entry costs one random access (ids of 64 or fewer: one word a run, which also tells
+    # a first touch); counts are popcounts of the touched runs' words, taken at the end. The
+    # hash table holds (run, id) keys and counts per run as it goes.
     words = (n_ids + 63) // 64
-    entries = 0  # entries of the rows read, counted only when the bitset is not small anyway
-    if n_runs * words > bitset_words:
-        for r in range(start, stop):
-            if _passes(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
-                e0, e1 = _row_entries(r, offsets, dense)
-                entries += e1 - e0
+    e_start, e_stop = (start, stop) if dense else (offsets[start], offsets[stop])
+    # entries read: with no mask, those of the candidate rows (the edge buckets add few);
+    # counted only when the bitset is not small anyway
+    entries = e_stop - e_start
+    if n_runs * words > bitset_words and use_mask:
+        entries = 0
+        for e in range(e_start, e_stop):
+            if _passes(e if dense else entry_row[e], ts_ms, row_mask, use_mask, lo_ms, hi_ms):
+                entries += 1
     use_bits = n_runs * words <= max(bitset_words, bitset_per_entry * entries)
-    distinct = np.zeros(n_runs, np.int64)  # counted as each (run, id) is first seen
-    cap = min(stop - start, n_runs)
-    touched = np.empty(cap if sparse else 0, np.int32)
-    g = 0
-    bits = np.zeros(n_runs * words if use_bits else 0, np.uint64)  # one bit per (run, id)
+    bits = np.zeros(n_runs * words if use_bits else 0, np.uint64)
     size = 16
     if not use_bits:
         while size < 2 * entries:
             size *= 2
-    table = np.full(size if not use_bits else 0, -1, np.int64)  # open addressing over (run, id)
-    for r in range(start, stop):
+    table = np.full(size if not use_bits else 0, -1, np.int64)
+    distinct = np.zeros(n_runs if not use_bits else 0, np.int64)
+    cap = min(e_stop - e_start, n_runs)
+    touched = np.empty(cap if sparse else 0, np.int32)
+    seen = np.zeros(n_runs if sparse and use_bits and words > 1 else 0, np.bool_)
+    g = 0
+    for e in range(e_start, e_stop):
+        r = e if dense else entry_row[e]
         if not _passes(r, ts_ms, row_mask, use_mask, lo_ms, hi_ms):
             continue
+        v = entry_id[e]
+        if v < 0 or v >= n_ids:
+            continue
         j = run_of_row[r]
-        e0, e1 = _row_entries(r, offsets, dense)
-        for e in range(e0, e1):
-            v = entry_id[e]
-            if v < 0 or v >= n_ids:
+        if use_bits:
+            first = j * words
+            if sparse:
+                if words == 1:
+                    if bits[first] == 0:
+                        touched[g] = j
+                        g += 1
+                elif not seen[j]:
+                    seen[j] = True
+                    touched[g] = j
+                    g += 1
+            bits[first + (v >> 6)] |= np.uint64(1) << np.uint64(v & 63)
+            continue
+        key = np.int64(j) * n_ids + v
+        h = (key * 40503 + (key >> 13)) & (size - 1)  # keys < 2**52: no overflow
+        while table[h] != -1 and table[h] != key:
+            h = (h + 1) & (size - 1)
+        if table[h] != -1:
+            continue
+        table[h] = key
+        if sparse and distinct[j] == 0:
+            touched[g] = j
+            g += 1
+        distinct[j] += 1
+    if not use_bits:
+        group_run = touched[:g].copy() if sparse else _nonzero_runs(distinct, cap)
+        return group_run, distinct[group_run]
+    return _bit_counts(bits, words, n_runs, sparse, touched[:g].copy(), cap)
+
+
+@jit
+def _bit_counts(bits: np.ndarray, words: int, n_runs: int, noted: bool, touched: np.ndarray,
+                cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """(group_run, set bits of each): the runs with a bit set (`touched` when `noted`)."""
+    if noted:
+        group_run = touched
+    else:
+        group_run = np.empty(cap + 1, np.int32)
+        g = 0
+        for j in range(n_runs):
+            w = j * words
+            if words == 1:  # branch-free: about half the runs may be touched, at random
+                group_run[g] = j
+                g += bits[w] != 0
                 continue
-            if use_bits:
-                w = j * words + (v >> 6)
-                bit = np.uint64(1) << np.uint64(v & 63)
-                if bits[w] & bit:
-                    continue
-                bits[w] |= bit
-            else:
-                key = np.int64(j) * n_ids + v
-                h = (key * 40503 + (key >> 13)) & (size - 1)  # keys < 2**52: no overflow
-                while table[h] != -1 and table[h] != key:
-                    h = (h + 1) & (size - 1)
-                if table[h] != -1:
-                    continue
-                table[h] = key
-            if sparse and distinct[j] == 0:
-                touched[g] = j
+            while w < (j + 1) * words and bits[w] == 0:
+                w += 1
+            if w < (j + 1) * words:
+                group_run[g] = j
                 g += 1
-            distinct[j] += 1
-    group_run = touched[:g].copy() if sparse else _nonzero_runs(distinct, cap)
-    return group_run, distinct[group_run]
+        group_run = group_run[:g].copy()
+    counts = np.zeros(group_run.shape[0], np.int64)
+    for q in range(group_run.shape[0]):
+        j = group_run[q]
+        for w in range(j * words, (j + 1) * words):
+            counts[q] += _popcount(bits[w])
+    return group_run, counts
 
 
 @jit
@@ -389,6 +447,12 @@ def reorder_entries(offsets: np.ndarray, order: np.ndarray) -> tuple[np.ndarray,
     return _reorder_entries(offsets, order)
 
 
+def entry_rows(offsets: np.ndarray) -> np.ndarray:
+    """int32[k]: the row of every entry (offsets int64[n+1] of the rows' entries)."""
+    offsets = readonly(offsets, np.int64)
+    return np.repeat(np.arange(offsets.shape[0] - 1, dtype=np.int32), np.diff(offsets))
+
+
 def run_of_row(run_start: np.ndarray) -> np.ndarray:
     """int32[n]: the run of every row (run_start int64[m+1] of a contact-sorted version)."""
     run_start = readonly(run_start, np.int64)
@@ -445,12 +509,22 @@ def window_stats(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
 
 def window_distinct(start: int, stop: int, run_of_row: np.ndarray, n_runs: int,
                     ts_ms: np.ndarray, row_mask: np.ndarray | None, lo_ms: int, hi_ms: int,
-                    offsets: np.ndarray | None, entry_id: np.ndarray, n_ids: int) -> tuple[np.ndarray, np.ndarray]:
+                    offsets: np.ndarray | None, entry_id: np.ndarray, n_ids: int,
+                    entry_row: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(group_run, distinct int64): distinct ids among the entries of the rows in the window
-    passing the mask, per run that has one; an id outside [0, n_ids) is no value."""
+    passing the mask, per run that has one; an id outside [0, n_ids) is no value. `entry_row`
+    (int32, the row of every entry: `entry_rows(offsets)`) may be passed when it is at hand."""
     args = _common(start, stop, run_of_row, n_runs, ts_ms, row_mask)
     offs, dense, ids = _entries(offsets, entry_id, np.int32, args[4].shape[0])
-    return _window_distinct(*args, int(lo_ms), int(hi_ms), offs, dense, ids, int(n_ids), BITSET_WORDS,
+    if dense:
+        rows = np.zeros(0, np.int32)
+    elif entry_row is None:
+        rows = entry_rows(offs)
+    else:
+        rows = readonly(entry_row, np.int32)
+        if rows.shape != ids.shape:
+            raise KernelArgumentError("entry_row", "must have one row per entry")
+    return _window_distinct(*args, int(lo_ms), int(hi_ms), offs, dense, rows, ids, int(n_ids), BITSET_WORDS,
                             BITSET_PER_ENTRY, _sparse(args[0], args[1], args[3]))
 
 

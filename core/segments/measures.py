@@ -369,7 +369,9 @@ def _window_values(
     if m == "distinct":
         entry_row, ids, n_ids = distinct_ids(view, cond.param)
         offsets, ids_b = _in_bucket_order(view, layout, entry_row, ids)
-        group, distinct = windows.window_distinct(*args, offsets, ids_b, n_ids)
+        rows_b = None if offsets is None else derived.cache.get(
+            "bucket-entry-rows", [offsets], lambda: windows.entry_rows(offsets))
+        group, distinct = windows.window_distinct(*args, offsets, ids_b, n_ids, rows_b)
         return run_contact[group], distinct.astype(np.float64)
     entry_row, entry_value = numeric_entries(view, cond.param, dictionary)
     offsets, values_b = _in_bucket_order(view, layout, entry_row, entry_value)

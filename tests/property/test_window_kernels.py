@@ -133,15 +133,21 @@ def check_window_kernels(t, lo, hi, data):
             assert len(set(group.tolist())) == group.shape[0]
             assert dict(zip(group.tolist(), extreme.tolist())) == ref.window_extreme(*plain, offs, values, want_max)
     ids = t["ids"] if not dense else (np.resize(t["ids"], n) if t["ids"].shape[0] else np.full(n, -1, np.int32))
-    n_ids = data.draw(st.integers(0, 6))
+    # few ids (one bitset word a run) or up to 140 (three words; ids spread over them)
+    n_ids = data.draw(st.one_of(st.integers(0, 6), st.integers(60, 140)))
+    if n_ids > 64:
+        ids = np.where(ids < 0, ids, (ids * 31 + ids // 2) % (n_ids + 3)).astype(np.int32)
+    want = ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
     group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
     assert len(set(group.tolist())) == group.shape[0]
-    assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
+    assert dict(zip(group.tolist(), distinct.tolist())) == want
+    entry_rows = None if offs is None else windows.entry_rows(offs)  # as a caller holding them passes
     # the hash table; the bitset by its size; the bitset by the entries read (hash table when none)
     for words, per_entry in ((0, 0), (2**40, 0), (0, 2**40)):
         with windows.forced(BITSET_WORDS=words, BITSET_PER_ENTRY=per_entry):
-            group, distinct = windows.window_distinct(*common, offs, ids, n_ids)
-        assert dict(zip(group.tolist(), distinct.tolist())) == ref.window_distinct(*plain, offs, ids.tolist(), n_ids)
+            group, distinct = windows.window_distinct(*common, offs, ids, n_ids, entry_rows)
+        assert len(set(group.tolist())) == group.shape[0]
+        assert dict(zip(group.tolist(), distinct.tolist())) == want
 
 
 @BOUNDED
