@@ -4,6 +4,7 @@ A store's tables never merge in the appending thread: when a tail becomes due th
 handed here (`submit`), at most once until it has been compacted, so the queue holds
 distinct tables and is bounded by their number (and by `max_pending`: a full queue makes
 `submit` wait, which slows writers down rather than letting tails grow without limit).
+After each round of merges the freed heap pages go back to the system (`core.trim`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 import queue
 import threading
 from typing import Protocol
+
+from core import trim
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ class Compactor:
                     return
                 table.compact_due()
                 self.merges += 1
+                if self._queue.empty():  # a round of merges done: what they freed goes back
+                    trim.release()
             except Exception:  # the thread must outlive one failed merge
                 self.failures += 1
                 log.exception("compaction failed")

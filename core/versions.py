@@ -82,26 +82,41 @@ def make_version(
     a = frozen(np.asarray(arrival, dtype=np.int64))
     if not c.shape == t.shape == a.shape:
         raise ValueError("contact, ts_ms and arrival must have one entry per row")
-    return TableVersion(c, t, a, int(sorted_rows), MappingProxyType(_share_dense_rows(columns, c.shape[0])))
+    return TableVersion(c, t, a, int(sorted_rows), MappingProxyType(_share_equal_arrays(columns)))
 
 
-def _share_dense_rows(columns: Mapping[ColumnKey, PathColumn], n: int) -> dict[ColumnKey, PathColumn]:
-    """`columns`, with every column holding exactly one entry per row using one shared row array."""
+def _share_equal_arrays(columns: Mapping[ColumnKey, PathColumn]) -> dict[ColumnKey, PathColumn]:
+    """`columns`, with equal row arrays and equal items arrays held once: the columns of one
+    array's elements (products.productId, products.price, ...) carry the same rows and
+    ordinals, and every column with one entry per row the same row numbers."""
     out = dict(columns)
-    if n == 0:
-        return out
-    shared: np.ndarray | None = None
+    kept: list[np.ndarray] = []
+
+    def shared(a: np.ndarray) -> np.ndarray:
+        for k in kept:
+            if k is a or (k.shape == a.shape and k.dtype == a.dtype and _equal(k, a)):
+                return k
+        kept.append(a)
+        return a
+
     for key, col in out.items():
-        row = col.row
-        if row is shared or len(col) != n or row[0] != 0 or row[-1] != n - 1:
-            continue
-        if n > 1 and not bool(np.all(np.diff(row) == 1)):
-            continue
-        if shared is None:
-            shared = row
-        else:
-            out[key] = replace(col, row=shared)
+        row = shared(col.row)
+        items = {prefix: shared(a) for prefix, a in col.items.items()}
+        if row is not col.row or any(items[p] is not a for p, a in col.items.items()):
+            out[key] = replace(col, row=row, items=MappingProxyType(items) if items else col.items)
     return out
+
+
+def _equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one shape and dtype hold the same values: views of one memory at
+    once, a few samples before a full comparison."""
+    n = a.shape[0]
+    if n == 0 or (a.ctypes.data == b.ctypes.data and a.strides == b.strides):
+        return True
+    for i in (0, n // 2, n - 1):
+        if a[i] != b[i]:
+            return False
+    return bool(np.array_equal(a, b))
 
 
 def with_paths(v: TableVersion, paths: frozenset[str]) -> TableVersion:

@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from core import trim
 from core.engine import Engine
 from core.segments.warmup import warm_up
 from server.config import Settings
@@ -288,6 +289,7 @@ def _finish_restore_in_background(engine: Engine) -> None:
         try:
             engine.contacts.finish_restore()
             engine.store.dictionary.finish_restore()
+            trim.release(force=True)  # the recovery's read buffers and replaced arrays
         except Exception:  # the next caller that needs them builds them (and meets the error)
             log.exception("building the restored lookup maps failed")
 

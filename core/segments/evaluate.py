@@ -8,10 +8,12 @@ references ask `resolve_segment` at the same instant. The universe is the live c
 from __future__ import annotations
 
 import array
+import itertools
 import os
 import threading
+import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -44,6 +46,7 @@ from core.store import EventStore
 __all__ = ["EvalContext", "Explanation", "bitmap_of", "condition_counts", "evaluate", "evaluate_among", "explain"]
 
 FEW_CONTACTS = 2048  # evaluate_among reads contacts one by one up to this many
+SHARE_AFTER_S = 0.0003  # the shards of a leaf are shared with threads when the first took this long
 NARROW_FRACTION = 64  # a negation under `all` judges only the contacts left when fewer than universe / this
 _pool: ThreadPoolExecutor | None = None
 
@@ -115,25 +118,56 @@ def live_contacts(contacts: ContactBook) -> BitMap:
     return members
 
 
-def _map_shards(ctx: EvalContext, fn: Callable[[Any], BitMap], views: list[Any]) -> list[BitMap]:
-    """`fn` over every shard; `checkpoint()` between shard results stops a cancelled call."""
-    if len(views) <= 1 or not ctx.parallel:
-        out = []
-        for view in views:
-            checkpoint()
-            out.append(fn(view))
-        return out
-    futures = [_executor().submit(fn, view) for view in views]
+_shard_seconds: dict[Any, float] = {}  # per leaf: seconds a shard took when it last ran
+_SHARD_SECONDS_KEPT = 10_000
+
+
+def _map_shards(ctx: EvalContext, fn: Callable[[Any], BitMap], views: list[Any], key: Any = None) -> list[BitMap]:
+    """`fn` over every shard; `checkpoint()` between shard results stops a cancelled call.
+
+    The calling thread and up to cpu_count - 1 pool threads take the shards from one counter.
+    Waking a thread costs more than a short read, so the helpers join only for shards taking
+    SHARE_AFTER_S or more: at once when the leaf `key` took that long per shard last time,
+    otherwise once the caller has read the first shard alone and found it that slow (shards
+    are alike in size)."""
+    n = len(views)
+    results: list[BitMap | None] = [None] * n
+    taken = itertools.count()  # next() on a count is atomic under the GIL
+    helpers = min(n - 1, (os.cpu_count() or 1) - 1) if ctx.parallel else 0
+    futures: list[Future[None]] = []
+
+    def work() -> None:
+        for i in taken:
+            if i >= n:
+                return
+            results[i] = fn(views[i])
+
+    def share() -> None:
+        futures.extend(_executor().submit(work) for _ in range(helpers))
+
+    t0 = time.perf_counter()
     try:
-        results = []
-        for future in futures:
+        if helpers > 0 and _shard_seconds.get(key, 0.0) >= SHARE_AFTER_S:
+            share()
+        for i in taken:
+            if i >= n:
+                break
             checkpoint()
-            results.append(future.result())
-        return results
+            results[i] = fn(views[i])
+            if i == 0 and helpers > 0 and not futures and time.perf_counter() - t0 >= SHARE_AFTER_S:
+                share()
+        for future in futures:
+            if not future.cancel():  # a helper that never started has nothing to wait for
+                future.result()
     except BaseException:
         for future in futures:
             future.cancel()
         raise
+    if key is not None and n:
+        if len(_shard_seconds) >= _SHARD_SECONDS_KEPT:
+            _shard_seconds.clear()
+        _shard_seconds[key] = (time.perf_counter() - t0) * (1 + len(futures)) / n
+    return results  # type: ignore[return-value]  # every index taken once
 
 
 def _present(view: Any) -> BitMap:
@@ -178,7 +212,7 @@ def event_members(cond: EventCond, ctx: EvalContext) -> BitMap:
         got = _present(view) - part if complemented else part
         return got - ignored if ignored is not None else got
 
-    parts = _map_shards(ctx, shard, pieces)
+    parts = _map_shards(ctx, shard, pieces, cond)
     picked = BitMap.union(*parts) if len(parts) > 1 else (parts[0] if parts else BitMap())
     if absent:
         return ctx.universe() - picked

@@ -276,3 +276,54 @@ def test_negations_under_all_match_reference(
     assert set(evaluate(defn, world.ctx())) == want
     assert set(evaluate(defn, sharded.ctx())) == want
     assert set(evaluate_among(defn, sharded.ctx(), list(range(0, 18)))) == want
+
+
+# ------------------------------------------------------------------ shards and threads
+
+
+def _shard_run(key: object, seconds: float, n: int = 6) -> tuple[list[BitMap], set[str]]:
+    """`_map_shards` over n shards each taking `seconds`: results, and the threads that ran them."""
+    import threading
+    import time
+
+    ctx = EvalContext(EventStore(), ContactBook(), 0, "UTC", lambda name, now: BitMap())
+    threads: set[str] = set()
+
+    def fn(i: int) -> BitMap:
+        threads.add(threading.current_thread().name)
+        time.sleep(seconds)
+        return BitMap([i, 100 + i])
+
+    return evaluation._map_shards(ctx, fn, list(range(n)), key), threads
+
+
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="one core: shards never go to threads")
+def test_short_shards_stay_in_the_calling_thread_long_ones_are_shared() -> None:
+    import threading
+
+    me = threading.current_thread().name
+    key = object()
+    results, threads = _shard_run(key, 0.0)
+    assert results == [BitMap([i, 100 + i]) for i in range(6)]
+    assert threads == {me}
+    # slow shards: the first alone, then helpers join; the leaf's time is remembered
+    results, threads = _shard_run(key, 0.01)
+    assert results == [BitMap([i, 100 + i]) for i in range(6)]
+    assert me in threads and len(threads) > 1
+    assert evaluation._shard_seconds[key] >= evaluation.SHARE_AFTER_S
+    # the next call shares at once (a helper may take the first shard); still every result in place
+    results, threads = _shard_run(key, 0.01)
+    assert results == [BitMap([i, 100 + i]) for i in range(6)]
+    assert len(threads) > 1
+
+
+def test_a_failing_shard_fails_the_call() -> None:
+    ctx = EvalContext(EventStore(), ContactBook(), 0, "UTC", lambda name, now: BitMap())
+
+    def fn(i: int) -> BitMap:
+        if i == 4:
+            raise ValueError("shard 4")
+        return BitMap([i])
+
+    with pytest.raises(ValueError, match="shard 4"):
+        evaluation._map_shards(ctx, fn, list(range(6)), None)

@@ -279,6 +279,27 @@ def test_dense_columns_share_one_row_array() -> None:
     assert v.nbytes == unshared - a.row.nbytes
 
 
+def test_columns_of_one_array_share_rows_and_items() -> None:
+    """Every element of `products` has an id and a price: their columns (and the elements' own
+    object column) hold one row array and one items array between them; `tags` does not."""
+    t, d = Table(), StringDictionary()
+    for i in range(40):
+        products = [{"id": f"p{j}", "price": float(j)} for j in range(i % 3 + 1)]
+        t.append(i % 5, i, i, flatten({"products": products, "tags": ["a", "b"][: i % 2 + 1]}), d)
+    v = t.version(sorted=True)
+    ids, price, node = (v.columns[k] for k in [("products.id", Kind.STR), ("products.price", Kind.NUM),
+                                                ("products", Kind.NODE)])
+    assert ids.row is price.row is node.row
+    assert ids.items["products"] is price.items["products"] is node.items["products"]
+    tags = v.columns[("tags", Kind.STR)]
+    assert tags.row is not ids.row and tags.row.tolist() != ids.row.tolist()
+    # the values still belong to their own rows
+    assert sorted(zip(price.row.tolist(), price.values.tolist())) == sorted(
+        (r, float(j)) for r in range(40) for j in range(int(v.ts_ms[r]) % 3 + 1))
+    unshared = sum(x.nbytes for x in (v.contact, v.ts_ms, v.arrival)) + sum(col.nbytes for col in v.columns.values())
+    assert v.nbytes == unshared - 2 * (ids.row.nbytes + ids.items["products"].nbytes)
+
+
 # ----------------------------------------------------------------- columnar appends
 
 _scalars = st.one_of(
