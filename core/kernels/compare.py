@@ -92,7 +92,17 @@ def _select_args(run_contact: np.ndarray, values: np.ndarray, excluded: np.ndarr
     values = readonly(values, np.float64)
     if run_contact.shape != values.shape or values.ndim != 1:
         raise KernelArgumentError("values", "must have one value per run")
-    return run_contact, values, readonly(np.unique(np.asarray(excluded, np.float64)), np.float64)
+    return run_contact, values, _excluded(excluded)
+
+
+_NONE_EXCLUDED = readonly(np.zeros(0, np.float64), np.float64)
+
+
+def _excluded(excluded: np.ndarray) -> np.ndarray:
+    """The excluded values sorted and distinct, as the kernels take them."""
+    if len(excluded) == 0:
+        return _NONE_EXCLUDED
+    return readonly(np.unique(np.asarray(excluded, np.float64)), np.float64)
 
 
 @jit
@@ -108,5 +118,5 @@ def _holds_each(
 def holds_each(values: np.ndarray, lo: float, lo_inc: bool, hi: float, hi_inc: bool, excluded: np.ndarray) -> np.ndarray:
     """Per value: whether it holds the comparison."""
     values = readonly(values, np.float64)
-    excluded = readonly(np.unique(np.asarray(excluded, np.float64)), np.float64)
+    excluded = _excluded(excluded)
     return _holds_each(values, float(lo), bool(lo_inc), float(hi), bool(hi_inc), excluded)

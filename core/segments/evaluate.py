@@ -45,6 +45,7 @@ from core.store import EventStore
 
 __all__ = ["EvalContext", "Explanation", "bitmap_of", "condition_counts", "evaluate", "evaluate_among", "explain"]
 
+_CPUS = os.cpu_count() or 1
 FEW_CONTACTS = 2048  # evaluate_among reads contacts one by one up to this many
 SHARE_AFTER_S = 0.0003  # the shards of a leaf are shared with threads when the first took this long
 NARROW_FRACTION = 64  # a negation under `all` judges only the contacts left when fewer than universe / this
@@ -58,7 +59,7 @@ def _executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="shard")
+            _pool = ThreadPoolExecutor(max_workers=_CPUS, thread_name_prefix="shard")
         return _pool
 
 
@@ -133,7 +134,7 @@ def _map_shards(ctx: EvalContext, fn: Callable[[Any], BitMap], views: list[Any],
     n = len(views)
     results: list[BitMap | None] = [None] * n
     taken = itertools.count()  # next() on a count is atomic under the GIL
-    helpers = min(n - 1, (os.cpu_count() or 1) - 1) if ctx.parallel else 0
+    helpers = min(n - 1, _CPUS - 1) if ctx.parallel else 0
     futures: list[Future[None]] = []
 
     def work() -> None:
