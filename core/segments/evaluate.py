@@ -64,8 +64,12 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def bitmap_of(ids: np.ndarray) -> BitMap:
-    """A BitMap of uint32 ids (via array('I'), far faster than iterating numpy)."""
+    """A BitMap of uint32 ids (via array('I'), far faster than iterating numpy). Ids are sorted
+    first when they are not: a bitmap takes sorted ids about ten times faster, which pays for
+    the sort (period kernels list their contacts in the order they met them)."""
     ids = np.ascontiguousarray(ids, dtype=np.uint32)
+    if ids.shape[0] > 1 and not bool(np.all(ids[1:] >= ids[:-1])):
+        ids = np.sort(ids)
     return BitMap(array.array("I", ids.tobytes()))
 
 
