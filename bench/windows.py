@@ -87,7 +87,8 @@ def calls(t: Layout, lo: int, hi: int) -> dict[str, Callable[[], tuple[np.ndarra
         "count": lambda: windows.window_count(*common),
         "count-every-run": every_run,
         "min": lambda: windows.window_extreme(*common, t.value_offsets, t.values, False),
-        "distinct": lambda: windows.window_distinct(*common, t.id_offsets, t.ids, t.n_ids),
+        "distinct": lambda: windows.window_distinct(*common, t.id_offsets, t.ids, t.n_ids,
+                                                    measures.entry_rows_of(t.id_offsets)),
     }
 
 

@@ -344,6 +344,14 @@ def _in_bucket_order(
     return derived.cache.get(("bucket-entries", n), [entry_row, values, layout.order], build)  # type: ignore[no-any-return]
 
 
+def entry_rows_of(offsets: np.ndarray | None) -> np.ndarray | None:
+    """The row of every entry of an entry stream in bucket order (None when entry e is row e),
+    kept with the offsets."""
+    if offsets is None:
+        return None
+    return derived.cache.get("bucket-entry-rows", [offsets], lambda: windows.entry_rows(offsets))  # type: ignore[no-any-return]
+
+
 def _window_values(
     plan: EventPlan, view: ColumnSource, dictionary: StringDictionary, layout: _Bucketed
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -369,9 +377,7 @@ def _window_values(
     if m == "distinct":
         entry_row, ids, n_ids = distinct_ids(view, cond.param)
         offsets, ids_b = _in_bucket_order(view, layout, entry_row, ids)
-        rows_b = None if offsets is None else derived.cache.get(
-            "bucket-entry-rows", [offsets], lambda: windows.entry_rows(offsets))
-        group, distinct = windows.window_distinct(*args, offsets, ids_b, n_ids, rows_b)
+        group, distinct = windows.window_distinct(*args, offsets, ids_b, n_ids, entry_rows_of(offsets))
         return run_contact[group], distinct.astype(np.float64)
     entry_row, entry_value = numeric_entries(view, cond.param, dictionary)
     offsets, values_b = _in_bucket_order(view, layout, entry_row, entry_value)
