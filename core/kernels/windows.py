@@ -105,7 +105,7 @@ def window_size(buckets: tuple[np.ndarray, np.ndarray, int, int], lo_ms: int, hi
 BITSET_WORDS = 1 << 18
 BITSET_PER_ENTRY = 4
 MAX_UNITS = 63  # window_units keeps the filled units of a run in one 64-bit word
-SPARSE_SHARE = 4  # a call reading at most n_runs / SPARSE_SHARE rows notes the runs it touches
+SPARSE_SHARE = 24  # a call reading at most n_runs / SPARSE_SHARE rows notes the runs it touches (bench.windows)
 EXTREME_SHARE = 4  # window_extreme keeps one value per run when reading n_runs / EXTREME_SHARE rows or more
 
 
