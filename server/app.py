@@ -289,6 +289,7 @@ def _finish_restore_in_background(engine: Engine) -> None:
         try:
             engine.contacts.finish_restore()
             engine.store.dictionary.finish_restore()
+            trim.freeze()  # the restored state is live: full collections need not walk it
             trim.release(force=True)  # the recovery's read buffers and replaced arrays
         except Exception:  # the next caller that needs them builds them (and meets the error)
             log.exception("building the restored lookup maps failed")

@@ -1,4 +1,4 @@
-"""Returning freed heap pages to the system (core.trim)."""
+"""Returning freed heap pages to the system and freezing long-lived objects (core.trim)."""
 
 from __future__ import annotations
 
@@ -34,9 +34,28 @@ def test_release_gives_freed_heap_pages_back() -> None:
 
 
 def test_release_is_rate_limited_unless_forced() -> None:
-    if not trim.available():
-        assert trim.release(force=True) is False
-        return
     assert trim.release(force=True)
     assert trim.release() is False  # within MIN_INTERVAL_S of the last one
     assert trim.release(force=True)
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_release_collects_new_garbage_and_freezes_the_survivors() -> None:
+    import gc
+    import weakref
+
+    trim.release(force=True)
+    frozen_before = gc.get_freeze_count()
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a  # a cycle: only the collector frees it
+    dead = weakref.ref(a)
+    del a, b
+    kept = [_Node() for _ in range(1000)]
+    assert trim.release(force=True)
+    assert dead() is None  # collected before the freeze, not frozen with the rest
+    assert gc.get_freeze_count() >= frozen_before + 1000
+    assert all(isinstance(k, _Node) for k in kept)
