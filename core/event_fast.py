@@ -67,6 +67,26 @@ def _json_text_value(text: str) -> Any:
     return value
 
 
+_OTHER = -2  # _scalar_bound of a value that is no str, int, float or bool
+
+
+def _scalar_bound(v: Any, t: type) -> int:
+    """A bound of the encoded size of a str, int, float or bool `v` (of type `t`) in fast
+    form; -1 when it is not in fast form (unchecked text, a number out of range), _OTHER for
+    a value of another type."""
+    if t is str:
+        if not (v.isascii() and len(v) <= MAX_STRING_BYTES) and not _text_ok(v):
+            return -1
+        return 6 * len(v) + 3
+    if t is int:
+        return _NUMBER_BOUND if -_SMALL_INT < v < _SMALL_INT else -1
+    if t is float:
+        return _NUMBER_BOUND if v - v == 0.0 else -1  # not NaN nor infinite
+    if t is bool:
+        return 6
+    return _OTHER
+
+
 def _tree_leaves(
     path: str,
     value: Any,
@@ -90,59 +110,33 @@ def _tree_leaves(
                 return -1
             bound += 6 * len(key) + 4
             t = type(v)
-            if t is str:
-                if not (v.isascii() and len(v) <= MAX_STRING_BYTES) and not _text_ok(v):
-                    return -1
-                bound += 6 * len(v) + 3
-            elif t is int:
-                if not -_SMALL_INT < v < _SMALL_INT:
-                    return -1
-                bound += _NUMBER_BOUND
-            elif t is float:
-                if v - v != 0.0:  # NaN or infinite
-                    return -1
-                bound += _NUMBER_BOUND
-            elif t is bool:
-                bound += 6
+            size = _scalar_bound(v, t)
+            if size >= 0:
+                bound += size
+                leaves.append((f"{path}.{key}", v, items))
             elif v is None:
                 bound += 6
-                continue
-            elif t is dict or t is list:
+            elif size == _OTHER and (t is dict or t is list):
                 inner = _tree_leaves(f"{path}.{key}", v, items, depth + 1, leaves, counters)
                 if inner < 0:
                     return -1
                 bound += inner + 1
-                continue
             else:
                 return -1
-            leaves.append((f"{path}.{key}", v, items))
         return bound
     for v in value:
         t = type(v)
-        if t is str:
-            if not (v.isascii() and len(v) <= MAX_STRING_BYTES) and not _text_ok(v):
-                return -1
-            bound += 6 * len(v) + 3
-        elif t is int:
-            if not -_SMALL_INT < v < _SMALL_INT:
-                return -1
-            bound += _NUMBER_BOUND
-        elif t is float:
-            if v - v != 0.0:
-                return -1
-            bound += _NUMBER_BOUND
-        elif t is bool:
-            bound += 6
-        elif v is None:
+        size = _scalar_bound(v, t)
+        if v is None:
             bound += 6
             continue
-        elif t is list:  # an array in an array adds its elements to the outer one
+        if t is list:  # an array in an array adds its elements to the outer one
             inner = _tree_leaves(path, v, items, depth + 1, leaves, counters)
             if inner < 0:
                 return -1
             bound += inner + 1
             continue
-        elif t is not dict:
+        if size == -1 or (size == _OTHER and t is not dict):
             return -1
         ordinal = counters.get(path, 0)
         counters[path] = ordinal + 1
@@ -152,6 +146,7 @@ def _tree_leaves(
                 return -1
             bound += inner + 1
         else:
+            bound += size
             leaves.append((path, v, items + ((path, ordinal),)))
     return bound
 
@@ -307,6 +302,19 @@ _NAME_VALUE = itemgetter("name", "value")
 _TWO = frozenset({2})
 
 
+def _plain_scalar(v: Any, t: type) -> int:
+    """For a value of a plain line: 1 when it is a str, int, float or bool in fast form (ASCII
+    text, a finite number in range), 0 when it is one of those but not in fast form, -1 for a
+    value of another type."""
+    if t is str:
+        return 1 if v.isascii() else 0
+    if t is int:
+        return 1 if -_SMALL_INT < v < _SMALL_INT else 0
+    if t is float:
+        return 1 if v - v == 0.0 else 0  # not NaN nor infinite
+    return 1 if t is bool else -1
+
+
 def _plain_tree(
     path: str,
     value: Any,
@@ -325,37 +333,24 @@ def _plain_tree(
             if not key or not key.isascii():
                 return False
             t = type(v)
-            if t is str:
-                if not v.isascii():
-                    return False
-            elif t is int:
-                if not -_SMALL_INT < v < _SMALL_INT:
-                    return False
-            elif t is float:
-                if v - v != 0.0:  # NaN or infinite
-                    return False
-            elif v is None:
-                continue
+            ok = _plain_scalar(v, t)
+            if ok > 0:
+                leaves.append((f"{path}.{key}", v, items))
+            elif ok == 0:
+                return False
             elif t is dict or t is list:
                 if not _plain_tree(f"{path}.{key}", v, items, depth + 1, leaves, counters):
                     return False
-                continue
-            leaves.append((f"{path}.{key}", v, items))  # str, int, float or bool
+            # else None: no leaf
         return True
     for v in value:
         t = type(v)
-        if t is str:
-            if not v.isascii():
-                return False
-        elif t is int:
-            if not -_SMALL_INT < v < _SMALL_INT:
-                return False
-        elif t is float:
-            if v - v != 0.0:
-                return False
-        elif v is None:
+        ok = _plain_scalar(v, t)
+        if ok == 0:
+            return False
+        if v is None:
             continue
-        elif t is list:  # an array in an array adds its elements to the outer one
+        if t is list:  # an array in an array adds its elements to the outer one
             if not _plain_tree(path, v, items, depth + 1, leaves, counters):
                 return False
             continue
