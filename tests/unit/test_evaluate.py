@@ -291,28 +291,31 @@ def _shard_run(key: object, seconds: float, n: int = 6) -> tuple[list[BitMap], s
 
     def fn(i: int) -> BitMap:
         threads.add(threading.current_thread().name)
-        time.sleep(seconds)
+        if seconds:
+            time.sleep(seconds)
         return BitMap([i, 100 + i])
 
     return evaluation._map_shards(ctx, fn, list(range(n)), key), threads
 
 
 @pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="one core: shards never go to threads")
-def test_short_shards_stay_in_the_calling_thread_long_ones_are_shared() -> None:
+def test_short_shards_stay_in_the_calling_thread_long_ones_are_shared(monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
+    # a threshold far above what a busy machine may add to a short shard, far below a long one
+    monkeypatch.setattr(evaluation, "SHARE_AFTER_S", 0.05)
     me = threading.current_thread().name
     key = object()
     results, threads = _shard_run(key, 0.0)
     assert results == [BitMap([i, 100 + i]) for i in range(6)]
     assert threads == {me}
     # slow shards: the first alone, then helpers join; the leaf's time is remembered
-    results, threads = _shard_run(key, 0.01)
+    results, threads = _shard_run(key, 0.1)
     assert results == [BitMap([i, 100 + i]) for i in range(6)]
     assert me in threads and len(threads) > 1
     assert evaluation._shard_seconds[key] >= evaluation.SHARE_AFTER_S
     # the next call shares at once (a helper may take the first shard); still every result in place
-    results, threads = _shard_run(key, 0.01)
+    results, threads = _shard_run(key, 0.1)
     assert results == [BitMap([i, 100 + i]) for i in range(6)]
     assert len(threads) > 1
 

@@ -23,14 +23,15 @@ def test_release_gives_freed_heap_pages_back() -> None:
     # leaves their pages resident until trimmed
     big = np.ones(1_000_000, np.float64)
     del big
+    baseline = _rss()
     blocks = [np.ones(60_000, np.float64) for _ in range(400)]  # 480 KB each, about 190 MB
     keep = blocks[-1]
     del blocks
-    before = _rss()
     assert trim.release(force=True)
     after = _rss()
     assert keep.sum() == 60_000.0
-    assert before - after > 100 * 2**20, (before, after)
+    # back near where it was before the blocks, wherever glibc had put them
+    assert after - baseline < 60 * 2**20, (baseline, after)
 
 
 def test_release_is_rate_limited_unless_forced() -> None:
