@@ -272,15 +272,6 @@ def _validated(columns: Sequence[LeafColumn], n: int) -> tuple[list[_Checked], l
     return checked, strings
 
 
-def _add_refs(dictionary: StringDictionary, codes: np.ndarray, counts: np.ndarray) -> None:
-    """Counts `counts[i]` stored entries more for `codes[i]` (as `acquire` does per string)."""
-    refs = dictionary._refs
-    size = len(dictionary)
-    if len(refs) < size:
-        refs.fill(0, size - len(refs))
-    np.add.at(refs._buf, codes, counts)  # codes may repeat: the same string in two vocabularies
-
-
 def _acquire(dictionary: StringDictionary, checked: list[_Checked],
              strings: list[tuple[np.ndarray, np.ndarray]]) -> None:
     """Fills the STR columns' values with dictionary codes, assigning new codes in the order
@@ -308,10 +299,9 @@ def _acquire(dictionary: StringDictionary, checked: list[_Checked],
     for s, j in zip(listed, np.concatenate(owner)[appearance].tolist()):
         if type(s) is not str:
             raise InvalidArgument(f"params.{text[j].path}", "string values must be str")
-    encode = dictionary.encode
     code_of = np.empty(len(listed), dtype=np.int64)
-    code_of[appearance] = [encode(s) for s in listed]  # one code per (column, word), in used order
-    _add_refs(dictionary, code_of, np.concatenate(counts))
+    code_of[appearance] = dictionary.encode_all(listed)  # one code per (column, word), in used order
+    dictionary.add_refs(code_of, np.concatenate(counts))  # a string may be in two vocabularies
     start = 0
     for c, u, inv in zip(text, used, inverse):
         c.values = code_of[start:start + u.shape[0]][inv.reshape(-1)].astype(VALUE_DTYPES[Kind.STR])

@@ -15,10 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from core.dictionary import dict_of
 from core.identifiers import SINGLE_VALUED, IdKind
 
 Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
+
+BUILD_CHUNK = 65_536  # dict entries added per step of a background build
+
+
+def dict_of(keys: Sequence[Any], values: Sequence[Any]) -> dict[Any, Any]:
+    """dict(zip(keys, values)) added a chunk at a time: a thread building a big dict lets the
+    others run between chunks (one dict(zip(...)) call holds the GIL to its end)."""
+    out: dict[Any, Any] = {}
+    for start in range(0, len(keys), BUILD_CHUNK):
+        out.update(zip(keys[start : start + BUILD_CHUNK], values[start : start + BUILD_CHUNK]))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,13 +282,12 @@ def serve(
 
 
 def _finish_restore_in_background(engine: Engine) -> None:
-    """A restored contact book and string dictionary build their lookup maps on first use;
-    build them now, while the first requests (most of which do not need them) are answered."""
+    """A restored contact book builds its lookup maps on first use; build them now, while the
+    first requests (most of which do not need them) are answered."""
 
     def build() -> None:
         try:
             engine.contacts.finish_restore()
-            engine.store.dictionary.finish_restore()
             trim.freeze()  # the restored state is live: full collections need not walk it
             trim.release(force=True)  # the recovery's read buffers and replaced arrays
         except Exception:  # the next caller that needs them builds them (and meets the error)

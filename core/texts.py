@@ -1,0 +1,226 @@
+"""A compact table of strings by dense id: UTF-8 bytes in one buffer, found through an
+open-addressing hash table of int32 ids (kernels in `core.kernels.texts`).
+
+A string costs its bytes plus about 17 bytes (start, length, table slots at most 70% full),
+where a Python str in a dict and a list costs 100 and more. Ids are dense from 0 and never
+reused; a removed id gets no string back.
+
+One writer adds and removes; readers may call `find`, `get` and `strings` at any time. The
+writer only writes past what it has published (new bytes, new ids, EMPTY slots becoming
+ids) or marks removed ids. When it grows or packs any array it publishes a new set with a
+new table, so the table a reader holds names only ids and bytes its own arrays hold; a
+reader sees a string either whole or not at all.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from core.kernels import texts as kt
+
+MAX_LOAD = 0.7  # table slots in use (ids and GONE marks) per slot, at most
+PACK_SHARE = 0.5  # removed bytes over this share of the buffer (and PACK_MIN_BYTES) repack it
+PACK_MIN_BYTES = 1 << 20
+
+
+class _Arrays(NamedTuple):
+    table: np.ndarray  # int32 slots: EMPTY, GONE or an id
+    blob: np.ndarray  # uint8: the strings' UTF-8 bytes
+    start: np.ndarray  # int64 per id: where its bytes start in blob
+    length: np.ndarray  # int32 per id: its byte count, -1 once removed
+
+
+def encoded(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, offsets): the UTF-8 bytes of `strings` one after another; string j is
+    bytes[offsets[j]:offsets[j+1]]. Lone surrogates pass through."""
+    text = "".join(strings)
+    lengths = np.empty(len(strings) + 1, dtype=np.int64)
+    lengths[0] = 0
+    if text.isascii():  # one byte per character: the common case (ids, emails, codes)
+        raw = text.encode("ascii")
+        lengths[1:] = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+    else:
+        parts = [s.encode("utf-8", "surrogatepass") for s in strings]
+        raw = b"".join(parts)
+        lengths[1:] = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    return np.frombuffer(raw, dtype=np.uint8), np.cumsum(lengths, out=lengths)
+
+
+def _table_for(count: int) -> np.ndarray:
+    slots = 16
+    while slots * MAX_LOAD < count + 1:
+        slots *= 2
+    return np.full(slots, kt.EMPTY, dtype=np.int32)
+
+
+def _grown(arr: np.ndarray, need: int) -> np.ndarray:
+    out = np.empty(max(need, arr.shape[0] + arr.shape[0] // 2, 8), dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+class TextTable:
+    """Strings by dense id (see the module docstring)."""
+
+    __slots__ = ("_arrays", "_size", "_used", "_filled", "_removed_bytes", "_live")
+
+    def __init__(self) -> None:
+        self._arrays = _Arrays(_table_for(0), np.empty(64, np.uint8), np.empty(8, np.int64), np.empty(8, np.int32))
+        self._size = 0  # ids assigned: 0.._size-1
+        self._used = 0  # bytes of blob written
+        self._filled = 0  # table slots holding an id or GONE
+        self._removed_bytes = 0  # bytes of blob whose id was removed
+        self._live = 0  # ids not removed
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def live_count(self) -> int:
+        return self._live
+
+    def find_many(self, strings: Sequence[str]) -> np.ndarray:
+        """The id of each string, -1 where it has none (int64)."""
+        data, offsets = encoded(strings)
+        return kt.find_many(*self._arrays, data, offsets)
+
+    def find(self, s: str) -> int | None:
+        """The id of `s`, None when it has none."""
+        data = np.frombuffer(s.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        found = kt.find_one(*self._arrays, data)
+        return None if found < 0 else found
+
+    def add_many(self, strings: Sequence[str]) -> np.ndarray:
+        """The id of each string (int64); absent strings get the next ids in order of first
+        appearance."""
+        data, offsets = encoded(strings)
+        self._reserve(len(strings), data.shape[0])
+        before = self._size
+        ids, self._size, self._used = kt.add_many(*self._arrays, self._size, self._used, data, offsets)
+        self._filled += self._size - before
+        self._live += self._size - before
+        return ids
+
+    def _reserve(self, count: int, nbytes: int) -> None:
+        """Room for `count` new ids holding `nbytes` more bytes."""
+        table, blob, start, length = self._arrays
+        grew = False
+        if start.shape[0] < self._size + count:
+            start, length, grew = _grown(start, self._size + count), _grown(length, self._size + count), True
+        if blob.shape[0] < self._used + nbytes:
+            blob, grew = _grown(blob, self._used + nbytes), True
+        if (self._filled + count) > table.shape[0] * MAX_LOAD:
+            table = _table_for(self._live + count)
+            kt.fill(table, blob, start, length, self._size)
+            self._filled = self._live
+        elif grew:  # a reader holding the old arrays must not meet ids written for the new ones
+            table = table.copy()
+        else:
+            return
+        self._arrays = _Arrays(table, blob, start, length)
+
+    def get(self, i: int) -> str | None:
+        """The string of id `i`, None once removed."""
+        _, blob, start, length = self._arrays
+        n = int(length[i])
+        if n < 0:
+            return None
+        at = int(start[i])
+        return blob[at : at + n].tobytes().decode("utf-8", "surrogatepass")
+
+    def strings(self, ids: np.ndarray) -> list[str | None]:
+        """`get` of each id, decoding all of them at once."""
+        ids = np.asarray(ids, dtype=np.int64)
+        _, blob, start, length = self._arrays
+        lengths = length[ids]
+        alive = lengths >= 0
+        picked = ids[alive] if not alive.all() else ids
+        raw = kt.pack(blob, start, length, picked).tobytes()
+        bounds = np.zeros(picked.shape[0] + 1, dtype=np.int64)
+        np.cumsum(lengths[alive], out=bounds[1:])
+        cuts = bounds.tolist()
+        if raw.isascii():
+            text = raw.decode("ascii")
+            found = [text[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+        else:
+            found = [raw[a:b].decode("utf-8", "surrogatepass") for a, b in zip(cuts[:-1], cuts[1:])]
+        if picked is ids:
+            return found  # type: ignore[return-value]  # list[str] is a list[str | None]
+        out: list[str | None] = [None] * ids.shape[0]
+        for j, s in zip(np.flatnonzero(alive).tolist(), found):
+            out[j] = s
+        return out
+
+    def alive(self) -> np.ndarray:
+        """bool per id: whether it still holds a string."""
+        return self._arrays.length[: self._size] >= 0
+
+    def remove_many(self, ids: np.ndarray) -> None:
+        """Removes the strings of `ids` (removed ones are skipped)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.shape[0] == 0:
+            return
+        count, freed = kt.remove_many(*self._arrays, ids)
+        self._live -= count
+        self._removed_bytes += freed
+        if self._removed_bytes > max(PACK_MIN_BYTES, self._used * PACK_SHARE):
+            self._pack()
+
+    def _pack(self) -> None:
+        """Moves the live strings' bytes together and rebuilds the table without GONE marks."""
+        _, blob, start, length = self._arrays
+        live = np.flatnonzero(length[: self._size] >= 0)
+        packed = kt.pack(blob, start, length, live)
+        new_start = start.copy()
+        bounds = np.zeros(live.shape[0] + 1, dtype=np.int64)
+        np.cumsum(length[live], out=bounds[1:])
+        new_start[live] = bounds[:-1]
+        new_blob = np.empty(max(64, packed.shape[0] + packed.shape[0] // 4), dtype=np.uint8)
+        new_blob[: packed.shape[0]] = packed
+        table = _table_for(self._live)
+        kt.fill(table, new_blob, new_start, length, self._size)
+        self._arrays = _Arrays(table, new_blob, new_start, length)
+        self._used, self._removed_bytes, self._filled = packed.shape[0], 0, self._live
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self._arrays)
+
+    def to_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, offsets, bytes) of the live strings: id ids[j] is bytes[offsets[j]:offsets[j+1]]."""
+        _, blob, start, length = self._arrays
+        ids = np.flatnonzero(length[: self._size] >= 0).astype(np.int64)
+        offsets = np.zeros(ids.shape[0] + 1, dtype=np.int64)
+        np.cumsum(length[ids], out=offsets[1:])
+        if self._removed_bytes == 0 and int(offsets[-1]) == self._used:  # nothing removed: in order
+            return ids, offsets, blob[: self._used].copy()
+        return ids, offsets, kt.pack(blob, start, length, ids)
+
+    @classmethod
+    def from_arrays(cls, size: int, ids: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> "TextTable":
+        """The table `to_arrays` described, with `size` ids assigned. Checks the arrays; keeps
+        `data` (a uint8 array) as its buffer."""
+        ids = np.asarray(ids, dtype=np.int64)
+        offsets = np.asarray(offsets, dtype=np.int64)
+        data = np.asarray(data, dtype=np.uint8)
+        if ids.ndim != 1 or offsets.shape != (ids.shape[0] + 1,) or data.ndim != 1:
+            raise ValueError("string table arrays do not match")
+        if ids.shape[0] and (int(ids[0]) < 0 or int(ids[-1]) >= size or bool((np.diff(ids) <= 0).any())):
+            raise ValueError("string ids must ascend within the size")
+        if int(offsets[0]) != 0 or int(offsets[-1]) != data.shape[0] or bool((np.diff(offsets) < 0).any()):
+            raise ValueError("string offsets do not cut the bytes")
+        out = cls()
+        start = np.zeros(max(size, 8), dtype=np.int64)
+        length = np.full(max(size, 8), -1, dtype=np.int32)
+        start[ids] = offsets[:-1]
+        length[ids] = np.diff(offsets)
+        if not data.flags.writeable:
+            data = data.copy()
+        blob = data if data.shape[0] else np.empty(64, np.uint8)
+        table = _table_for(ids.shape[0])
+        kt.fill(table, blob, start, length, size)
+        out._arrays = _Arrays(table, blob, start, length)
+        out._size, out._used, out._live, out._filled = size, data.shape[0], ids.shape[0], ids.shape[0]
+        return out
