@@ -32,6 +32,7 @@ def _rss() -> int:
 def run(ds: datagen.Dataset, *, seconds: float, shard_bits: int = 20, batch: int = 5000,
         loader: str = "columns") -> dict[str, Any]:
     """Loads the dataset into a fresh engine, sampling RSS and store bytes along the way."""
+    from core import trim
     from core.engine import Engine
 
     deadline = Deadline(seconds)
@@ -68,6 +69,7 @@ def run(ds: datagen.Dataset, *, seconds: float, shard_bits: int = 20, batch: int
     t2 = now_s()
     for key in engine.store.type_keys():
         engine.store.shards(key)  # tails merged into sorted bases: the steady layout
+    trim.release(force=True)  # as the compactor does after its merge rounds
     settle_s = now_s() - t2
     settled = (stored, _rss(), int(engine.store.nbytes()))
     ev = np.array([p[0] for p in points], dtype=np.float64)
