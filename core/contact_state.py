@@ -2,8 +2,8 @@
 
 Restoring a book is split in two so a restart answers sooner: `checked_maps` checks every
 identifier and field entry of a state at once (in C loops and numpy, no per-contact Python),
-and `build_maps` later turns the checked entries into the book's dicts, which is what costs
-(hashing millions of strings). A state `checked_maps` accepts always builds, into exactly the
+and `build_maps` later turns the checked entries into the book's identifier slots and field
+dicts, which is what costs (hashing millions of strings). A state `checked_maps` accepts always builds, into exactly the
 maps the book had when it wrote the state.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from core.identifier_slots import IdentifierSlot
 from core.identifiers import SINGLE_VALUED, IdKind
 
 Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
@@ -58,11 +59,9 @@ class StoredMaps:
 
 @dataclass(slots=True)
 class BookMaps:
-    """The dicts of a contact book (see ContactBook.__init__ for their shapes)."""
+    """The maps of a contact book (see ContactBook.__init__ for their shapes)."""
 
-    owner: dict[Slot, dict[str, int]]
-    single: dict[Slot, dict[int, str]]
-    multi: dict[IdKind, dict[int, list[str]]]
+    slots: dict[Slot, IdentifierSlot]
     fields: dict[str, dict[int, Any]]
 
 
@@ -97,8 +96,7 @@ def checked_maps(state: Mapping[str, Any], all_alive: Callable[[np.ndarray], boo
 
 
 def _distinct(values: list[str]) -> bool:
-    """Whether no string repeats. Python's string hashes, sorted, decide unless two collide;
-    the hashes stay cached in the strings, so building the owner dict later is cheaper."""
+    """Whether no string repeats. Python's string hashes, sorted, decide unless two collide."""
     hashes = np.fromiter(map(hash, values), dtype=np.int64, count=len(values))
     hashes.sort()
     if not bool((hashes[1:] == hashes[:-1]).any()):
@@ -107,31 +105,11 @@ def _distinct(values: list[str]) -> bool:
 
 
 def build_maps(stored: StoredMaps) -> BookMaps:
-    """The book's dicts for checked entries, in the order the state lists them."""
-    maps = BookMaps({}, {}, {}, {})
+    """The book's maps for checked entries, in the order the state lists them."""
+    maps = BookMaps({}, {})
     for entry in stored.identifiers:
-        ids = entry.ids.tolist()
-        slot: Slot = (entry.kind, entry.key_name)
-        maps.owner[slot] = dict_of(entry.values, ids)
-        if entry.kind in SINGLE_VALUED:
-            maps.single[slot] = dict_of(ids, entry.values)
-        else:
-            maps.multi[entry.kind] = grouped(entry.ids, entry.values)
+        multi = entry.kind not in SINGLE_VALUED
+        maps.slots[(entry.kind, entry.key_name)] = IdentifierSlot.of(multi, entry.ids, entry.values)
     for field in stored.fields:
         maps.fields[field.name] = dict_of(field.ids.tolist(), field.values)
     return maps
-
-
-def grouped(ids: np.ndarray, values: list[str]) -> dict[int, list[str]]:
-    """contact id -> its values in order, contacts in order of first appearance."""
-    n = ids.shape[0]
-    starts = np.flatnonzero(np.diff(ids)) + 1 if n else np.zeros(0, dtype=np.int64)
-    bounds = [0, *starts.tolist(), n] if n else [0]
-    keys = ids[bounds[:-1]].tolist()
-    lists = dict(zip(keys, [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]))
-    if len(lists) == len(keys):  # each contact's values lie together (as `to_state` writes them)
-        return lists
-    out: dict[int, list[str]] = {}
-    for cid, value in zip(ids.tolist(), values):
-        out.setdefault(cid, []).append(value)
-    return out

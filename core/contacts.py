@@ -17,6 +17,7 @@ import numpy as np
 from core.contact_docs import RESERVED_FIELDS, SOURCES, check_fields, parse_contact_doc, source_code
 from core.contact_state import Slot, StoredMaps, build_maps, checked_maps
 from core.errors import InvalidArgument, NotFound
+from core.identifier_slots import IdentifierSlot
 from core.identifiers import SINGLE_VALUED, IdKind, Identifier
 
 MULTI_VALUED = (IdKind.PUSH_TOKEN, IdKind.ANONYMOUS)
@@ -57,11 +58,9 @@ class ContactBook:
         self._alive = np.zeros(64, dtype=np.bool_)
         self._created_ms = np.zeros(64, dtype=np.int64)
         self._source = np.zeros(64, dtype=np.uint8)
-        self._owner: dict[Slot, dict[str, int]] = {}  # identifier value -> contact id
-        self._single: dict[Slot, dict[int, str]] = {}  # contact id -> value (SINGLE_VALUED)
-        self._multi: dict[IdKind, dict[int, list[str]]] = {}  # contact id -> values, never []
+        self._slots: dict[Slot, IdentifierSlot] = {}  # identifier values and their contacts
         self._fields: dict[str, dict[int, Any]] = {}  # field name -> {contact id -> value}
-        # A restored book holds its checked entries here until the four maps above are built
+        # A restored book holds its checked entries here until the two maps above are built
         # from them: on first use (every method reading a map calls `_ready` first) or by
         # `finish_restore`; the first caller builds under `_build_lock`, others wait.
         self._stored: StoredMaps | None = None
@@ -81,7 +80,7 @@ class ContactBook:
             if stored is None:  # built meanwhile by another thread
                 return
             maps = build_maps(stored)
-            self._owner, self._single, self._multi, self._fields = maps.owner, maps.single, maps.multi, maps.fields
+            self._slots, self._fields = maps.slots, maps.fields
             self._stored = None  # last: a reader seeing None sees the maps
 
     def finish_restore(self) -> None:
@@ -117,8 +116,8 @@ class ContactBook:
             return cid if self.exists(cid) else None
         if self._stored is not None:  # inline `_ready`: a hot path
             self._build()
-        owners = self._owner.get((ident.kind, ident.key_name))
-        return None if owners is None else owners.get(ident.value)
+        slot = self._slots.get((ident.kind, ident.key_name))
+        return None if slot is None else slot.owner(ident.value)
 
     def owner_of(self, parts: tuple[IdKind, str, str]) -> int | None:
         """`find` of the identifier with these (kind, value, key name) fields."""
@@ -128,23 +127,23 @@ class ContactBook:
             return cid if 0 < cid <= self._max_id and self._alive[cid] else None
         if self._stored is not None:  # inline `_ready`: a hot path
             self._build()
-        owners = self._owner.get((kind, key_name))
-        return None if owners is None else owners.get(value)
+        slot = self._slots.get((kind, key_name))
+        return None if slot is None else slot.owner(value)
 
     def value_of(self, contact_id: int, kind: IdKind, key_name: str = "") -> str | None:
         """The contact's identifier of a single-valued kind (KEY: of that key name), or None."""
         self._ready()
-        values = self._single.get((kind, key_name if kind is _KEY else ""))
-        return None if values is None else values.get(contact_id)
+        slot = self._slots.get((kind, key_name if kind is _KEY else ""))
+        return None if slot is None else slot.value_of(contact_id)
 
     def get(self, contact_id: int) -> Contact:
         """A copy of the contact; NotFound when it does not exist."""
         self._ready()
         self._require(contact_id)
         keys = {
-            name: values[contact_id]
-            for (kind, name), values in self._single.items()
-            if kind is IdKind.KEY and contact_id in values
+            name: value
+            for (kind, name), slot in self._slots.items()
+            if kind is _KEY and (value := slot.value_of(contact_id)) is not None
         }
         fields = {name: values[contact_id] for name, values in self._fields.items() if contact_id in values}
         return Contact(
@@ -152,9 +151,9 @@ class ContactBook:
             external_id=self.value_of(contact_id, IdKind.EXTERNAL_ID),
             email=self.value_of(contact_id, IdKind.EMAIL),
             phone=self.value_of(contact_id, IdKind.PHONE),
-            push_tokens=list(self._multi.get(IdKind.PUSH_TOKEN, {}).get(contact_id, ())),
+            push_tokens=self._values_of(contact_id, IdKind.PUSH_TOKEN),
             keys=keys,
-            anonymous_keys=list(self._multi.get(IdKind.ANONYMOUS, {}).get(contact_id, ())),
+            anonymous_keys=self._values_of(contact_id, IdKind.ANONYMOUS),
             fields=fields,
             created_at_ms=int(self._created_ms[contact_id]),
             source=SOURCES[int(self._source[contact_id]) - 1],
@@ -165,13 +164,18 @@ class ContactBook:
         self._ready()
         self._require(contact_id)
         out = [
-            Identifier(kind, values[contact_id], name)
-            for (kind, name), values in self._single.items()
-            if contact_id in values
+            Identifier(kind, value, name)
+            for (kind, name), slot in self._slots.items()
+            if not slot.multi and (value := slot.value_of(contact_id)) is not None
         ]
-        for kind, lists in self._multi.items():
-            out.extend(Identifier(kind, v) for v in lists.get(contact_id, ()))
+        for (kind, _), slot in self._slots.items():
+            if slot.multi:
+                out.extend(Identifier(kind, v) for v in slot.values_of(contact_id))
         return out
+
+    def _values_of(self, contact_id: int, kind: IdKind) -> list[str]:
+        slot = self._slots.get((kind, ""))
+        return [] if slot is None else slot.values_of(contact_id)
 
     def ids(self) -> np.ndarray:
         """Sorted ids (uint32) of the live contacts."""
@@ -186,16 +190,12 @@ class ContactBook:
         if kind is IdKind.CONTACT_ID:
             mask[:] = self._alive[: self._max_id + 1]
             return mask
-        holders: list[Mapping[int, Any]]
-        if kind in MULTI_VALUED:
-            holders = [self._multi.get(kind, {})]
-        elif kind is IdKind.KEY and not key_name:
-            holders = [v for (k, _), v in self._single.items() if k is IdKind.KEY]
+        if kind is IdKind.KEY and not key_name:
+            slots = [slot for (k, _), slot in self._slots.items() if k is IdKind.KEY]
         else:
-            holders = [self._single.get((kind, key_name if kind is IdKind.KEY else ""), {})]
-        for holder in holders:
-            if holder:
-                mask[np.fromiter(holder.keys(), dtype=np.int64, count=len(holder))] = True
+            slots = [slot for slot in (self._slots.get((kind, key_name if kind is IdKind.KEY else "")),) if slot]
+        for slot in slots:
+            mask |= slot.holders(mask.shape[0])
         return mask
 
     def field_names(self) -> list[str]:
@@ -223,30 +223,18 @@ class ContactBook:
         """Gives a free identifier to a contact (a single-valued slot must be empty)."""
         self._ready()
         self.version += 1
-        slot = (ident.kind, ident.key_name)
-        self._owner.setdefault(slot, {})[ident.value] = contact_id
-        if ident.kind in MULTI_VALUED:
-            self._multi.setdefault(ident.kind, {}).setdefault(contact_id, []).append(ident.value)
-        else:
-            self._single.setdefault(slot, {})[contact_id] = ident.value
+        key = (ident.kind, ident.key_name)
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = IdentifierSlot(multi=ident.kind in MULTI_VALUED)
+        slot.put(contact_id, ident.value)
 
-    def _drop_single(self, contact_id: int, slot: Slot) -> str | None:
+    def _drop(self, contact_id: int, key: Slot) -> list[str]:
+        """Releases the contact's identifiers of one slot; returns their values."""
         self._ready()
         self.version += 1
-        values = self._single.get(slot)
-        value = None if values is None else values.pop(contact_id, None)
-        if value is not None:
-            del self._owner[slot][value]
-        return value
-
-    def _drop_multi(self, contact_id: int, kind: IdKind) -> list[str]:
-        self._ready()
-        self.version += 1
-        values = self._multi.get(kind, {}).pop(contact_id, [])
-        owners = self._owner.get((kind, ""), {})
-        for value in values:
-            del owners[value]
-        return values
+        slot = self._slots.get(key)
+        return [] if slot is None else slot.drop(contact_id)
 
     def can_attach(self, contact_id: int, ident: Identifier) -> bool:
         """Whether attach would succeed (or the contact already holds `ident`)."""
@@ -352,7 +340,7 @@ class ContactBook:
                 conflicts.append(ident.ref())
                 continue
             if ident.kind in SINGLE_VALUED:
-                self._drop_single(target, _slot(ident))
+                self._drop(target, _slot(ident))
             self._put(target, ident)
         self._set_fields(target, updates)
         self._conflicts += len(conflicts)
@@ -369,17 +357,12 @@ class ContactBook:
             raise InvalidArgument("from", "cannot merge a contact into itself")
         self._require(into_id)
         self._require(from_id)
-        for slot in list(self._single):
-            value = self._drop_single(from_id, slot)
-            if value is None:
-                continue
-            if self._single[slot].get(into_id) is None:
-                self._put(into_id, Identifier(slot[0], value, slot[1]))
-            else:
-                self._conflicts += 1
-        for kind in MULTI_VALUED:
-            for value in self._drop_multi(from_id, kind):
-                self._put(into_id, Identifier(kind, value))
+        for key, slot in list(self._slots.items()):
+            for value in self._drop(from_id, key):
+                if slot.multi or slot.value_of(into_id) is None:
+                    self._put(into_id, Identifier(key[0], value, key[1]))
+                else:
+                    self._conflicts += 1
         for values in self._fields.values():
             if from_id in values:
                 value = values.pop(from_id)
@@ -390,10 +373,8 @@ class ContactBook:
         """Removes the contact, its fields and identifiers (released); the id stays used."""
         self._ready()
         self._require(contact_id)
-        for slot in list(self._single):
-            self._drop_single(contact_id, slot)
-        for kind in MULTI_VALUED:
-            self._drop_multi(contact_id, kind)
+        for key in list(self._slots):
+            self._drop(contact_id, key)
         for values in self._fields.values():
             values.pop(contact_id, None)
         self._kill(contact_id)
@@ -412,25 +393,11 @@ class ContactBook:
         self._ready()
         n = self._max_id + 1
         identifiers: list[dict[str, Any]] = []
-        for (kind, name), values in self._single.items():
-            identifiers.append(
-                {
-                    "kind": kind.value,
-                    "key_name": name,
-                    "ids": np.fromiter(values.keys(), dtype=np.uint32, count=len(values)),
-                    "values": list(values.values()),
-                }
-            )
-        for kind, lists in self._multi.items():
-            pairs = [(cid, v) for cid, vs in lists.items() for v in vs]
-            identifiers.append(
-                {
-                    "kind": kind.value,
-                    "key_name": "",
-                    "ids": np.array([cid for cid, _ in pairs], dtype=np.uint32),
-                    "values": [v for _, v in pairs],
-                }
-            )
+        for multi in (False, True):  # single-valued slots first
+            for (kind, name), slot in self._slots.items():
+                if slot.multi is multi:
+                    ids, values = slot.entries()
+                    identifiers.append({"kind": kind.value, "key_name": name, "ids": ids, "values": values})
         fields = [
             {
                 "name": name,

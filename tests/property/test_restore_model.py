@@ -20,7 +20,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.dictionary import StringDictionary
-from core.contact_state import grouped
 from core.contacts import ContactBook
 from core.errors import SegmentdError
 from core.identifiers import Identifier, IdKind
@@ -288,11 +287,3 @@ def test_lookups_racing_the_first_build_all_get_answers() -> None:
         return found != cid or token != cid or restored.get(cid).fields != {"n": cid}
 
     race_first_build(lambda: ContactBook.from_state(state), wrong_at, 3000)
-
-
-def test_grouped_keeps_first_appearance_order_and_scattered_values() -> None:
-    ids = np.array([5, 5, 2, 9, 9, 9], dtype=np.int64)
-    assert list(grouped(ids, list("abcdef")).items()) == [(5, ["a", "b"]), (2, ["c"]), (9, ["d", "e", "f"])]
-    scattered = np.array([5, 2, 5], dtype=np.int64)  # not as `to_state` writes, still restored
-    assert list(grouped(scattered, list("abc")).items()) == [(5, ["a", "c"]), (2, ["b"])]
-    assert grouped(np.zeros(0, dtype=np.int64), []) == {}

@@ -1,0 +1,158 @@
+"""One identifier slot of the contact book (a kind, and a key name for contact keys): which
+contact holds each value, and which values each contact holds.
+
+Values live in a `TextTable` (their bytes in one buffer), so an identifier costs its text plus
+about 30 bytes rather than two dict entries and a str object (about 190). `owner[v]` is the
+contact holding value id v (0 once released). A single-valued slot keeps `held[c]`, the value
+id contact c holds (-1: none); a multi-valued one chains a contact's values in the order they
+came: `held[c]` is the first, `after[v]` the one after v (-1: the last).
+
+A value released and given again gets a fresh value id: ids are never reused.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from core.texts import TextTable
+
+NONE = -1
+
+
+def _room(arr: np.ndarray, index: int, fill: int) -> np.ndarray:
+    """`arr`, or a copy grown (by doubling) to hold `index`, new entries `fill`."""
+    if index < arr.shape[0]:
+        return arr
+    size = max(arr.shape[0], 8)
+    while size <= index:
+        size *= 2
+    out = np.full(size, fill, dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+class IdentifierSlot:
+    """Values <-> contacts of one slot (see the module docstring)."""
+
+    __slots__ = ("multi", "_texts", "_owner", "_held", "_after")
+
+    def __init__(self, multi: bool) -> None:
+        self.multi = multi
+        self._texts = TextTable()
+        self._owner = np.zeros(8, dtype=np.int32)  # value id -> contact id, 0 once released
+        self._held = np.full(8, NONE, dtype=np.int32)  # contact id -> (first) value id
+        self._after = np.full(8, NONE, dtype=np.int32)  # multi only: value id -> next value id
+
+    def __len__(self) -> int:
+        return self._texts.live_count
+
+    # ------------------------------------------------------------ reading
+
+    def owner(self, value: str) -> int | None:
+        """The contact holding `value`, None when no contact does."""
+        vid = self._texts.find(value)
+        return None if vid is None else int(self._owner[vid])
+
+    def value_of(self, contact_id: int) -> str | None:
+        """The (first) value the contact holds, None when it holds none."""
+        held = self._held
+        vid = int(held[contact_id]) if contact_id < held.shape[0] else NONE
+        return None if vid == NONE else self._texts.get(vid)
+
+    def _chain(self, contact_id: int) -> list[int]:
+        held = self._held
+        vid = int(held[contact_id]) if contact_id < held.shape[0] else NONE
+        out = []
+        while vid != NONE:
+            out.append(vid)
+            vid = int(self._after[vid])
+        return out
+
+    def values_of(self, contact_id: int) -> list[str]:
+        """Every value the contact holds, in the order it got them."""
+        if not self.multi:
+            value = self.value_of(contact_id)
+            return [] if value is None else [value]
+        chain = self._chain(contact_id)
+        return self._texts.strings(np.array(chain, dtype=np.int64)) if chain else []  # type: ignore[return-value]
+
+    def holders(self, size: int) -> np.ndarray:
+        """bool[size]: whether contact c (< size) holds a value."""
+        out = np.zeros(size, dtype=np.bool_)
+        held = self._held[:size]
+        out[: held.shape[0]] = held != NONE
+        return out
+
+    # ------------------------------------------------------------ writing
+
+    def put(self, contact_id: int, value: str) -> None:
+        """Gives `value` (held by no contact) to the contact; a single-valued slot's contact
+        must hold none."""
+        vid = int(self._texts.add_many((value,))[0])
+        self._owner = _room(self._owner, vid, 0)
+        self._owner[vid] = contact_id
+        self._held = held = _room(self._held, contact_id, NONE)
+        if not self.multi or held[contact_id] == NONE:
+            held[contact_id] = vid
+        else:
+            last = self._chain(contact_id)[-1]
+            self._after[last] = vid
+        if self.multi:
+            self._after = _room(self._after, vid, NONE)
+            self._after[vid] = NONE
+
+    def drop(self, contact_id: int) -> list[str]:
+        """Releases every value the contact holds; returns them in order."""
+        if self.multi:
+            chain = self._chain(contact_id)
+        else:
+            held = self._held
+            first = int(held[contact_id]) if contact_id < held.shape[0] else NONE
+            chain = [] if first == NONE else [first]
+        if not chain:
+            return []
+        vids = np.array(chain, dtype=np.int64)
+        values: list[str] = self._texts.strings(vids)  # type: ignore[assignment]  # all live
+        self._held[contact_id] = NONE
+        self._owner[vids] = 0
+        self._texts.remove_many(vids)
+        return values
+
+    # ------------------------------------------------------------ snapshots
+
+    def entries(self) -> tuple[np.ndarray, list[str]]:
+        """(contact ids, values): every value with its holder, by contact then in order."""
+        if not self.multi:
+            ids = np.flatnonzero(self._held != NONE)
+            return ids.astype(np.uint32), self._texts.strings(self._held[ids])  # type: ignore[return-value]
+        alive = np.flatnonzero(self._texts.alive())
+        order = np.lexsort((alive, self._owner[alive]))  # by contact; ids ascend in arrival order
+        vids = alive[order]
+        return self._owner[vids].astype(np.uint32), self._texts.strings(vids)  # type: ignore[return-value]
+
+    @classmethod
+    def of(cls, multi: bool, ids: np.ndarray, values: Sequence[str]) -> "IdentifierSlot":
+        """The slot holding values[i] for contact ids[i] (distinct values, live contacts; a
+        single-valued slot at most one per contact); a contact's values in the order given."""
+        slot = cls(multi)
+        ids = np.asarray(ids, dtype=np.int64)
+        vids = slot._texts.add_many(values) if len(values) else np.zeros(0, dtype=np.int64)
+        if len(slot._texts) != len(values):
+            raise ValueError("an identifier appears twice")
+        n = ids.shape[0]
+        slot._owner = _room(np.zeros(0, dtype=np.int32), max(n - 1, 0), 0)
+        slot._owner[:n] = ids
+        top = int(ids.max()) if n else 0
+        slot._held = _room(np.zeros(0, dtype=np.int32), top, NONE)
+        if not multi:
+            slot._held[ids] = vids
+            return slot
+        slot._after = _room(np.zeros(0, dtype=np.int32), max(n - 1, 0), NONE)
+        order = np.argsort(ids, kind="stable")  # each contact's values together, in order
+        same = ids[order[1:]] == ids[order[:-1]]
+        slot._after[order[:-1][same]] = order[1:][same]
+        firsts = order[np.concatenate([[True], ~same])] if n else order
+        slot._held[ids[firsts]] = firsts
+        return slot
