@@ -177,6 +177,10 @@ def column_batch(n: int, contacts: int, rng: np.random.Generator) -> dict[str, n
 
 
 def _engine(wal_dir: Path | None) -> tuple[Engine, Callable[[], None]]:
+    """An engine with its kernels compiled or loaded, as a server has them before SERVING."""
+    from core.segments.warmup import warm_up
+
+    warm_up()
     if wal_dir is None:
         return Engine(clock=lambda: NOW_MS), lambda: None
     from snapshots.wal import WriteAheadLog
@@ -271,7 +275,7 @@ def steps(events: int, batch: int, contacts: int, seed: int, source: str | None 
     from core.mapping import place
     from snapshots.wal import encode_record
 
-    engine = Engine(clock=lambda: NOW_MS)
+    engine, _ = _engine(None)
     spent = dict.fromkeys(("decode", "validate", "map", "add", "commit", "journal"), 0.0)
     fused = 0.0  # decode and validate as the server does them: each line parsed as decoded
     count = 0

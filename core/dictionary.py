@@ -62,8 +62,7 @@ class StringDictionary:
 
     def encode(self, s: str) -> int:
         """The code of `s`, assigning the next one when `s` is new."""
-        code = self._texts.find(s)
-        return int(self._texts.add_many((s,))[0]) if code is None else code
+        return self._texts.add(s)
 
     def encode_all(self, strings: Sequence[str]) -> np.ndarray:
         """`encode` of each string in order (int64; new strings get codes in order of first use)."""

@@ -8,6 +8,11 @@ id contact c holds (-1: none); a multi-valued one chains a contact's values in t
 came: `held[c]` is the first, `after[v]` the one after v (-1: the last).
 
 A value released and given again gets a fresh value id: ids are never reused.
+
+Events name the same contacts again and again, so the slot remembers the owners it found
+most recently in a bounded dict (`recent`, emptied when full): a hit costs a dict lookup
+rather than encoding the value and probing the table. A value just given is not remembered
+(many are never asked for again: one-visit anonymous keys). Releasing a value forgets it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from core.texts import TextTable
 
 NONE = -1
+RECENT_MAX = 1 << 15  # values remembered per slot (about 4 MB of dict and strings)
 
 
 def _room(arr: np.ndarray, index: int, fill: int) -> np.ndarray:
@@ -36,7 +42,7 @@ def _room(arr: np.ndarray, index: int, fill: int) -> np.ndarray:
 class IdentifierSlot:
     """Values <-> contacts of one slot (see the module docstring)."""
 
-    __slots__ = ("multi", "_texts", "_owner", "_held", "_after")
+    __slots__ = ("multi", "_texts", "_owner", "_held", "_after", "_recent")
 
     def __init__(self, multi: bool) -> None:
         self.multi = multi
@@ -44,6 +50,7 @@ class IdentifierSlot:
         self._owner = np.zeros(8, dtype=np.int32)  # value id -> contact id, 0 once released
         self._held = np.full(8, NONE, dtype=np.int32)  # contact id -> (first) value id
         self._after = np.full(8, NONE, dtype=np.int32)  # multi only: value id -> next value id
+        self._recent: dict[str, int] = {}  # value -> its owner, for values found or given lately
 
     def __len__(self) -> int:
         return self._texts.live_count
@@ -52,8 +59,22 @@ class IdentifierSlot:
 
     def owner(self, value: str) -> int | None:
         """The contact holding `value`, None when no contact does."""
+        recent = self._recent
+        owner = recent.get(value)
+        if owner is not None:
+            return owner
         vid = self._texts.find(value)
-        return None if vid is None else int(self._owner[vid])
+        if vid is None:
+            return None
+        owner = int(self._owner[vid])
+        self._remember(value, owner)
+        return owner
+
+    def _remember(self, value: str, owner: int) -> None:
+        recent = self._recent
+        if len(recent) >= RECENT_MAX:
+            recent.clear()
+        recent[value] = owner
 
     def value_of(self, contact_id: int) -> str | None:
         """The (first) value the contact holds, None when it holds none."""
@@ -90,7 +111,7 @@ class IdentifierSlot:
     def put(self, contact_id: int, value: str) -> None:
         """Gives `value` (held by no contact) to the contact; a single-valued slot's contact
         must hold none."""
-        vid = int(self._texts.add_many((value,))[0])
+        vid = self._texts.add(value)
         self._owner = _room(self._owner, vid, 0)
         self._owner[vid] = contact_id
         self._held = held = _room(self._held, contact_id, NONE)
@@ -118,6 +139,8 @@ class IdentifierSlot:
         self._held[contact_id] = NONE
         self._owner[vids] = 0
         self._texts.remove_many(vids)
+        for value in values:
+            self._recent.pop(value, None)
         return values
 
     # ------------------------------------------------------------ snapshots

@@ -103,6 +103,16 @@ class TextTable:
         self._live += self._size - before
         return ids
 
+    def add(self, s: str) -> int:
+        """`add_many` of one string."""
+        data = np.frombuffer(s.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        self._reserve(1, data.shape[0])
+        before = self._size
+        found, self._size, self._used = kt.add_one(*self._arrays, self._size, self._used, data)
+        self._filled += self._size - before
+        self._live += self._size - before
+        return found
+
     def _reserve(self, count: int, nbytes: int) -> None:
         """Room for `count` new ids holding `nbytes` more bytes."""
         table, blob, start, length = self._arrays

@@ -108,6 +108,22 @@ def _slot_holding(table: np.ndarray, blob: np.ndarray, at: int, n: int, wanted: 
 
 
 @jit
+def _add_one(table: np.ndarray, blob: np.ndarray, start: np.ndarray, length: np.ndarray,
+             size: int, used: int, data: np.ndarray) -> tuple[int, int, int]:
+    """`_add_many` of one string: (its id, size after, bytes used after)."""
+    c = _probe(table, blob, start, length, data, 0, data.shape[0])
+    if c >= 0:
+        return c, size, used
+    n = data.shape[0]
+    for k in range(n):
+        blob[used + k] = data[k]
+    start[size] = used
+    length[size] = n
+    table[-1 - c] = size
+    return size, size + 1, used + n
+
+
+@jit
 def _fill(table: np.ndarray, blob: np.ndarray, start: np.ndarray, length: np.ndarray, size: int) -> None:
     """Puts every live id below `size` into the EMPTY `table`."""
     for c in range(size):
@@ -184,6 +200,14 @@ def add_many(table: np.ndarray, blob: np.ndarray, start: np.ndarray, length: np.
     out = np.empty(offsets.shape[0] - 1, dtype=np.int64)
     size, used = _add_many(table, blob, start, length, int(size), int(used), data, offsets, out)
     return out, int(size), int(used)
+
+
+def add_one(table: np.ndarray, blob: np.ndarray, start: np.ndarray, length: np.ndarray,
+            size: int, used: int, data: np.ndarray) -> tuple[int, int, int]:
+    """`add_many` of the one string whose bytes are `data` (uint8): (its id, size after, bytes
+    used after). The caller has made room for it to be new."""
+    found, size, used = _add_one(table, blob, start, length, int(size), int(used), data)
+    return int(found), int(size), int(used)
 
 
 def fill(table: np.ndarray, blob: np.ndarray, start: np.ndarray, length: np.ndarray, size: int) -> None:

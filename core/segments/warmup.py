@@ -1,7 +1,8 @@
 """Compile (or load from the on-disk cache) every kernel before the service says SERVING.
 
 Each kernel is called once through its wrapper on tiny arrays, so the specialisations built
-here are exactly those evaluation uses.
+here are exactly those evaluation uses; the string tables (dictionary, identifier slots) are
+put through each of their operations once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 import numpy as np
 
 from core.kernels import aggregates, compare, filters, groups, runs, sequences, windows
+from core.texts import TextTable
 
 
 def warm_up() -> float:
@@ -76,4 +78,17 @@ def warm_up() -> float:
     compare.select_runs(run_contact, np.array([1.0, 2.0]), 1.0, True, np.inf, True, np.zeros(0), True)
     compare.select_runs_smaller(run_contact, np.array([1.0, 2.0]), 1.0, True, np.inf, True, np.zeros(0), True)
     compare.holds_each(np.array([1.0, 2.0]), 1.0, True, np.inf, True, np.zeros(0))
+    _warm_texts()
     return time.perf_counter() - start
+
+
+def _warm_texts() -> None:
+    table = TextTable()
+    table.add_many(["a", "b"])
+    table.add("c")
+    table.find("a")
+    table.find_many(["b", "d"])
+    table.strings(np.arange(3))
+    table.remove_many(np.array([0]))
+    table._pack()
+    TextTable.from_arrays(len(table), *table.to_arrays())

@@ -191,6 +191,21 @@ def test_derived_values_go_when_their_arrays_go() -> None:
     assert len(cache) == 0
 
 
+def test_warm_up_compiles_the_string_table_kernels() -> None:
+    import numba
+
+    from core.kernels import texts
+    from core.segments.warmup import warm_up
+
+    helpers = {"_hash", "_slot", "_probe", "_slot_holding"}  # compiled into the kernels that call them
+    kernels = [f for name, f in vars(texts).items()
+               if isinstance(f, numba.core.registry.CPUDispatcher) and name not in helpers]
+    if not kernels:
+        pytest.skip("jit disabled")
+    warm_up()
+    assert all(k.signatures for k in kernels), [k.__name__ for k in kernels if not k.signatures]
+
+
 def test_warm_up_compiles_the_period_kernels() -> None:
     import numba
 
