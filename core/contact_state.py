@@ -15,22 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from core.field_values import FieldValues
 from core.identifier_slots import IdentifierSlot
 from core.identifiers import SINGLE_VALUED, IdKind
 
 Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
-
-BUILD_CHUNK = 65_536  # dict entries added per step of a background build
-
-
-def dict_of(keys: Sequence[Any], values: Sequence[Any]) -> dict[Any, Any]:
-    """dict(zip(keys, values)) added a chunk at a time: a thread building a big dict lets the
-    others run between chunks (one dict(zip(...)) call holds the GIL to its end)."""
-    out: dict[Any, Any] = {}
-    for start in range(0, len(keys), BUILD_CHUNK):
-        out.update(zip(keys[start : start + BUILD_CHUNK], values[start : start + BUILD_CHUNK]))
-    return out
-
 
 @dataclass(frozen=True, slots=True)
 class StoredIdentifiers:
@@ -62,7 +51,10 @@ class BookMaps:
     """The maps of a contact book (see ContactBook.__init__ for their shapes)."""
 
     slots: dict[Slot, IdentifierSlot]
-    fields: dict[str, dict[int, Any]]
+    fields: dict[str, FieldValues]
+
+
+_FIELD_TYPES = {str, int, float, bool}
 
 
 def checked_maps(state: Mapping[str, Any], all_alive: Callable[[np.ndarray], bool]) -> StoredMaps:
@@ -89,8 +81,12 @@ def checked_maps(state: Mapping[str, Any], all_alive: Callable[[np.ndarray], boo
     for entry in state["fields"]:
         ids = np.asarray(entry["ids"], dtype=np.int64)
         values = list(entry["values"])
-        if ids.shape != (len(values),) or not all_alive(ids):
+        if ids.shape != (len(values),) or not all_alive(ids) or np.unique(ids).shape[0] != ids.shape[0]:
             raise ValueError(f"field {entry['name']!r}: bad entries")
+        if not set(map(type, values)) <= _FIELD_TYPES:
+            raise ValueError(f"field {entry['name']!r}: values must be strings, numbers or booleans")
+        if int in set(map(type, values)) and not all(-(2**63) < v < 2**63 for v in values if type(v) is int):
+            raise ValueError(f"field {entry['name']!r}: integers must fit in 64 bits")
         fields.append(StoredField(str(entry["name"]), ids, values))
     return StoredMaps(tuple(identifiers), tuple(fields))
 
@@ -111,5 +107,5 @@ def build_maps(stored: StoredMaps) -> BookMaps:
         multi = entry.kind not in SINGLE_VALUED
         maps.slots[(entry.kind, entry.key_name)] = IdentifierSlot.of(multi, entry.ids, entry.values)
     for field in stored.fields:
-        maps.fields[field.name] = dict_of(field.ids.tolist(), field.values)
+        maps.fields[field.name] = FieldValues.of(field.ids, field.values)
     return maps

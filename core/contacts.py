@@ -17,6 +17,7 @@ import numpy as np
 from core.contact_docs import RESERVED_FIELDS, SOURCES, check_fields, parse_contact_doc, source_code
 from core.contact_state import Slot, StoredMaps, build_maps, checked_maps
 from core.errors import InvalidArgument, NotFound
+from core.field_values import FieldValues
 from core.identifier_slots import IdentifierSlot
 from core.identifiers import SINGLE_VALUED, IdKind, Identifier
 
@@ -59,7 +60,7 @@ class ContactBook:
         self._created_ms = np.zeros(64, dtype=np.int64)
         self._source = np.zeros(64, dtype=np.uint8)
         self._slots: dict[Slot, IdentifierSlot] = {}  # identifier values and their contacts
-        self._fields: dict[str, dict[int, Any]] = {}  # field name -> {contact id -> value}
+        self._fields: dict[str, FieldValues] = {}  # field name -> its value per contact id
         # A restored book holds its checked entries here until the two maps above are built
         # from them: on first use (every method reading a map calls `_ready` first) or by
         # `finish_restore`; the first caller builds under `_build_lock`, others wait.
@@ -145,7 +146,7 @@ class ContactBook:
             for (kind, name), slot in self._slots.items()
             if kind is _KEY and (value := slot.value_of(contact_id)) is not None
         }
-        fields = {name: values[contact_id] for name, values in self._fields.items() if contact_id in values}
+        fields = {name: got[1] for name, values in self._fields.items() if (got := values.get(contact_id))[0]}
         return Contact(
             contact_id=contact_id,
             external_id=self.value_of(contact_id, IdKind.EXTERNAL_ID),
@@ -201,21 +202,41 @@ class ContactBook:
     def field_names(self) -> list[str]:
         """Names of the fields some contact has, plus createdAt and source."""
         self._ready()
-        return [name for name, values in self._fields.items() if values] + list(RESERVED_FIELDS)
+        return [name for name, values in self._fields.items() if len(values)] + list(RESERVED_FIELDS)
 
     def field_values(self, name: str) -> dict[int, Any]:
         """Contact id -> value of one field, for the live contacts that have it.
 
         ``createdAt`` is epoch milliseconds and ``source`` the source name, for every contact.
         """
+        ids, values = self.field_entries(name)
+        return dict(zip(ids.tolist(), values))
+
+    def field_entries(self, name: str) -> tuple[np.ndarray, list[Any]]:
+        """`field_values` as (contact ids ascending, their values)."""
         self._ready()
         if name == "createdAt":
-            ids = self.ids()
-            return dict(zip(ids.tolist(), self._created_ms[ids].tolist()))
+            ids = self.ids().astype(np.int64)
+            return ids, self._created_ms[ids].tolist()
         if name == "source":
-            ids = self.ids()
-            return {cid: SOURCES[code - 1] for cid, code in zip(ids.tolist(), self._source[ids].tolist())}
-        return dict(self._fields.get(name, {}))
+            ids = self.ids().astype(np.int64)
+            return ids, [SOURCES[code - 1] for code in self._source[ids].tolist()]
+        values = self._fields.get(name)
+        if values is None:
+            return np.zeros(0, dtype=np.int64), []
+        return values.entries()
+
+    def field_of(self, contact_id: int, name: str) -> tuple[bool, Any]:
+        """(whether the live contact has the field, its value), as `field_values` has it."""
+        if not self.exists(contact_id):
+            return False, None
+        if name == "createdAt":
+            return True, int(self._created_ms[contact_id])
+        if name == "source":
+            return True, SOURCES[int(self._source[contact_id]) - 1]
+        self._ready()
+        values = self._fields.get(name)
+        return (False, None) if values is None else values.get(contact_id)
 
     # ------------------------------------------------------------ identifier plumbing
 
@@ -305,12 +326,14 @@ class ContactBook:
         self._ready()
         self.version += 1
         for name, value in updates.items():
+            values = self._fields.get(name)
             if value is None:
-                values = self._fields.get(name)
                 if values is not None:
-                    values.pop(contact_id, None)
+                    values.remove(contact_id)
             else:
-                self._fields.setdefault(name, {})[contact_id] = value
+                if values is None:
+                    values = self._fields[name] = FieldValues()
+                values.set(contact_id, value)
 
     def upsert(self, doc: Mapping[str, Any], source: str, now_ms: int) -> tuple[int, bool, list[str]]:
         """Finds the contact by any identifier of `doc` and updates it, or creates one.
@@ -364,9 +387,11 @@ class ContactBook:
                 else:
                     self._conflicts += 1
         for values in self._fields.values():
-            if from_id in values:
-                value = values.pop(from_id)
-                values.setdefault(into_id, value)
+            present, value = values.get(from_id)
+            if present:
+                values.remove(from_id)
+                if not values.get(into_id)[0]:
+                    values.set(into_id, value)
         self._kill(from_id)
 
     def erase(self, contact_id: int) -> None:
@@ -376,7 +401,7 @@ class ContactBook:
         for key in list(self._slots):
             self._drop(contact_id, key)
         for values in self._fields.values():
-            values.pop(contact_id, None)
+            values.remove(contact_id)
         self._kill(contact_id)
 
     def _kill(self, contact_id: int) -> None:
@@ -398,14 +423,10 @@ class ContactBook:
                 if slot.multi is multi:
                     ids, values = slot.entries()
                     identifiers.append({"kind": kind.value, "key_name": name, "ids": ids, "values": values})
-        fields = [
-            {
-                "name": name,
-                "ids": np.fromiter(values.keys(), dtype=np.uint32, count=len(values)),
-                "values": list(values.values()),
-            }
-            for name, values in self._fields.items()
-        ]
+        fields = []
+        for name, values in self._fields.items():
+            ids, found = values.entries()
+            fields.append({"name": name, "ids": ids.astype(np.uint32), "values": found})
         return {
             "format": STATE_FORMAT,
             "max_id": self._max_id,

@@ -142,10 +142,8 @@ def _encode_strings(col: dict[str, np.ndarray], ids: np.ndarray, texts: list[str
     return tuple(plain), numbers
 
 
-def build_column(name: str, values: dict[int, Any], size: int) -> FieldColumn:
-    """The column of one field from its {contact id -> value} map (ids < size)."""
-    ids = np.fromiter(values.keys(), np.int64, count=len(values))
-    vals = list(values.values())
+def build_column(name: str, ids: np.ndarray, vals: list[Any], size: int) -> FieldColumn:
+    """The column of one field from its values `vals` of contacts `ids` (int64, < size)."""
     col: dict[str, np.ndarray] = {"kind": np.zeros(size, np.uint8)}
     type_kinds = {t: _type_kind(t) for t in set(map(type, vals))}
     if len(set(type_kinds.values())) <= 1:
@@ -221,7 +219,7 @@ def field_column(contacts: ContactBook, name: str) -> FieldColumn:
     views = _current(contacts)
     column = views.columns.get(name)
     if column is None:
-        column = build_column(name, contacts.field_values(name), contacts.max_id + 1)
+        column = build_column(name, *contacts.field_entries(name), contacts.max_id + 1)
         views.columns[name] = column
     return column
 

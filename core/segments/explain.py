@@ -88,9 +88,7 @@ def _num(x: float) -> str:
 
 
 def _attribute(cond: AttrCond, ctx: Any, contact_id: int) -> tuple[Any, bool, str]:
-    values = ctx.contacts.field_values(cond.field)
-    present = contact_id in values
-    x = values.get(contact_id)
+    present, x = ctx.contacts.field_of(contact_id, cond.field)
     if cond.op == "not_exists":
         holds = not present
     else:

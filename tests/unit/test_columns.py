@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from core.columns import NO_ITEM, GrowableArray, Kind, empty_column, kind_of, make_column
-from core.contact_state import dict_of
 from core.dictionary import StringDictionary
 
 
@@ -193,11 +192,3 @@ class TestPathColumn:
             make_column("a", Kind.NUM, [0, 1], [1.0])
         with pytest.raises(ValueError):
             make_column("a", Kind.NUM, [0, 1], [1.0, 2.0], {"a": [0]})
-
-
-def test_dict_of_is_dict_of_zip_across_chunks() -> None:
-    keys = [f"k{i % 70_000}" for i in range(150_000)]  # repeats cross a chunk boundary: last wins
-    values = list(range(150_000))
-    built = dict_of(keys, values)
-    assert built == dict(zip(keys, values)) and list(built) == list(dict(zip(keys, values)))
-    assert dict_of([], []) == {}

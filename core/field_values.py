@@ -1,0 +1,161 @@
+"""One contact field's values, by contact id: a type tag and a 64-bit payload per contact.
+
+Strings are held once per distinct value in a `TextTable` with a reference count per string
+(the payload is the string's id); integers are the payload itself, floats its bits. A field
+costs 9 bytes per contact id plus its distinct strings, where a dict entry with its value
+object cost 60-150. Values come back with the type they were given (1 and 1.0 stay apart).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from core.texts import TextTable
+
+ABSENT, TEXT, INT, FLOAT, FALSE, TRUE = range(6)
+
+
+def _tag_of(value: Any) -> int:
+    t = type(value)
+    if t is str:
+        return TEXT
+    if t is bool:
+        return TRUE if value else FALSE
+    if t is int:
+        return INT
+    if t is float:
+        return FLOAT
+    raise TypeError(f"field values must be str, int, float or bool, not {t.__name__}")
+
+
+def _grown(arr: np.ndarray, index: int) -> np.ndarray:
+    """`arr`, or a copy grown (by doubling, zero-filled) to hold `index`."""
+    if index < arr.shape[0]:
+        return arr
+    size = max(arr.shape[0], 8)
+    while size <= index:
+        size *= 2
+    out = np.zeros(size, dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+class FieldValues:
+    """The values of one field (see the module docstring)."""
+
+    __slots__ = ("_tag", "_payload", "_texts", "_refs", "_count")
+
+    def __init__(self) -> None:
+        self._tag = np.zeros(8, dtype=np.uint8)  # per contact id
+        self._payload = np.zeros(8, dtype=np.int64)  # per contact id: text id, int or float bits
+        self._texts = TextTable()
+        self._refs = np.zeros(8, dtype=np.int32)  # per text id: contacts holding it
+        self._count = 0  # contacts holding a value
+
+    def __len__(self) -> int:
+        return self._count
+
+    def get(self, contact_id: int) -> tuple[bool, Any]:
+        """(whether the contact has the field, its value)."""
+        if contact_id >= self._tag.shape[0]:
+            return False, None
+        tag = int(self._tag[contact_id])
+        if tag == ABSENT:
+            return False, None
+        return True, self._value(tag, int(self._payload[contact_id]))
+
+    def _value(self, tag: int, payload: int) -> Any:
+        if tag == TEXT:
+            return self._texts.get(payload)
+        if tag == INT:
+            return payload
+        if tag == FLOAT:
+            return float(np.int64(payload).view(np.float64))
+        return tag == TRUE
+
+    def set(self, contact_id: int, value: Any) -> None:
+        """Gives the contact `value` (str, int, float or bool), replacing its own."""
+        tag = _tag_of(value)
+        self.remove(contact_id)
+        self._tag = _grown(self._tag, contact_id)
+        self._payload = _grown(self._payload, contact_id)
+        if tag == TEXT:
+            tid = self._texts.add(value)
+            self._refs = _grown(self._refs, tid)
+            self._refs[tid] += 1
+            payload = tid
+        elif tag == INT:
+            payload = value
+        elif tag == FLOAT:
+            payload = int(np.float64(value).view(np.int64))
+        else:
+            payload = 0
+        self._tag[contact_id] = tag
+        self._payload[contact_id] = payload
+        self._count += 1
+
+    def remove(self, contact_id: int) -> None:
+        """Takes the field from the contact (nothing when it has none)."""
+        if contact_id >= self._tag.shape[0] or self._tag[contact_id] == ABSENT:
+            return
+        if self._tag[contact_id] == TEXT:
+            tid = int(self._payload[contact_id])
+            self._refs[tid] -= 1
+            if self._refs[tid] == 0:
+                self._texts.remove_many(np.array([tid], dtype=np.int64))
+        self._tag[contact_id] = ABSENT
+        self._payload[contact_id] = 0
+        self._count -= 1
+
+    def entries(self) -> tuple[np.ndarray, list[Any]]:
+        """(contact ids ascending, their values)."""
+        ids = np.flatnonzero(self._tag)
+        tags = self._tag[ids]
+        payload = self._payload[ids]
+        out: list[Any] = [None] * ids.shape[0]
+        for tag in np.unique(tags).tolist():
+            at = np.flatnonzero(tags == tag)
+            picked = payload[at]
+            if tag == TEXT:
+                values: list[Any] = self._texts.strings(picked)
+            elif tag == INT:
+                values = picked.tolist()
+            elif tag == FLOAT:
+                values = picked.view(np.float64).tolist()
+            else:
+                values = [tag == TRUE] * at.shape[0]
+            if at.shape[0] == ids.shape[0]:
+                out = values
+            else:
+                for j, v in zip(at.tolist(), values):
+                    out[j] = v
+        return ids, out
+
+    @classmethod
+    def of(cls, ids: np.ndarray, values: Sequence[Any]) -> "FieldValues":
+        """The field holding values[i] for contact ids[i] (distinct ids)."""
+        field = cls()
+        ids = np.asarray(ids, dtype=np.int64)
+        n = ids.shape[0]
+        if n == 0:
+            return field
+        top = int(ids.max())
+        field._tag = _grown(np.zeros(0, np.uint8), top)
+        field._payload = _grown(np.zeros(0, np.int64), top)
+        tags = np.fromiter(map(_tag_of, values), dtype=np.uint8, count=n)
+        field._tag[ids] = tags
+        for tag in np.unique(tags).tolist():
+            at = np.flatnonzero(tags == tag)
+            picked = [values[j] for j in at.tolist()] if at.shape[0] < n else list(values)
+            if tag == TEXT:
+                tids = field._texts.add_many(picked)
+                field._refs = np.bincount(tids, minlength=8).astype(np.int32)
+                field._payload[ids[at]] = tids
+            elif tag == INT:
+                field._payload[ids[at]] = np.array(picked, dtype=np.int64)
+            elif tag == FLOAT:
+                field._payload[ids[at]] = np.array(picked, dtype=np.float64).view(np.int64)
+        field._count = n
+        return field
