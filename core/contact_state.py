@@ -81,8 +81,10 @@ def checked_maps(state: Mapping[str, Any], all_alive: Callable[[np.ndarray], boo
     for entry in state["fields"]:
         ids = np.asarray(entry["ids"], dtype=np.int64)
         values = list(entry["values"])
-        if ids.shape != (len(values),) or not all_alive(ids) or np.unique(ids).shape[0] != ids.shape[0]:
+        if ids.shape != (len(values),) or not all_alive(ids):
             raise ValueError(f"field {entry['name']!r}: bad entries")
+        if ids.shape[0] and int(np.bincount(ids).max()) > 1:  # ids checked >= 1
+            raise ValueError(f"field {entry['name']!r}: a contact appears twice")
         if not set(map(type, values)) <= _FIELD_TYPES:
             raise ValueError(f"field {entry['name']!r}: values must be strings, numbers or booleans")
         if int in set(map(type, values)) and not all(-(2**63) < v < 2**63 for v in values if type(v) is int):

@@ -154,7 +154,7 @@ def _events(
                 key,
                 int(version.contact[row]),
                 int(version.ts_ms[row]),
-                int(version.arrival[row]),
+                version.arrivals(row),
                 unflatten(row_leaf),
             )
     return [e for e in out if e is not None]
@@ -220,6 +220,6 @@ def contact_events(store: EventStore, contact_id: int, limit: int) -> list[Store
         version, lo, hi = store.contact_rows(key, contact_id)
         # rows of one contact are sorted by (ts, arrival): its newest are the last ones
         for row in range(max(lo, hi - limit), hi):
-            candidates.append((int(version.ts_ms[row]), int(version.arrival[row]), key, version, row))
+            candidates.append((int(version.ts_ms[row]), version.arrivals(row), key, version, row))
     candidates.sort(key=lambda c: (c[0], c[1]), reverse=True)
     return _events(store, [(key, v, row) for _, _, key, v, row in candidates[:limit]])

@@ -11,7 +11,7 @@ import threading
 import weakref
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -38,9 +38,12 @@ class TableVersion:
 
     contact: np.ndarray  # uint32[n]
     ts_ms: np.ndarray  # int64[n], epoch ms UTC
-    arrival: np.ndarray  # int64[n], global arrival sequence (breaks ties on ts)
+    # the global arrival sequence (breaks ties on ts) of row i is arrival_base + arrival_offset[i]:
+    # uint32 offsets when the version's arrivals span less than 2**32, else int64 with base 0
+    arrival_offset: np.ndarray
     sorted_rows: int  # rows [0, sorted_rows) sorted by (contact, ts_ms, arrival)
     columns: Mapping[ColumnKey, PathColumn]
+    arrival_base: int = 0
 
     def __len__(self) -> int:
         return int(self.contact.shape[0])
@@ -50,9 +53,27 @@ class TableVersion:
         return self.sorted_rows == len(self)
 
     @property
+    def arrival(self) -> np.ndarray:
+        """int64[n]: the arrival sequence number of each row."""
+        return self.arrivals(slice(None))
+
+    def arrivals(self, index: Any) -> Any:
+        """The arrival numbers of rows `index` (an int gives an int)."""
+        picked = self.arrival_offset[index]
+        if isinstance(picked, np.ndarray):
+            if self.arrival_base == 0 and picked.dtype == np.int64:
+                return picked
+            return picked.astype(np.int64) + self.arrival_base
+        return int(picked) + self.arrival_base
+
+    def arrival_max(self) -> int:
+        """The highest arrival number of a row (the version must have rows)."""
+        return int(self.arrival_offset.max()) + self.arrival_base
+
+    @property
     def nbytes(self) -> int:
         """Bytes of the arrays this version refers to (an array shared by columns counted once)."""
-        arrays = {id(a): a for a in (self.contact, self.ts_ms, self.arrival)}
+        arrays = {id(a): a for a in (self.contact, self.ts_ms, self.arrival_offset)}
         for c in self.columns.values():
             arrays.update((id(a), a) for a in (c.row, c.values, *c.items.values()))
         return int(sum(a.nbytes for a in arrays.values()))
@@ -79,10 +100,14 @@ def make_version(
     """A TableVersion with dtypes coerced and arrays frozen."""
     c = frozen(np.asarray(contact, dtype=np.uint32))
     t = frozen(np.asarray(ts_ms, dtype=np.int64))
-    a = frozen(np.asarray(arrival, dtype=np.int64))
+    a = np.asarray(arrival, dtype=np.int64)
     if not c.shape == t.shape == a.shape:
         raise ValueError("contact, ts_ms and arrival must have one entry per row")
-    return TableVersion(c, t, a, int(sorted_rows), MappingProxyType(_share_equal_arrays(columns)))
+    base = 0
+    if a.shape[0] and int(a.max()) - int(a.min()) < 2**32:  # offsets from the lowest fit in 4 bytes
+        base = int(a.min())
+        a = (a - base).astype(np.uint32)
+    return TableVersion(c, t, frozen(a), int(sorted_rows), MappingProxyType(_share_equal_arrays(columns)), base)
 
 
 def _share_equal_arrays(columns: Mapping[ColumnKey, PathColumn]) -> dict[ColumnKey, PathColumn]:
@@ -124,7 +149,7 @@ def with_paths(v: TableVersion, paths: frozenset[str]) -> TableVersion:
     cols = {key: col for key, col in v.columns.items() if reads_path(key[0], paths)}
     if len(cols) == len(v.columns):
         return v
-    return TableVersion(v.contact, v.ts_ms, v.arrival, v.sorted_rows, MappingProxyType(cols))
+    return TableVersion(v.contact, v.ts_ms, v.arrival_offset, v.sorted_rows, MappingProxyType(cols), v.arrival_base)
 
 
 def reads_path(path: str, paths: frozenset[str]) -> bool:
@@ -159,7 +184,7 @@ def slice_rows(v: TableVersion, lo: int, hi: int) -> TableVersion:
         items = {p: arr[a:b] for p, arr in col.items.items()}
         cols[key] = make_column(col.path, col.kind, col.row[a:b] - np.int32(lo), vals, items)
     sorted_rows = min(max(v.sorted_rows - lo, 0), hi - lo)
-    return make_version(v.contact[lo:hi], v.ts_ms[lo:hi], v.arrival[lo:hi], sorted_rows, cols)
+    return make_version(v.contact[lo:hi], v.ts_ms[lo:hi], v.arrivals(slice(lo, hi)), sorted_rows, cols)
 
 
 def _ranges_to_index(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -220,7 +245,7 @@ def take_ranges(v: TableVersion, lo: np.ndarray, hi: np.ndarray, sorted_rows: in
         vals = None if col.kind == Kind.NODE else col.values[entries]
         items = {p: a[entries] for p, a in col.items.items()}
         cols[key] = make_column(col.path, col.kind, rows, vals, items)
-    return make_version(v.contact[index], v.ts_ms[index], v.arrival[index], sorted_rows, cols)
+    return make_version(v.contact[index], v.ts_ms[index], v.arrivals(index), sorted_rows, cols)
 
 
 def _distinct(contact_ids: np.ndarray) -> np.ndarray:
@@ -302,7 +327,7 @@ def take_rows(v: TableVersion, rows: np.ndarray, sorted_rows: int, ascending: bo
         vals = None if key[1] == Kind.NODE else col.values[kept]
         items = {p: arr[kept] for p, arr in col.items.items()}
         cols[key] = make_column(col.path, col.kind, new_row[kept], vals, items)
-    return make_version(v.contact[rows], v.ts_ms[rows], v.arrival[rows], sorted_rows, cols)
+    return make_version(v.contact[rows], v.ts_ms[rows], v.arrivals(rows), sorted_rows, cols)
 
 
 def filter_rows(v: TableVersion, keep: np.ndarray) -> TableVersion:
@@ -336,7 +361,7 @@ def _insertion_points(a: TableVersion, b: TableVersion) -> np.ndarray | None:
     ins = np.searchsorted(ka, kb, side="right")
     prev = ins - 1
     tied = (prev >= 0) & (ka[np.maximum(prev, 0)] == kb)
-    if np.any(a.arrival[prev[tied]] > b.arrival[tied]):
+    if np.any(a.arrivals(prev[tied]) > b.arrivals(tied)):
         return None
     return ins
 

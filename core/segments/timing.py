@@ -316,7 +316,7 @@ class EventTimes:
         versions = [v for pair in store.parts(type_key) for v in pair if len(v)]
         if not versions:
             return np.zeros(0, np.int64), np.zeros(0, np.uint32)
-        self.arrival_mark = max(self.arrival_mark, 1 + max(int(v.arrival.max()) for v in versions))
+        self.arrival_mark = max(self.arrival_mark, 1 + max(v.arrival_max() for v in versions))
         return np.concatenate([v.ts_ms for v in versions]), np.concatenate([v.contact for v in versions])
 
     def _index_rows(self, store: EventStore, type_key: str, ids: np.ndarray, min_arrival: int, floor_ms: int) -> None:
@@ -324,7 +324,7 @@ class EventTimes:
         ts_parts, contact_parts = [], []
         for v in store.rows_of(type_key, ids, NO_PATHS):  # times and contacts only
             arrival = v.arrival
-            self.arrival_mark = max(self.arrival_mark, int(arrival.max()) + 1)
+            self.arrival_mark = max(self.arrival_mark, v.arrival_max() + 1)
             keep = arrival >= min_arrival
             ts_parts.append(v.ts_ms[keep])
             contact_parts.append(v.contact[keep])

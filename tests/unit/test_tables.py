@@ -19,6 +19,7 @@ from core.versions import (
     TableVersion,
     concat_versions,
     filter_rows,
+    make_version,
     merge_sorted,
     slice_rows,
     sort_rows,
@@ -275,7 +276,7 @@ def test_dense_columns_share_one_row_array() -> None:
     a, b, c = (v.columns[k] for k in [("a", Kind.NUM), ("b", Kind.STR), ("c", Kind.BOOL)])
     assert a.row is b.row and a.row.tolist() == list(range(50))
     assert c.row is not a.row and len(c) == 25
-    unshared = sum(x.nbytes for x in (v.contact, v.ts_ms, v.arrival)) + sum(col.nbytes for col in v.columns.values())
+    unshared = sum(x.nbytes for x in (v.contact, v.ts_ms, v.arrival_offset)) + sum(col.nbytes for col in v.columns.values())
     assert v.nbytes == unshared - a.row.nbytes
 
 
@@ -296,7 +297,7 @@ def test_columns_of_one_array_share_rows_and_items() -> None:
     # the values still belong to their own rows
     assert sorted(zip(price.row.tolist(), price.values.tolist())) == sorted(
         (r, float(j)) for r in range(40) for j in range(int(v.ts_ms[r]) % 3 + 1))
-    unshared = sum(x.nbytes for x in (v.contact, v.ts_ms, v.arrival)) + sum(col.nbytes for col in v.columns.values())
+    unshared = sum(x.nbytes for x in (v.contact, v.ts_ms, v.arrival_offset)) + sum(col.nbytes for col in v.columns.values())
     assert v.nbytes == unshared - 2 * (ids.row.nbytes + ids.items["products"].nbytes)
 
 
@@ -393,3 +394,15 @@ class TestAppendArrays:
         assert stats.count == 2 and stats.examples == [1.0, 2.0, 3.0, 4.0]
         col = t.version(sorted=True).columns[("tags", Kind.NUM)]
         assert col.row.tolist() == rows.tolist() and col.items["tags"].tolist() == [0, 1, 2, 0, 1]
+
+
+def test_arrivals_are_held_as_offsets_when_they_span_less_than_four_bytes() -> None:
+    near = np.array([2**40 + 5, 2**40, 2**40 + 2**32 - 1], dtype=np.int64)
+    far = np.array([7, 2**32 + 7, 3], dtype=np.int64)
+    for arrival, dtype in ((near, np.uint32), (far, np.int64)):
+        v = make_version(np.zeros(3, np.uint32), np.arange(3), arrival, 0, {})
+        assert v.arrival_offset.dtype == dtype
+        assert v.arrival.dtype == np.int64 and v.arrival.tolist() == arrival.tolist()
+        assert [v.arrivals(i) for i in range(3)] == arrival.tolist() and v.arrival_max() == int(arrival.max())
+        assert v.arrivals(np.array([2, 0])).tolist() == [int(arrival[2]), int(arrival[0])]
+    assert make_version(np.zeros(0, np.uint32), np.zeros(0), np.zeros(0), 0, {}).arrival.shape == (0,)
