@@ -105,8 +105,7 @@ def breakdown(engine: Any) -> dict[str, Any]:
         total = 0
         for v in engine.store.shards(key):
             seen: set[int] = set()
-            for name in ("contact", "ts_ms", "arrival"):
-                arr = getattr(v, name)
+            for name, arr in (("contact", v.contact), ("ts_ms", v.ts_ms), ("arrival", v.arrival_offset)):
                 parts[name] += int(arr.nbytes)
                 total += int(arr.nbytes)
             for (_, kind), col in v.columns.items():

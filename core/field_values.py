@@ -4,6 +4,8 @@ Strings are held once per distinct value in a `TextTable` with a reference count
 (the payload is the string's id); integers are the payload itself, floats its bits. A field
 costs 9 bytes per contact id plus its distinct strings, where a dict entry with its value
 object cost 60-150. Values come back with the type they were given (1 and 1.0 stay apart).
+The ids of recently set strings are remembered in a bounded dict (most fields have few
+distinct strings: cities, tiers), so setting one seldom probes the table.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from core.texts import TextTable
 
 ABSENT, TEXT, INT, FLOAT, FALSE, TRUE = range(6)
+RECENT_MAX = 1 << 14  # string ids remembered per field (dates of birth: about 20k distinct)
 
 
 def _tag_of(value: Any) -> int:
@@ -45,7 +48,7 @@ def _grown(arr: np.ndarray, index: int) -> np.ndarray:
 class FieldValues:
     """The values of one field (see the module docstring)."""
 
-    __slots__ = ("_tag", "_payload", "_texts", "_refs", "_count")
+    __slots__ = ("_tag", "_payload", "_texts", "_refs", "_count", "_recent")
 
     def __init__(self) -> None:
         self._tag = np.zeros(8, dtype=np.uint8)  # per contact id
@@ -53,6 +56,7 @@ class FieldValues:
         self._texts = TextTable()
         self._refs = np.zeros(8, dtype=np.int32)  # per text id: contacts holding it
         self._count = 0  # contacts holding a value
+        self._recent: dict[str, int] = {}  # string -> its live text id, for strings set lately
 
     def __len__(self) -> int:
         return self._count
@@ -82,7 +86,12 @@ class FieldValues:
         self._tag = _grown(self._tag, contact_id)
         self._payload = _grown(self._payload, contact_id)
         if tag == TEXT:
-            tid = self._texts.add(value)
+            tid = self._recent.get(value)
+            if tid is None:
+                tid = self._texts.add(value)
+                if len(self._recent) >= RECENT_MAX:
+                    self._recent.clear()
+                self._recent[value] = tid
             self._refs = _grown(self._refs, tid)
             self._refs[tid] += 1
             payload = tid
@@ -104,6 +113,7 @@ class FieldValues:
             tid = int(self._payload[contact_id])
             self._refs[tid] -= 1
             if self._refs[tid] == 0:
+                self._recent.pop(self._texts.get(tid), None)  # type: ignore[arg-type]  # live
                 self._texts.remove_many(np.array([tid], dtype=np.int64))
         self._tag[contact_id] = ABSENT
         self._payload[contact_id] = 0

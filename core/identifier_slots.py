@@ -9,10 +9,10 @@ came: `held[c]` is the first, `after[v]` the one after v (-1: the last).
 
 A value released and given again gets a fresh value id: ids are never reused.
 
-Events name the same contacts again and again, so the slot remembers the owners it found
-most recently in a bounded dict (`recent`, emptied when full): a hit costs a dict lookup
-rather than encoding the value and probing the table. A value just given is not remembered
-(many are never asked for again: one-visit anonymous keys). Releasing a value forgets it.
+Events name the same contacts again and again, and a new identifier is looked up more than
+once before it is given, so the slot remembers its latest answers in a bounded dict
+(`recent`: value -> owner, 0 for none; emptied when full): a hit costs a dict lookup rather
+than encoding the value and probing the table. Giving or releasing a value updates it.
 """
 
 from __future__ import annotations
@@ -59,16 +59,12 @@ class IdentifierSlot:
 
     def owner(self, value: str) -> int | None:
         """The contact holding `value`, None when no contact does."""
-        recent = self._recent
-        owner = recent.get(value)
-        if owner is not None:
-            return owner
-        vid = self._texts.find(value)
-        if vid is None:
-            return None
-        owner = int(self._owner[vid])
-        self._remember(value, owner)
-        return owner
+        owner = self._recent.get(value)
+        if owner is None:
+            vid = self._texts.find(value)
+            owner = 0 if vid is None else int(self._owner[vid])
+            self._remember(value, owner)
+        return owner or None
 
     def _remember(self, value: str, owner: int) -> None:
         recent = self._recent
@@ -112,6 +108,7 @@ class IdentifierSlot:
         """Gives `value` (held by no contact) to the contact; a single-valued slot's contact
         must hold none."""
         vid = self._texts.add(value)
+        self._remember(value, contact_id)
         self._owner = _room(self._owner, vid, 0)
         self._owner[vid] = contact_id
         self._held = held = _room(self._held, contact_id, NONE)
@@ -140,7 +137,7 @@ class IdentifierSlot:
         self._owner[vids] = 0
         self._texts.remove_many(vids)
         for value in values:
-            self._recent.pop(value, None)
+            self._remember(value, 0)
         return values
 
     # ------------------------------------------------------------ snapshots
