@@ -131,6 +131,19 @@ class ContactBook:
         slot = self._slots.get((kind, key_name))
         return None if slot is None else slot.owner(value)
 
+    def prefetch(self, idents: Sequence[Identifier]) -> None:
+        """Looks up these identifiers' owners together (one probe of each slot's table), so
+        the `find` calls of a batch about to name them are answered from memory."""
+        self._ready()
+        by_slot: dict[Slot, list[str]] = {}
+        for ident in idents:
+            if ident.kind is not _CONTACT_ID:
+                by_slot.setdefault((ident.kind, ident.key_name), []).append(ident.value)
+        for key, values in by_slot.items():
+            slot = self._slots.get(key)
+            if slot is not None:
+                slot.prefetch(values)
+
     def value_of(self, contact_id: int, kind: IdKind, key_name: str = "") -> str | None:
         """The contact's identifier of a single-valued kind (KEY: of that key name), or None."""
         self._ready()
@@ -343,8 +356,13 @@ class ContactBook:
         pushTokens, keys); externalId, email, phone and keys replace the contact's own when
         free; fields merge (null removes one).
         """
+        return self.upsert_parsed(*parse_contact_doc(doc), source, now_ms)
+
+    def upsert_parsed(
+        self, given_id: int | None, idents: Sequence[Identifier], updates: Mapping[str, Any], source: str, now_ms: int
+    ) -> tuple[int, bool, list[str]]:
+        """`upsert` of a document `parse_contact_doc` has parsed."""
         code = source_code(source)
-        given_id, idents, updates = parse_contact_doc(doc)
         if given_id is not None and not self.exists(given_id):
             raise InvalidArgument("contactId", f"contact {given_id} does not exist")
         owners = [self.find(ident) for ident in idents]

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
+from core.contact_docs import parse_contact_doc
 from core.contacts import Contact, ContactBook
 from core.errors import InvalidArgument, NotFound
 from core.event_model import Event, flatten, leaf_tuples
@@ -27,6 +28,16 @@ from core.store import EventBatch, EventStore, EventTypeInfo
 
 DEDUP_WINDOW_MS = 24 * 3600 * 1000
 DAY_MS = 24 * 3600 * 1000
+
+
+def _parsed_contact(doc: Mapping[str, Any] | InvalidArgument) -> tuple[Any, ...] | InvalidArgument:
+    """`parse_contact_doc(doc)`, or the InvalidArgument that refuses it."""
+    if isinstance(doc, InvalidArgument):
+        return doc
+    try:
+        return parse_contact_doc(doc)
+    except InvalidArgument as exc:
+        return exc
 
 
 def wall_clock_ms() -> int:
@@ -300,20 +311,29 @@ class Engine:
             now = self.clock() if now_ms is None else now_ms
             applied: list[Mapping[str, Any]] = []
             changed: set[int] = set()
-            for index, doc in enumerate(docs):
-                try:
-                    if isinstance(doc, InvalidArgument):
-                        raise doc
-                    cid, created, conflicts = self.contacts.upsert(doc, source, now)
-                except InvalidArgument as exc:
-                    report.rejected += 1
-                    report.outcomes.append(ContactOutcome(index, error=str(exc), field=exc.field))
-                    continue
-                applied.append(doc)
-                changed.add(cid)
-                report.created += created
-                report.updated += not created
-                report.outcomes.append(ContactOutcome(index, cid, created, conflicts=tuple(conflicts)))
+            collecting = gc.isenabled()
+            gc.disable()  # as in `ingest`: the parsed batch lives to its end and holds no cycles
+            try:
+                # parsed first, so the identifiers' owners are looked up together
+                parsed = [_parsed_contact(doc) for doc in docs]
+                self.contacts.prefetch([i for p in parsed if not isinstance(p, InvalidArgument) for i in p[1]])
+                for index, (doc, found) in enumerate(zip(docs, parsed)):
+                    try:
+                        if isinstance(found, InvalidArgument):
+                            raise found
+                        cid, created, conflicts = self.contacts.upsert_parsed(*found, source, now)
+                    except InvalidArgument as exc:
+                        report.rejected += 1
+                        report.outcomes.append(ContactOutcome(index, error=str(exc), field=exc.field))
+                        continue
+                    applied.append(doc)
+                    changed.add(cid)
+                    report.created += created
+                    report.updated += not created
+                    report.outcomes.append(ContactOutcome(index, cid, created, conflicts=tuple(conflicts)))
+            finally:
+                if collecting:
+                    gc.enable()
             ticket = (
                 self.journal.append("upsert", {"now_ms": now, "source": source, "docs": applied})
                 if applied

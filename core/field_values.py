@@ -82,9 +82,12 @@ class FieldValues:
     def set(self, contact_id: int, value: Any) -> None:
         """Gives the contact `value` (str, int, float or bool), replacing its own."""
         tag = _tag_of(value)
-        self.remove(contact_id)
-        self._tag = _grown(self._tag, contact_id)
-        self._payload = _grown(self._payload, contact_id)
+        if contact_id < self._tag.shape[0]:
+            if self._tag[contact_id]:
+                self.remove(contact_id)
+        else:
+            self._tag = _grown(self._tag, contact_id)
+            self._payload = _grown(self._payload, contact_id)
         if tag == TEXT:
             tid = self._recent.get(value)
             if tid is None:
@@ -92,7 +95,8 @@ class FieldValues:
                 if len(self._recent) >= RECENT_MAX:
                     self._recent.clear()
                 self._recent[value] = tid
-            self._refs = _grown(self._refs, tid)
+            if tid >= self._refs.shape[0]:
+                self._refs = _grown(self._refs, tid)
             self._refs[tid] += 1
             payload = tid
         elif tag == INT:

@@ -66,6 +66,16 @@ class IdentifierSlot:
             self._remember(value, owner)
         return owner or None
 
+    def prefetch(self, values: Sequence[str]) -> None:
+        """Remembers the owners of `values` (0 for none), found with one probe of the table."""
+        if len(values) > RECENT_MAX // 2:
+            values = values[: RECENT_MAX // 2]
+        if len(self._recent) + len(values) > RECENT_MAX:
+            self._recent.clear()
+        vids = self._texts.find_many(values)
+        owners = np.where(vids >= 0, self._owner[np.maximum(vids, 0)], 0).tolist()
+        self._recent.update(zip(values, owners))
+
     def _remember(self, value: str, owner: int) -> None:
         recent = self._recent
         if len(recent) >= RECENT_MAX:
@@ -107,11 +117,14 @@ class IdentifierSlot:
     def put(self, contact_id: int, value: str) -> None:
         """Gives `value` (held by no contact) to the contact; a single-valued slot's contact
         must hold none."""
-        vid = self._texts.add(value)
+        vid = self._texts.add_new(value)  # held by no contact: not in the table
         self._remember(value, contact_id)
-        self._owner = _room(self._owner, vid, 0)
+        if vid >= self._owner.shape[0]:
+            self._owner = _room(self._owner, vid, 0)
         self._owner[vid] = contact_id
-        self._held = held = _room(self._held, contact_id, NONE)
+        held = self._held
+        if contact_id >= held.shape[0]:
+            self._held = held = _room(held, contact_id, NONE)
         if not self.multi or held[contact_id] == NONE:
             held[contact_id] = vid
         else:

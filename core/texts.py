@@ -10,6 +10,11 @@ writer only writes past what it has published (new bytes, new ids, EMPTY slots b
 ids) or marks removed ids. When it grows or packs any array it publishes a new set with a
 new table, so the table a reader holds names only ids and bytes its own arrays hold; a
 reader sees a string either whole or not at all.
+
+`add_new` takes a string the caller knows is absent without probing: it waits in a short
+pending list (with a dict to find it) and moves into the arrays with the next batch, when
+PENDING_MAX have gathered or before any other change. Its id is fixed when it is taken. The
+pending list is replaced, never cleared, so a reader holding it still finds its strings.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from core.kernels import texts as kt
 MAX_LOAD = 0.7  # table slots in use (ids and GONE marks) per slot, at most
 PACK_SHARE = 0.5  # removed bytes over this share of the buffer (and PACK_MIN_BYTES) repack it
 PACK_MIN_BYTES = 1 << 20
+PENDING_MAX = 1024  # strings taken by add_new before they move into the arrays together
 
 
 class _Arrays(NamedTuple):
@@ -30,6 +36,12 @@ class _Arrays(NamedTuple):
     blob: np.ndarray  # uint8: the strings' UTF-8 bytes
     start: np.ndarray  # int64 per id: where its bytes start in blob
     length: np.ndarray  # int32 per id: its byte count, -1 once removed
+
+
+class _Pending(NamedTuple):
+    base: int  # the id of strings[0]: the ids in the arrays end below it
+    strings: list[str]  # taken by add_new, in id order
+    ids: dict[str, int]  # string -> its id
 
 
 def encoded(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -64,53 +76,91 @@ def _grown(arr: np.ndarray, need: int) -> np.ndarray:
 class TextTable:
     """Strings by dense id (see the module docstring)."""
 
-    __slots__ = ("_arrays", "_size", "_used", "_filled", "_removed_bytes", "_live")
+    __slots__ = ("_arrays", "_size", "_used", "_filled", "_removed_bytes", "_live", "_pending")
 
     def __init__(self) -> None:
         self._arrays = _Arrays(_table_for(0), np.empty(64, np.uint8), np.empty(8, np.int64), np.empty(8, np.int32))
-        self._size = 0  # ids assigned: 0.._size-1
+        self._size = 0  # ids in the arrays: 0.._size-1 (pending ones follow)
         self._used = 0  # bytes of blob written
         self._filled = 0  # table slots holding an id or GONE
         self._removed_bytes = 0  # bytes of blob whose id was removed
-        self._live = 0  # ids not removed
+        self._live = 0  # ids in the arrays not removed
+        self._pending = _Pending(0, [], {})
 
     def __len__(self) -> int:
-        return self._size
+        pending = self._pending
+        return pending.base + len(pending.strings)
 
     @property
     def live_count(self) -> int:
-        return self._live
+        return self._live + len(self._pending.strings)
 
     def find_many(self, strings: Sequence[str]) -> np.ndarray:
         """The id of each string, -1 where it has none (int64)."""
+        pending = self._pending
         data, offsets = encoded(strings)
-        return kt.find_many(*self._arrays, data, offsets)
+        found = kt.find_many(*self._arrays, data, offsets)
+        if pending.strings:
+            for j in np.flatnonzero(found < 0).tolist():
+                found[j] = pending.ids.get(strings[j], -1)
+        return found
 
     def find(self, s: str) -> int | None:
         """The id of `s`, None when it has none."""
+        pending = self._pending.ids.get(s)
+        if pending is not None:
+            return pending
         data = np.frombuffer(s.encode("utf-8", "surrogatepass"), dtype=np.uint8)
         found = kt.find_one(*self._arrays, data)
         return None if found < 0 else found
 
+    def add_new(self, s: str) -> int:
+        """The next id for `s`, which the caller knows the table does not hold."""
+        pending = self._pending
+        i = pending.base + len(pending.strings)
+        pending.strings.append(s)
+        pending.ids[s] = i
+        if len(pending.strings) >= PENDING_MAX:
+            self._flush()
+        return i
+
+    def _flush(self) -> None:
+        """Moves the pending strings into the arrays (they keep their ids)."""
+        pending = self._pending
+        if pending.strings:
+            self._add_encoded(*encoded(pending.strings), len(pending.strings))  # ids base.. in order
+            if self._size != pending.base + len(pending.strings):
+                raise RuntimeError("add_new was given a string the table held")
+
     def add_many(self, strings: Sequence[str]) -> np.ndarray:
         """The id of each string (int64); absent strings get the next ids in order of first
         appearance."""
-        data, offsets = encoded(strings)
-        self._reserve(len(strings), data.shape[0])
+        self._flush()
+        return self._add_encoded(*encoded(strings), len(strings))
+
+    def _add_encoded(self, data: np.ndarray, offsets: np.ndarray, count: int) -> np.ndarray:
+        """`add_many` of `count` strings given as `encoded` gives them (nothing pending)."""
+        self._reserve(count, data.shape[0])
         before = self._size
         ids, self._size, self._used = kt.add_many(*self._arrays, self._size, self._used, data, offsets)
-        self._filled += self._size - before
-        self._live += self._size - before
+        self._added(self._size - before)
         return ids
+
+    def _added(self, count: int) -> None:
+        """Counts `count` new ids in the arrays; pending ids (none now) start after them."""
+        self._filled += count
+        self._live += count
+        if count:
+            self._pending = _Pending(self._size, [], {})
 
     def add(self, s: str) -> int:
         """`add_many` of one string."""
+        self._flush()
         data = np.frombuffer(s.encode("utf-8", "surrogatepass"), dtype=np.uint8)
         self._reserve(1, data.shape[0])
         before = self._size
         found, self._size, self._used = kt.add_one(*self._arrays, self._size, self._used, data)
-        self._filled += self._size - before
-        self._live += self._size - before
+        self._added(self._size - before)
         return found
 
     def _reserve(self, count: int, nbytes: int) -> None:
@@ -133,6 +183,9 @@ class TextTable:
 
     def get(self, i: int) -> str | None:
         """The string of id `i`, None once removed."""
+        pending = self._pending
+        if i >= pending.base:
+            return pending.strings[i - pending.base]
         _, blob, start, length = self._arrays
         n = int(length[i])
         if n < 0:
@@ -143,6 +196,9 @@ class TextTable:
     def strings(self, ids: np.ndarray) -> list[str | None]:
         """`get` of each id, decoding all of them at once."""
         ids = np.asarray(ids, dtype=np.int64)
+        pending = self._pending
+        if pending.strings and ids.shape[0] and int(ids.max()) >= pending.base:
+            return [self.get(i) for i in ids.tolist()]
         _, blob, start, length = self._arrays
         lengths = length[ids]
         alive = lengths >= 0
@@ -165,6 +221,7 @@ class TextTable:
 
     def alive(self) -> np.ndarray:
         """bool per id: whether it still holds a string."""
+        self._flush()
         return self._arrays.length[: self._size] >= 0
 
     def remove_many(self, ids: np.ndarray) -> None:
@@ -172,6 +229,7 @@ class TextTable:
         ids = np.asarray(ids, dtype=np.int64)
         if ids.shape[0] == 0:
             return
+        self._flush()
         count, freed = kt.remove_many(*self._arrays, ids)
         self._live -= count
         self._removed_bytes += freed
@@ -180,6 +238,7 @@ class TextTable:
 
     def _pack(self) -> None:
         """Moves the live strings' bytes together and rebuilds the table without GONE marks."""
+        self._flush()
         _, blob, start, length = self._arrays
         live = np.flatnonzero(length[: self._size] >= 0)
         packed = kt.pack(blob, start, length, live)
@@ -200,6 +259,7 @@ class TextTable:
 
     def to_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, offsets, bytes) of the live strings: id ids[j] is bytes[offsets[j]:offsets[j+1]]."""
+        self._flush()
         _, blob, start, length = self._arrays
         ids = np.flatnonzero(length[: self._size] >= 0).astype(np.int64)
         offsets = np.zeros(ids.shape[0] + 1, dtype=np.int64)
@@ -233,4 +293,5 @@ class TextTable:
         kt.fill(table, blob, start, length, size)
         out._arrays = _Arrays(table, blob, start, length)
         out._size, out._used, out._live, out._filled = size, data.shape[0], ids.shape[0], ids.shape[0]
+        out._pending = _Pending(size, [], {})
         return out

@@ -36,6 +36,19 @@ class TableModel(RuleBasedStateMachine):
             want.append(self.ids[s])
         assert got == want
 
+    @rule(batch=st.lists(words, max_size=8))
+    def add_new(self, batch: list[str]) -> None:
+        for s in batch:
+            if s in self.ids:
+                continue
+            assert self.table.add_new(s) == len(self.by_id)
+            self.ids[s] = len(self.by_id)
+            self.by_id.append(s)
+
+    @rule()
+    def flush(self) -> None:
+        self.table._flush()
+
     @rule(picks=st.lists(st.integers(0, 200), max_size=6))
     def remove(self, picks: list[int]) -> None:
         if not self.by_id:
@@ -93,6 +106,15 @@ def test_encoded_cuts_ascii_and_other_text_alike() -> None:
         assert cut == [s.encode("utf-8", "surrogatepass") for s in strs]
 
 
+def test_add_new_of_a_held_string_is_refused_when_it_moves_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(texts, "PENDING_MAX", 2)
+    table = TextTable()
+    table.add_many(["a"])
+    assert table.add_new("b") == 1 and table.find("b") == 1 and len(table) == 2 and table.get(1) == "b"
+    with pytest.raises(RuntimeError, match="held"):
+        table.add_new("a")
+
+
 def test_kernel_wrappers_refuse_offsets_that_do_not_cut_the_bytes() -> None:
     arrays = TextTable()._arrays
     with pytest.raises(KernelArgumentError, match="offsets"):
@@ -142,7 +164,11 @@ def test_readers_racing_the_writer_never_see_a_wrong_string() -> None:
         t.start()
     try:
         for start in range(1000, 60_000, 500):
-            table.add_many(strs[start : start + 500])
+            if start % 1000:
+                table.add_many(strs[start : start + 500])
+            else:  # known new: taken without a probe, moved into the arrays in batches
+                for s in strs[start : start + 500]:
+                    table.add_new(s)
             gone = np.arange(start - 1000, start - 500, 2)
             table.remove_many(gone)
             removed.update(gone.tolist())
