@@ -380,7 +380,7 @@ class ContactBook:
             if owner is not None:
                 conflicts.append(ident.ref())
                 continue
-            if ident.kind in SINGLE_VALUED:
+            if ident.kind in SINGLE_VALUED and not created:  # a new contact holds none yet
                 self._drop(target, _slot(ident))
             self._put(target, ident)
         self._set_fields(target, updates)
