@@ -15,29 +15,33 @@ from typing import Any
 
 import numpy as np
 
-from core.field_values import FieldValues
+from core.field_values import FieldValues, check_arrays
 from core.identifier_slots import IdentifierSlot
 from core.identifiers import SINGLE_VALUED, IdKind
+from core.texts import check_texts, encoded
 
 Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
 
 @dataclass(frozen=True, slots=True)
 class StoredIdentifiers:
-    """The identifiers of one slot: values[i] belongs to contact ids[i]."""
+    """The identifiers of one slot: value i, data[offsets[i]:offsets[i+1]], belongs to contact ids[i]."""
 
     kind: IdKind
     key_name: str
     ids: np.ndarray  # int64, live contact ids
-    values: list[str]  # non-empty, distinct
+    offsets: np.ndarray  # int64
+    data: np.ndarray  # uint8: the values' UTF-8 bytes; non-empty, distinct
 
 
 @dataclass(frozen=True, slots=True)
 class StoredField:
-    """One field: values[i] is the value of contact ids[i]."""
+    """One field: values[i] (or, from a format-2 state, the entry i of `arrays`) is the value
+    of contact ids[i]."""
 
     name: str
     ids: np.ndarray  # int64, live contact ids
-    values: list[Any]
+    values: list[Any] | None
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None  # tags, payload, offsets, data
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,30 +70,48 @@ def checked_maps(state: Mapping[str, Any], all_alive: Callable[[np.ndarray], boo
         kind = IdKind(entry["kind"])
         name = str(entry["key_name"])
         ids = np.asarray(entry["ids"], dtype=np.int64)
-        values = list(entry["values"])
-        if ids.shape != (len(values),) or not all_alive(ids):
-            raise ValueError(f"{kind.value}: ids and values do not match live contacts")
-        if values and (set(map(type, values)) != {str} or not all(values)):  # C loops, no genexpr
-            raise ValueError(f"{kind.value}: values must be non-empty strings")
-        if (kind, name) in slots or not _distinct(values):
+        if "values" in entry:  # format 1: a list of str
+            values = list(entry["values"])
+            if ids.shape != (len(values),) or not all_alive(ids):
+                raise ValueError(f"{kind.value}: ids and values do not match live contacts")
+            if values and (set(map(type, values)) != {str} or not all(values)):  # C loops, no genexpr
+                raise ValueError(f"{kind.value}: values must be non-empty strings")
+            if not _distinct(values):
+                raise ValueError(f"{kind.value}: an identifier appears twice")
+            data, offsets = encoded(values)
+        else:
+            offsets, data = check_texts(entry["offsets"], entry["data"], kind.value)
+            if ids.shape != (offsets.shape[0] - 1,) or not all_alive(ids):
+                raise ValueError(f"{kind.value}: ids and values do not match live contacts")
+        if (kind, name) in slots:
             raise ValueError(f"{kind.value}: an identifier appears twice")
         if kind in SINGLE_VALUED and ids.shape[0] and int(np.bincount(ids).max()) > 1:  # ids checked >= 1
             raise ValueError(f"{kind.value}: a contact holds two values")
         slots.add((kind, name))
-        identifiers.append(StoredIdentifiers(kind, name, ids, values))
+        identifiers.append(StoredIdentifiers(kind, name, ids, offsets, data))
     fields = []
     for entry in state["fields"]:
+        what = f"field {entry['name']!r}"
         ids = np.asarray(entry["ids"], dtype=np.int64)
-        values = list(entry["values"])
-        if ids.shape != (len(values),) or not all_alive(ids):
-            raise ValueError(f"field {entry['name']!r}: bad entries")
+        if not all_alive(ids):
+            raise ValueError(f"{what}: bad entries")
         if ids.shape[0] and int(np.bincount(ids).max()) > 1:  # ids checked >= 1
-            raise ValueError(f"field {entry['name']!r}: a contact appears twice")
+            raise ValueError(f"{what}: a contact appears twice")
+        if "values" not in entry:  # format 2: arrays
+            offsets, data = check_texts(entry["offsets"], entry["data"], what, empty=True)
+            tags, payload = check_arrays(entry["tags"], entry["payload"], offsets.shape[0] - 1, what)
+            if tags.shape != ids.shape:
+                raise ValueError(f"{what}: bad entries")
+            fields.append(StoredField(str(entry["name"]), ids, None, (tags, payload, offsets, data)))
+            continue
+        values = list(entry["values"])
+        if ids.shape != (len(values),):
+            raise ValueError(f"{what}: bad entries")
         if not set(map(type, values)) <= _FIELD_TYPES:
-            raise ValueError(f"field {entry['name']!r}: values must be strings, numbers or booleans")
+            raise ValueError(f"{what}: values must be strings, numbers or booleans")
         if int in set(map(type, values)) and not all(-(2**63) < v < 2**63 for v in values if type(v) is int):
-            raise ValueError(f"field {entry['name']!r}: integers must fit in 64 bits")
-        fields.append(StoredField(str(entry["name"]), ids, values))
+            raise ValueError(f"{what}: integers must fit in 64 bits")
+        fields.append(StoredField(str(entry["name"]), ids, values, None))
     return StoredMaps(tuple(identifiers), tuple(fields))
 
 
@@ -107,7 +129,10 @@ def build_maps(stored: StoredMaps) -> BookMaps:
     maps = BookMaps({}, {})
     for entry in stored.identifiers:
         multi = entry.kind not in SINGLE_VALUED
-        maps.slots[(entry.kind, entry.key_name)] = IdentifierSlot.of(multi, entry.ids, entry.values)
+        maps.slots[(entry.kind, entry.key_name)] = IdentifierSlot.from_arrays(multi, entry.ids, entry.offsets, entry.data)
     for field in stored.fields:
-        maps.fields[field.name] = FieldValues.of(field.ids, field.values)
+        if field.arrays is not None:
+            maps.fields[field.name] = FieldValues.from_arrays(field.ids, *field.arrays)
+        else:
+            maps.fields[field.name] = FieldValues.of(field.ids, field.values or [])
     return maps

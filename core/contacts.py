@@ -22,7 +22,7 @@ from core.identifier_slots import IdentifierSlot
 from core.identifiers import SINGLE_VALUED, IdKind, Identifier
 
 MULTI_VALUED = (IdKind.PUSH_TOKEN, IdKind.ANONYMOUS)
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # identifiers and field strings as offsets and UTF-8 bytes
 
 _CONTACT_ID = IdKind.CONTACT_ID  # enum members as module constants: hot paths compare them
 _KEY = IdKind.KEY
@@ -439,12 +439,12 @@ class ContactBook:
         for multi in (False, True):  # single-valued slots first
             for (kind, name), slot in self._slots.items():
                 if slot.multi is multi:
-                    ids, values = slot.entries()
-                    identifiers.append({"kind": kind.value, "key_name": name, "ids": ids, "values": values})
+                    ids, offsets, data = slot.arrays()
+                    identifiers.append({"kind": kind.value, "key_name": name, "ids": ids, "offsets": offsets, "data": data})
         fields = []
         for name, values in self._fields.items():
-            ids, found = values.entries()
-            fields.append({"name": name, "ids": ids.astype(np.uint32), "values": found})
+            ids, tags, payload, offsets, data = values.arrays()
+            fields.append({"name": name, "ids": ids, "tags": tags, "payload": payload, "offsets": offsets, "data": data})
         return {
             "format": STATE_FORMAT,
             "max_id": self._max_id,
@@ -466,7 +466,7 @@ class ContactBook:
 
     @classmethod
     def _restore(cls, state: Mapping[str, Any]) -> "ContactBook":
-        if state["format"] != STATE_FORMAT:
+        if state["format"] not in (1, STATE_FORMAT):  # 1: identifier and field values as lists
             raise ValueError(f"unknown format {state['format']}")
         book = cls()
         max_id = int(state["max_id"])

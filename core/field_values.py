@@ -33,6 +33,26 @@ def _tag_of(value: Any) -> int:
     raise TypeError(f"field values must be str, int, float or bool, not {t.__name__}")
 
 
+def check_arrays(tags: np.ndarray, payload: np.ndarray, texts: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(tags uint8, payload int64) of a field's `arrays`, checked against `texts` strings:
+    known tags, TEXT payloads naming one of the strings, finite floats, 0 for booleans.
+    Raises ValueError naming `what`."""
+    tags = np.ascontiguousarray(tags, dtype=np.uint8)
+    payload = np.ascontiguousarray(payload, dtype=np.int64)
+    if tags.shape != payload.shape or tags.ndim != 1:
+        raise ValueError(f"{what}: tags and payloads must match")
+    if bool(((tags < TEXT) | (tags > TRUE)).any()):
+        raise ValueError(f"{what}: unknown value tag")
+    text = payload[tags == TEXT]
+    if bool(((text < 0) | (text >= texts)).any()):
+        raise ValueError(f"{what}: a string index is out of range")
+    if not bool(np.isfinite(payload[tags == FLOAT].view(np.float64)).all()):
+        raise ValueError(f"{what}: numbers must be finite")
+    if bool((payload[(tags == FALSE) | (tags == TRUE)] != 0).any()):
+        raise ValueError(f"{what}: a boolean carries a payload")
+    return tags, payload
+
+
 def _grown(arr: np.ndarray, index: int) -> np.ndarray:
     """`arr`, or a copy grown (by doubling, zero-filled) to hold `index`."""
     if index < arr.shape[0]:
@@ -146,6 +166,37 @@ class FieldValues:
                 for j, v in zip(at.tolist(), values):
                     out[j] = v
         return ids, out
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(contact ids ascending, tags, payloads, offsets, bytes): the field as arrays. A TEXT
+        payload is the index of its string among the ones (offsets, bytes) list."""
+        ids = np.flatnonzero(self._tag)
+        tags = self._tag[ids]
+        payload = self._payload[ids].copy()
+        tids = np.flatnonzero(self._texts.alive())
+        text = tags == TEXT
+        payload[text] = np.searchsorted(tids, payload[text])
+        return (ids.astype(np.uint32), tags, payload, *self._texts.packed(tids))
+
+    @classmethod
+    def from_arrays(cls, ids: np.ndarray, tags: np.ndarray, payload: np.ndarray,
+                    offsets: np.ndarray, data: np.ndarray) -> "FieldValues":
+        """The field `arrays` described (checked by `check_arrays`)."""
+        field = cls()
+        ids = np.asarray(ids, dtype=np.int64)
+        k = offsets.shape[0] - 1
+        field._texts = TextTable.from_arrays(k, np.arange(k, dtype=np.int64), offsets, data)
+        if ids.shape[0] == 0:
+            return field
+        top = int(ids.max())
+        field._tag = _grown(np.zeros(0, np.uint8), top)
+        field._payload = _grown(np.zeros(0, np.int64), top)
+        field._tag[ids] = tags
+        field._payload[ids] = payload
+        text = payload[tags == TEXT]
+        field._refs = np.bincount(text, minlength=max(k, 8)).astype(np.int32)
+        field._count = ids.shape[0]
+        return field
 
     @classmethod
     def of(cls, ids: np.ndarray, values: Sequence[Any]) -> "FieldValues":

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from core.texts import TextTable
+from core.texts import TextTable, encoded
 
 NONE = -1
 RECENT_MAX = 1 << 15  # values remembered per slot (about 4 MB of dict and strings)
@@ -155,26 +155,43 @@ class IdentifierSlot:
 
     # ------------------------------------------------------------ snapshots
 
-    def entries(self) -> tuple[np.ndarray, list[str]]:
-        """(contact ids, values): every value with its holder, by contact then in order."""
+    def _listed(self) -> tuple[np.ndarray, np.ndarray]:
+        """(contact ids, value ids): every value with its holder, by contact then in order."""
         if not self.multi:
             ids = np.flatnonzero(self._held != NONE)
-            return ids.astype(np.uint32), self._texts.strings(self._held[ids])  # type: ignore[return-value]
+            return ids, self._held[ids].astype(np.int64)
         alive = np.flatnonzero(self._texts.alive())
-        order = np.lexsort((alive, self._owner[alive]))  # by contact; ids ascend in arrival order
-        vids = alive[order]
-        return self._owner[vids].astype(np.uint32), self._texts.strings(vids)  # type: ignore[return-value]
+        vids = alive[np.lexsort((alive, self._owner[alive]))]  # by contact; ids ascend in arrival order
+        return self._owner[vids].astype(np.int64), vids
+
+    def entries(self) -> tuple[np.ndarray, list[str]]:
+        """(contact ids, values): every value with its holder, by contact then in order."""
+        ids, vids = self._listed()
+        return ids.astype(np.uint32), self._texts.strings(vids)  # type: ignore[return-value]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`entries` with the values as (offsets, bytes): (contact ids, offsets, bytes)."""
+        ids, vids = self._listed()
+        return (ids.astype(np.uint32), *self._texts.packed(vids))
 
     @classmethod
     def of(cls, multi: bool, ids: np.ndarray, values: Sequence[str]) -> "IdentifierSlot":
-        """The slot holding values[i] for contact ids[i] (distinct values, live contacts; a
-        single-valued slot at most one per contact); a contact's values in the order given."""
+        """The slot holding values[i] for contact ids[i] (see `from_arrays`)."""
+        data, offsets = encoded(values)
+        if len(set(values)) != len(values):
+            raise ValueError("an identifier appears twice")
+        return cls.from_arrays(multi, ids, offsets, data)
+
+    @classmethod
+    def from_arrays(cls, multi: bool, ids: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> "IdentifierSlot":
+        """The slot holding value i (data[offsets[i]:offsets[i+1]], distinct) for contact ids[i]
+        (live contacts; a single-valued slot at most one per contact); a contact's values in
+        the order given. Keeps `data` as the table's buffer."""
         slot = cls(multi)
         ids = np.asarray(ids, dtype=np.int64)
-        vids = slot._texts.add_many(values) if len(values) else np.zeros(0, dtype=np.int64)
-        if len(slot._texts) != len(values):
-            raise ValueError("an identifier appears twice")
         n = ids.shape[0]
+        slot._texts = TextTable.from_arrays(n, np.arange(n, dtype=np.int64), offsets, data)
+        vids = np.arange(n, dtype=np.int64)
         slot._owner = _room(np.zeros(0, dtype=np.int32), max(n - 1, 0), 0)
         slot._owner[:n] = ids
         top = int(ids.max()) if n else 0

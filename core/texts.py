@@ -60,6 +60,37 @@ def encoded(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(raw, dtype=np.uint8), np.cumsum(lengths, out=lengths)
 
 
+def check_texts(offsets: np.ndarray, data: np.ndarray, what: str, *, empty: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets int64, data uint8) of strings written by `packed`, checked: the offsets cut
+    the bytes, every string is UTF-8 (lone surrogates allowed), distinct, and non-empty unless
+    `empty`. Raises ValueError naming `what`."""
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    data = np.ascontiguousarray(data, dtype=np.uint8)
+    if offsets.ndim != 1 or data.ndim != 1 or offsets.shape[0] < 1:
+        raise ValueError(f"{what}: offsets and bytes must be one-dimensional")
+    steps = np.diff(offsets)
+    if int(offsets[0]) != 0 or int(offsets[-1]) != data.shape[0] or bool((steps < 0).any()):
+        raise ValueError(f"{what}: offsets must cut the bytes")
+    if not empty and bool((steps == 0).any()):
+        raise ValueError(f"{what}: an empty string")
+    if data.shape[0] and int(data.max()) >= 0x80:  # not all ASCII: whole UTF-8, cut at characters
+        try:
+            data.tobytes().decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise ValueError(f"{what}: strings must be UTF-8") from None
+        starts = offsets[:-1][steps > 0]
+        if bool(((data[starts] & 0xC0) == 0x80).any()):
+            raise ValueError(f"{what}: a string starts inside a character")
+    hashes = kt.hash_all(data, offsets)
+    order = np.argsort(hashes, kind="stable")
+    same = np.flatnonzero(hashes[order[1:]] == hashes[order[:-1]])
+    for j in same.tolist():  # equal hashes: equal strings only if their bytes are
+        a, b = int(order[j]), int(order[j + 1])
+        if data[offsets[a] : offsets[a + 1]].tobytes() == data[offsets[b] : offsets[b + 1]].tobytes():
+            raise ValueError(f"{what}: a string appears twice")
+    return offsets, data
+
+
 def _table_for(count: int) -> np.ndarray:
     slots = 16
     while slots * MAX_LOAD < count + 1:
@@ -252,6 +283,15 @@ class TextTable:
         kt.fill(table, new_blob, new_start, length, self._size)
         self._arrays = _Arrays(table, new_blob, new_start, length)
         self._used, self._removed_bytes, self._filled = packed.shape[0], 0, self._live
+
+    def packed(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets, bytes) of the live `ids` one after another, in the order given."""
+        self._flush()
+        ids = np.asarray(ids, dtype=np.int64)
+        _, blob, start, length = self._arrays
+        offsets = np.zeros(ids.shape[0] + 1, dtype=np.int64)
+        np.cumsum(length[ids], out=offsets[1:])
+        return offsets, kt.pack(blob, start, length, ids)
 
     @property
     def nbytes(self) -> int:

@@ -167,6 +167,12 @@ def _find_one(table: np.ndarray, blob: np.ndarray, start: np.ndarray, length: np
     return c if c >= 0 else -1
 
 
+@jit
+def _hash_all(blob: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> None:
+    for j in range(offsets.shape[0] - 1):
+        out[j] = _hash(blob, offsets[j], offsets[j + 1])
+
+
 def _checked_offsets(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     data = readonly(data, np.uint8)
     offsets = readonly(offsets, np.int64)
@@ -175,6 +181,14 @@ def _checked_offsets(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray,
     if int(offsets[0]) != 0 or int(offsets[-1]) != data.shape[0] or bool((np.diff(offsets) < 0).any()):
         raise KernelArgumentError("offsets", "must cut data from 0 to its end, ascending")
     return data, offsets
+
+
+def hash_all(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The table's hash (uint64) of each string data[offsets[j]:offsets[j+1]]."""
+    data, offsets = _checked_offsets(data, offsets)
+    out = np.empty(offsets.shape[0] - 1, dtype=np.uint64)
+    _hash_all(data, offsets, out)
+    return out
 
 
 def find_many(table: np.ndarray, blob: np.ndarray, start: np.ndarray, length: np.ndarray,

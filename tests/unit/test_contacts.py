@@ -9,6 +9,7 @@ import pytest
 
 from core.contacts import ContactBook
 from core.errors import InvalidArgument, NotFound
+from core.field_values import FieldValues
 from core.identifiers import IdKind, Identifier
 
 EMAIL_A = Identifier(IdKind.EMAIL, "a@x.com")
@@ -405,12 +406,41 @@ def test_state_survives_lists_instead_of_arrays() -> None:
     assert ContactBook.from_state(plain).get(1) == book.get(1)
 
 
-@pytest.mark.parametrize("damage", ["format", "alive", "identifiers", "fields", "owner", "empty", "number"])
-def test_malformed_state_is_invalid(damage: str) -> None:
+def _format1(state: dict[str, Any]) -> dict[str, Any]:
+    """A format-2 state as the previous release wrote it: identifier and field values as lists."""
+    out = dict(state, format=1)
+    out["identifiers"] = []
+    for e in state["identifiers"]:
+        cuts = np.asarray(e["offsets"]).tolist()
+        raw = np.asarray(e["data"], dtype=np.uint8).tobytes()
+        values = [raw[a:b].decode("utf-8", "surrogatepass") for a, b in zip(cuts[:-1], cuts[1:])]
+        out["identifiers"].append({"kind": e["kind"], "key_name": e["key_name"], "ids": e["ids"], "values": values})
+    out["fields"] = []
+    for f in state["fields"]:
+        ids, values = FieldValues.from_arrays(f["ids"], f["tags"], f["payload"], f["offsets"], f["data"]).entries()
+        out["fields"].append({"name": f["name"], "ids": ids.astype(np.uint32), "values": values})
+    return out
+
+
+def test_a_format_1_state_restores_to_the_same_book() -> None:
+    book = ContactBook()
+    book.upsert(ANN, "Import", 1)
+    book.upsert({"email": "b@x.com", "pushTokens": ["t1", "t2"], "fields": {"city": "", "n": 2.5}}, "Import", 1)
+    assert ContactBook.from_state(book.to_state()).get(2) == book.get(2)  # an empty string field too
+    old = ContactBook.from_state(_format1(book.to_state()))
+    assert [old.get(c) for c in (1, 2)] == [book.get(c) for c in (1, 2)]
+    assert old.find(Identifier(IdKind.PUSH_TOKEN, "t2")) == 2 and old.to_state()["format"] == 2
+
+
+DAMAGES = ["format", "alive", "identifiers", "fields", "owner", "empty", "number"]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_malformed_format_1_state_is_invalid(damage: str) -> None:
     book = ContactBook()
     book.upsert(ANN, "Import", 1)
     book.upsert({"email": "b@x.com", "fields": {"city": "Oslo"}}, "Import", 1)
-    state = book.to_state()
+    state = _format1(book.to_state())
     if damage == "format":
         state["format"] = 99
     elif damage == "alive":
@@ -426,5 +456,47 @@ def test_malformed_state_is_invalid(damage: str) -> None:
     else:
         entry = next(e for e in state["identifiers"] if e["kind"] == "email")
         entry["values"] = ["same@x.com"] * len(entry["values"])
+    with pytest.raises(InvalidArgument):
+        ContactBook.from_state(state)
+
+
+@pytest.mark.parametrize(
+    "damage", ["offsets", "empty", "utf8", "split", "twice", "ids", "tag", "index", "nan", "bool", "field-utf8"]
+)
+def test_malformed_state_is_invalid(damage: str) -> None:
+    book = ContactBook()
+    book.upsert(ANN, "Import", 1)
+    book.upsert({"email": "bé@x.com", "fields": {"city": "Oslo", "score": 1.5, "vip": True}}, "Import", 1)
+    state = book.to_state()
+    email = next(e for e in state["identifiers"] if e["kind"] == "email")
+    field = {f["name"]: f for f in state["fields"]}
+    if damage == "offsets":
+        email["offsets"] = email["offsets"][:-1]
+    elif damage == "empty":
+        email["offsets"] = np.concatenate([[0], email["offsets"]])
+        email["ids"] = np.concatenate([email["ids"][:1], email["ids"]])
+    elif damage == "utf8":
+        email["data"] = email["data"].copy()
+        email["data"][-1] = 0xFF
+    elif damage == "split":  # the second value starts inside "é"
+        raw = "bé@x.com".encode()
+        email["data"] = np.frombuffer(raw, np.uint8)
+        email["offsets"], email["ids"] = np.array([0, 2, len(raw)]), np.array([1, 2], np.uint32)
+    elif damage == "twice":
+        email["data"] = np.frombuffer(b"a@x.coma@x.com", np.uint8)
+        email["offsets"], email["ids"] = np.array([0, 7, 14]), np.array([1, 2], np.uint32)
+    elif damage == "ids":
+        email["ids"] = email["ids"][:0]
+    elif damage == "tag":
+        field["city"]["tags"] = np.full_like(field["city"]["tags"], 9)
+    elif damage == "index":
+        field["city"]["payload"] = field["city"]["payload"] + 5
+    elif damage == "nan":
+        field["score"]["payload"] = np.array([np.nan]).view(np.int64)
+    elif damage == "bool":
+        field["vip"]["payload"] = np.ones_like(field["vip"]["payload"])
+    else:
+        field["city"]["data"] = field["city"]["data"].copy()
+        field["city"]["data"][0] = 0xFF
     with pytest.raises(InvalidArgument):
         ContactBook.from_state(state)
