@@ -1,10 +1,14 @@
 """The contact book's identifier and field maps as restored from a snapshot state.
 
 Restoring a book is split in two so a restart answers sooner: `checked_maps` checks every
-identifier and field entry of a state at once (in C loops and numpy, no per-contact Python),
-and `build_maps` later turns the checked entries into the book's identifier slots and field
-dicts, which is what costs (hashing millions of strings). A state `checked_maps` accepts always builds, into exactly the
-maps the book had when it wrote the state.
+identifier and field entry of a state at once (in compiled loops and numpy, no per-contact
+Python), and `build_maps` later turns the checked entries into the book's identifier slots
+and field values, which is what costs (hashing millions of strings into tables). A state
+`checked_maps` accepts always builds, into exactly the maps the book had when it wrote it.
+
+Format 2 (written now) holds identifier values and field strings as offsets into UTF-8
+bytes, fields as type tags and 64-bit payloads; format 1 (earlier releases) held them as
+lists of Python values and still restores.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from core.identifiers import SINGLE_VALUED, IdKind
 from core.texts import check_texts, encoded
 
 Slot = tuple[IdKind, str]  # (kind, key name); key name is "" except for KEY
+
 
 @dataclass(frozen=True, slots=True)
 class StoredIdentifiers:

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from core.texts import TextTable, encoded
+from core.texts import TextTable
 
 NONE = -1
 RECENT_MAX = 1 << 15  # values remembered per slot (about 4 MB of dict and strings)
@@ -173,14 +173,6 @@ class IdentifierSlot:
         """`entries` with the values as (offsets, bytes): (contact ids, offsets, bytes)."""
         ids, vids = self._listed()
         return (ids.astype(np.uint32), *self._texts.packed(vids))
-
-    @classmethod
-    def of(cls, multi: bool, ids: np.ndarray, values: Sequence[str]) -> "IdentifierSlot":
-        """The slot holding values[i] for contact ids[i] (see `from_arrays`)."""
-        data, offsets = encoded(values)
-        if len(set(values)) != len(values):
-            raise ValueError("an identifier appears twice")
-        return cls.from_arrays(multi, ids, offsets, data)
 
     @classmethod
     def from_arrays(cls, multi: bool, ids: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> "IdentifierSlot":

@@ -83,11 +83,17 @@ def check_texts(offsets: np.ndarray, data: np.ndarray, what: str, *, empty: bool
             raise ValueError(f"{what}: a string starts inside a character")
     hashes = kt.hash_all(data, offsets)
     order = np.argsort(hashes, kind="stable")
-    same = np.flatnonzero(hashes[order[1:]] == hashes[order[:-1]])
-    for j in same.tolist():  # equal hashes: equal strings only if their bytes are
-        a, b = int(order[j]), int(order[j + 1])
-        if data[offsets[a] : offsets[a + 1]].tobytes() == data[offsets[b] : offsets[b + 1]].tobytes():
-            raise ValueError(f"{what}: a string appears twice")
+    ranked = hashes[order]
+    tied = np.flatnonzero(ranked[1:] == ranked[:-1])
+    if tied.shape[0]:  # equal hashes: the strings are equal only if their bytes are
+        groups: dict[int, set[bytes]] = {}
+        for j in np.union1d(tied, tied + 1).tolist():
+            i = int(order[j])
+            seen = groups.setdefault(int(ranked[j]), set())
+            text = data[offsets[i] : offsets[i + 1]].tobytes()
+            if text in seen:
+                raise ValueError(f"{what}: a string appears twice")
+            seen.add(text)
     return offsets, data
 
 
@@ -291,6 +297,8 @@ class TextTable:
         _, blob, start, length = self._arrays
         offsets = np.zeros(ids.shape[0] + 1, dtype=np.int64)
         np.cumsum(length[ids], out=offsets[1:])
+        if ids.shape[0] == self._size and self._removed_bytes == 0 and bool((ids == np.arange(self._size)).all()):
+            return offsets, blob[: self._used].copy()  # every id in order, none removed: the buffer as it is
         return offsets, kt.pack(blob, start, length, ids)
 
     @property
@@ -300,13 +308,8 @@ class TextTable:
     def to_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, offsets, bytes) of the live strings: id ids[j] is bytes[offsets[j]:offsets[j+1]]."""
         self._flush()
-        _, blob, start, length = self._arrays
-        ids = np.flatnonzero(length[: self._size] >= 0).astype(np.int64)
-        offsets = np.zeros(ids.shape[0] + 1, dtype=np.int64)
-        np.cumsum(length[ids], out=offsets[1:])
-        if self._removed_bytes == 0 and int(offsets[-1]) == self._used:  # nothing removed: in order
-            return ids, offsets, blob[: self._used].copy()
-        return ids, offsets, kt.pack(blob, start, length, ids)
+        ids = np.flatnonzero(self._arrays.length[: self._size] >= 0).astype(np.int64)
+        return (ids, *self.packed(ids))
 
     @classmethod
     def from_arrays(cls, size: int, ids: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> "TextTable":

@@ -13,7 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from core import texts
 from core.kernels import KernelArgumentError
 from core.kernels.texts import add_many, find_many
-from core.texts import TextTable, encoded
+from core.texts import TextTable, check_texts, encoded
 
 words = st.text(max_size=8) | st.sampled_from(["", "a", "ab", "é", "\ud800", "User1@Example.com"])
 
@@ -180,3 +180,34 @@ def test_readers_racing_the_writer_never_see_a_wrong_string() -> None:
             t.join()
     assert not wrong
     assert [table.find(strs[i]) is None for i in range(0, 60_000, 97)] == [i in removed for i in range(0, 60_000, 97)]
+
+
+def _cut(strs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    data, offsets = encoded(strs)
+    return offsets, data
+
+
+def test_check_texts_accepts_what_packed_writes_and_refuses_each_flaw() -> None:
+    table = TextTable()
+    table.add_many(["a", "bé", "\ud800x", "C-17"])
+    offsets, data = table.packed(np.array([3, 1, 0, 2]))
+    assert check_texts(offsets, data, "v")[0].tolist() == offsets.tolist()
+    assert check_texts(*_cut(["", "x"]), "v", empty=True)[0].tolist() == [0, 0, 1]
+    raw = "éa".encode()
+    flaws = {
+        "empty string": _cut(["", "x"]),
+        "cut the bytes": (np.array([0, 1, 5]), np.frombuffer(b"abc", np.uint8)),
+        "UTF-8": (np.array([0, 2]), np.frombuffer(b"\xff\xfe", np.uint8)),
+        "inside a character": (np.array([0, 1, 3]), np.frombuffer(raw, np.uint8)),
+        "twice": _cut(["ab", "c", "ab"]),
+    }
+    for reason, (bad_offsets, bad_data) in flaws.items():
+        with pytest.raises(ValueError, match=reason):
+            check_texts(bad_offsets, bad_data, "v")
+
+
+def test_check_texts_tells_colliding_hashes_from_equal_strings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(texts.kt, "hash_all", lambda data, offsets: np.zeros(offsets.shape[0] - 1, np.uint64))
+    check_texts(*_cut(["a", "b", "c"]), "v")  # every hash equal, every string different
+    with pytest.raises(ValueError, match="twice"):
+        check_texts(*_cut(["a", "b", "a"]), "v")

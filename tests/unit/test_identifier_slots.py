@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from core.identifier_slots import IdentifierSlot
+from core.texts import encoded
+
+
+def _restored(multi: bool, ids: np.ndarray, values: list[str]) -> IdentifierSlot:
+    data, offsets = encoded(values)
+    return IdentifierSlot.from_arrays(multi, ids, offsets, data)
 
 
 def test_single_slot_puts_finds_and_drops() -> None:
@@ -37,11 +42,10 @@ def test_multi_slot_keeps_each_contacts_values_in_order() -> None:
 
 
 def test_restored_slot_groups_scattered_entries_in_the_order_given() -> None:
-    slot = IdentifierSlot.of(True, np.array([5, 2, 5]), ["a", "b", "c"])
+    slot = _restored(True, np.array([5, 2, 5]), ["a", "b", "c"])
     assert slot.values_of(5) == ["a", "c"] and slot.values_of(2) == ["b"]
-    with pytest.raises(ValueError, match="twice"):
-        IdentifierSlot.of(False, np.array([1, 2]), ["x", "x"])
-    empty = IdentifierSlot.of(False, np.zeros(0, np.int64), [])
+    assert slot.owner("c") == 5 and slot.owner("b") == 2
+    empty = _restored(False, np.zeros(0, np.int64), [])
     assert len(empty) == 0 and empty.owner("x") is None and empty.entries()[1] == []
 
 
@@ -59,7 +63,7 @@ def test_slot_matches_a_dict_model_and_restores_to_the_same(ops: list[tuple[str,
             held.setdefault(cid, []).append(value)
         elif op == "drop":
             assert slot.drop(cid) == held.pop(cid, [])
-    for restored in (slot, IdentifierSlot.of(multi, *slot.entries())):
+    for restored in (slot, _restored(multi, *slot.entries()), IdentifierSlot.from_arrays(multi, *slot.arrays())):
         for cid in range(14):
             assert restored.values_of(cid) == held.get(cid, [])
         for value in "abcdefgh":
